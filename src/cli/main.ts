@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// kisflow run | validate | graph | export — the command line of the service.
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { exportConfigTo } from '../config/export.js';
+import { loadConfigDir } from '../config/load.js';
+import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { createLogger, silentLogger } from '../observability/logger.js';
+import { PromFlowObserver } from '../observability/metrics.js';
+import { serveMetrics } from '../observability/metrics-server.js';
+import { prepareApp } from '../runtime/app.js';
+import { KisService } from '../runtime/service.js';
+import { mermaidGraph } from './graph.js';
+
+const USAGE = `usage: kisflow <command> [--config DIR]
+
+commands:
+  run       run the flows of a config directory (ends by itself when every source is finite)
+  validate  check a config directory as a whole; exit 0, or exit 1 listing every error
+  graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
+  export    write the loaded config back as YAML, one file per object: --out DIR
+
+options:
+  --config DIR   the config directory (default: $KISFLOW_CONFIG, else ./config)
+  --out DIR      export: where to write
+  -h, --help     this text
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  const dir = values.config ?? process.env['KISFLOW_CONFIG'] ?? 'config';
+
+  switch (command) {
+    case 'validate': {
+      const app = await prepareApp(dir);
+      // Building the service builds every flow: built-in params and expressions are checked too.
+      KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate });
+      const c = app.config;
+      process.stdout.write(`ok: ${c.flows.size} flows, ${c.funcs.size} functions, ${c.conns.size} connectors, ${c.sources.size} sources in ${c.dir}\n`);
+      return 0;
+    }
+    case 'graph': {
+      const { config } = await loadConfigDir(dir);
+      process.stdout.write(mermaidGraph(config));
+      return 0;
+    }
+    case 'export': {
+      if (!values.out) throw new UsageError('export needs --out DIR');
+      const { config } = await loadConfigDir(dir);
+      const files = await exportConfigTo(config, values.out);
+      process.stdout.write(`wrote ${files.length} files to ${values.out}\n`);
+      return 0;
+    }
+    case 'run':
+      return run(dir);
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+async function run(dir: string): Promise<number> {
+  const logger = createLogger();
+  const app = await prepareApp(dir);
+  const registry = new Registry();
+  const prom = app.config.global.prometheus;
+  const service = KisService.create(app.config, {
+    pool: app.pool,
+    logger,
+    locate: app.locate,
+    ...(prom.enable ? { observer: new PromFlowObserver(registry) } : {}),
+  });
+  const server = prom.enable && prom.listen ? await serveMetrics(registry, prom.serve) : undefined;
+  if (server) logger.info({ serve: prom.serve }, 'metrics served at /metrics');
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal: sig }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    service.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await service.run();
+    return 0;
+  } finally {
+    server?.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (err: unknown) => {
+  if (err instanceof KisConfigErrors) {
+    process.stderr.write(`kisflow: the config is not valid, nothing was started.\n${err.message}\n`);
+    process.exitCode = 1;
+  } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`kisflow: ${errorMessage(err)}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+});

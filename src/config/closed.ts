@@ -1,0 +1,50 @@
+// An io-ts object codec that rejects unknown keys (io-ts `exact` strips them silently instead).
+// It keeps its required and optional props visible so that the JSON Schema generator can walk it.
+import * as t from 'io-ts';
+
+export class ClosedType<R extends t.Props, O extends t.Props> extends t.Type<
+  t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>>,
+  t.OutputOf<t.TypeC<R>> & t.OutputOf<t.PartialC<O>>,
+  unknown
+> {
+  readonly _tag = 'ClosedType' as const;
+  constructor(
+    name: string,
+    readonly required: R,
+    readonly optional: O,
+    readonly description: string,
+    readonly fieldDocs: Readonly<Record<string, string>>,
+  ) {
+    const inner = t.intersection([t.type(required), t.partial(optional)]);
+    const known = new Set([...Object.keys(required), ...Object.keys(optional)]);
+    super(
+      name,
+      (u): u is t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>> => inner.is(u) && Object.keys(u as object).every((k) => known.has(k)),
+      (u, c) => {
+        if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `expected a mapping (${name})`);
+        const extras = Object.keys(u).filter((k) => !known.has(k));
+        if (extras.length > 0) {
+          const allowed = [...known].join(', ');
+          return t.failures(extras.map((k) => ({
+            value: (u as Record<string, unknown>)[k],
+            context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }],
+            message: `unknown key '${k}' (allowed here: ${allowed})`,
+          })));
+        }
+        return inner.validate(u, c) as t.Validation<t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>>>;
+      },
+      (a) => inner.encode(a),
+    );
+  }
+}
+
+export function closed<R extends t.Props, O extends t.Props>(
+  name: string,
+  required: R,
+  optional: O,
+  description: string,
+  fieldDocs: { [K in keyof R | keyof O]?: string } = {},
+): ClosedType<R, O> {
+  return new ClosedType(name, required, optional, description, fieldDocs as Record<string, string>);
+}
+

@@ -1,0 +1,252 @@
+// The single spec of the YAML contract. These io-ts codecs are the TypeScript types (t.TypeOf),
+// the validator, and the source of the JSON Schemas in schemas/ (scripts/gen-schemas.ts).
+import * as t from 'io-ts';
+import { closed } from './closed.js';
+
+export interface NonNegativeIntBrand { readonly NonNegativeInt: unique symbol }
+export const NonNegativeInt = t.brand(
+  t.number,
+  (n): n is t.Branded<number, NonNegativeIntBrand> => Number.isInteger(n) && n >= 0,
+  'NonNegativeInt',
+);
+export interface PositiveIntBrand { readonly PositiveInt: unique symbol }
+export const PositiveInt = t.brand(
+  t.number,
+  (n): n is t.Branded<number, PositiveIntBrand> => Number.isInteger(n) && n > 0,
+  'PositiveInt',
+);
+export interface NonEmptyStringBrand { readonly NonEmptyString: unique symbol }
+export const NonEmptyString = t.brand(
+  t.string,
+  (s): s is t.Branded<string, NonEmptyStringBrand> => s.length > 0,
+  'NonEmptyString',
+);
+
+/** Free-form parameters: any JSON value under a string key. Built-in functions check their own. */
+export const ParamsCodec = t.record(t.string, t.unknown, 'Params');
+const IdList = t.union([t.array(NonEmptyString), t.null], 'IdList');
+
+export const FMode = t.keyof(
+  { Verify: null, Save: null, Load: null, Calculate: null, Expand: null, V: null, S: null, L: null, C: null, E: null },
+  'FMode',
+);
+export type FullMode = 'Verify' | 'Save' | 'Load' | 'Calculate' | 'Expand';
+
+// ---- kistype: global -------------------------------------------------------------------------
+export const KafkaClusterCodec = closed('KafkaCluster', {
+  brokers: t.union([t.string, t.array(NonEmptyString)]),
+}, {
+  client_id: NonEmptyString,
+}, 'The Kafka cluster every kafka source and connector uses unless it sets its own addrs.', {
+  brokers: "Bootstrap brokers, 'host:port,host:port' or a list. Empty or absent: embedded mode.",
+  client_id: 'Kafka client id (default: app_id).',
+});
+
+export const GlobalCodec = closed('KisGlobal', {
+  kistype: t.literal('global'),
+}, {
+  prometheus_enable: t.boolean,
+  prometheus_listen: t.boolean,
+  prometheus_serve: NonEmptyString,
+  app_id: NonEmptyString,
+  kafka: KafkaClusterCodec,
+  functions: t.array(NonEmptyString),
+}, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
+  prometheus_enable: 'Collect the Prometheus metrics.',
+  prometheus_listen: 'Serve them on prometheus_serve (otherwise they are only collected).',
+  prometheus_serve: "host:port for /metrics, e.g. '0.0.0.0:20004'.",
+  app_id: 'Names consumer groups and internal topics (default: kisflow).',
+  kafka: 'The Kafka cluster. Absent: connectors of type kafka run on the embedded in-process log.',
+  functions: 'Function modules (files or folders, relative to the config directory) whose default export registers FaaS/CaaS in the pool.',
+});
+
+// ---- kistype: func ---------------------------------------------------------------------------
+export const FuncSourceCodec = closed('KisFuncSource', {
+  name: t.string,
+}, {
+  must: t.union([t.array(NonEmptyString), t.null]),
+}, 'What the function reads: a description and the fields every input row must have.', {
+  name: 'A description of the rows this function reads.',
+  must: 'Fields every input row must carry; a row missing one is rejected with the reason, before the function runs.',
+});
+
+export const FuncOptionCodec = closed('KisFuncOption', {}, {
+  cid: t.string,
+  cname: t.string,
+  retry_times: NonNegativeInt,
+  retry_duration: NonNegativeInt,
+  return_duration: NonNegativeInt,
+  default_params: t.union([ParamsCodec, t.null]),
+}, 'Optional settings of a function.', {
+  cid: 'The connector a Save or Load function goes through.',
+  cname: "The Go original's name for cid (accepted as an alias).",
+  retry_times: 'Retries of a failing call (retriable errors only) before its rows go to the dead-letter sink.',
+  retry_duration: 'Milliseconds before the first retry; each next retry waits twice as long.',
+  return_duration: "The Go original's spelling of retry_duration (accepted as an alias).",
+  default_params: 'Params every flow step of this function gets; a flow step\'s own params override them.',
+});
+
+export const FuncCodec = closed('KisFunc', {
+  kistype: t.literal('func'),
+  fmode: FMode,
+}, {
+  fid: NonEmptyString,
+  fname: NonEmptyString,
+  source: FuncSourceCodec,
+  option: FuncOptionCodec,
+}, 'One named unit of logic (KisFunction).', {
+  fid: 'The id flows refer to (default: fname).',
+  fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink). Default: fid.',
+  fmode: 'Verify, Save, Load, Calculate or Expand (or V, S, L, C, E).',
+  source: 'The rows it reads and the fields they must have.',
+  option: 'Connector, retries and default params.',
+});
+
+// ---- kistype: flow ---------------------------------------------------------------------------
+export const FlowStepCodec = closed('KisFlowStep', {}, {
+  fid: NonEmptyString,
+  fname: NonEmptyString,
+  params: t.union([ParamsCodec, t.null]),
+}, 'One step of a flow: a function reference and its params.', {
+  fid: 'The function to run.',
+  fname: "The Go original's name for fid (accepted as an alias).",
+  params: "Params for this step; they override the function's default_params key by key.",
+});
+
+export const DeadLetterCodec = closed('KisDeadLetter', {}, {
+  topic: NonEmptyString,
+}, 'Where rows that could not be processed go.', {
+  topic: 'The dead-letter topic (default: <flow id>.dlq).',
+});
+
+export const FlowCodec = closed('KisFlow', {
+  kistype: t.literal('flow'),
+  flow_name: NonEmptyString,
+  flows: t.array(FlowStepCodec),
+}, {
+  flow_id: NonEmptyString,
+  status: t.union([t.literal(0), t.literal(1)]),
+  dead_letter: DeadLetterCodec,
+}, 'An ordered chain of function references (KisFlow).', {
+  flow_id: 'The id sources refer to (default: flow_name).',
+  flow_name: 'A readable name; used in metrics labels.',
+  status: '1 enabled (default), 0 disabled: a disabled flow is loaded and validated but never run.',
+  flows: 'The steps, in order.',
+  dead_letter: "Where this flow's dead letters go.",
+});
+
+// ---- kistype: conn ---------------------------------------------------------------------------
+export const ConnCodec = closed('KisConn', {
+  kistype: t.literal('conn'),
+  type: NonEmptyString,
+}, {
+  cid: NonEmptyString,
+  cname: NonEmptyString,
+  addrs: t.string,
+  key: t.union([NonEmptyString, t.array(NonEmptyString)]),
+  params: t.union([ParamsCodec, t.null]),
+  load: IdList,
+  save: IdList,
+}, 'A named binding to storage or a transport (KisConnector).', {
+  cid: 'The id functions refer to in option.cid (default: cname).',
+  cname: 'A readable name (the Go original uses it as the id).',
+  addrs: "Addresses, 'host:port,host:port'. For type kafka: overrides the global cluster.",
+  type: 'kafka (runs on the embedded log without brokers), or another type served by CaaS calls registered in the pool (redis, mysql, ...).',
+  key: "The row fields that make the record key: 'userid_orderid' means fields userid and orderid; a list names fields that contain '_'.",
+  params: 'Type-specific settings. kafka: topic, partitions.',
+  load: 'The Load functions that use this connector (each must exist and have fmode Load).',
+  save: 'The Save functions that use this connector (each must exist and have fmode Save).',
+});
+
+export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
+  topic: NonEmptyString,
+  partitions: PositiveInt,
+}, 'params of a connector with type kafka.', {
+  topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
+  partitions: 'Partition count of the topic (default 4).',
+});
+
+// ---- kistype: source -------------------------------------------------------------------------
+export const SourceType = t.keyof({ file: null, generator: null, stdin: null, kafka: null, binlog: null }, 'SourceType');
+
+export const SourceCodec = closed('KisSource', {
+  kistype: t.literal('source'),
+  sid: NonEmptyString,
+  type: SourceType,
+  flows: t.array(NonEmptyString),
+}, {
+  sname: t.string,
+  addrs: t.string,
+  params: t.union([ParamsCodec, t.null]),
+}, 'A named upstream that produces batches of rows (KisSource).', {
+  sid: 'The id.',
+  sname: 'A readable name.',
+  type: 'file (JSON lines), generator, stdin; kafka and binlog come with the Kafka runtime.',
+  addrs: 'Addresses of the upstream, for kafka and binlog.',
+  params: 'Type-specific settings (see the source types).',
+  flows: 'The flows (flow_id) every batch of this source runs through.',
+});
+
+export const FileSourceParams = closed('KisFileSourceParams', {
+  path: NonEmptyString,
+}, {
+  batch_size: PositiveInt,
+}, 'params of a source with type file: one JSON object per line.', {
+  path: 'The JSON-lines file, relative to the config directory.',
+  batch_size: 'Rows per batch (default 500).',
+});
+
+export const GeneratorSourceParams = closed('KisGeneratorSourceParams', {
+  template: ParamsCodec,
+}, {
+  count: NonNegativeInt,
+  rate: PositiveInt,
+  batch_size: PositiveInt,
+  partitions: PositiveInt,
+  key: t.union([NonEmptyString, t.array(NonEmptyString)]),
+}, 'params of a source with type generator: rows made from a template.', {
+  template: "A row: string values written '{{ expr }}' are JSONata expressions evaluated with $seq (0, 1, 2, ...); other values are copied.",
+  count: 'How many rows, then the source ends (absent: endless).',
+  rate: 'Rows per second at most (absent: as fast as the flows take them).',
+  batch_size: 'Rows per batch (default 500).',
+  partitions: 'Spread rows over this many partitions by key (default 1).',
+  key: 'Row fields that choose the partition (required with partitions > 1).',
+});
+
+export const StdinSourceParams = closed('KisStdinSourceParams', {}, {
+  batch_size: PositiveInt,
+  max_wait_ms: PositiveInt,
+}, 'params of a source with type stdin: one JSON object per line on standard input.', {
+  batch_size: 'Rows per batch at most (default 500).',
+  max_wait_ms: 'A partial batch is handed on after this many milliseconds (default 200).',
+});
+
+export type GlobalDoc = t.TypeOf<typeof GlobalCodec>;
+export type FuncDoc = t.TypeOf<typeof FuncCodec>;
+export type FlowDoc = t.TypeOf<typeof FlowCodec>;
+export type ConnDoc = t.TypeOf<typeof ConnCodec>;
+export type SourceDoc = t.TypeOf<typeof SourceCodec>;
+export type FileSourceParamsT = t.TypeOf<typeof FileSourceParams>;
+export type GeneratorSourceParamsT = t.TypeOf<typeof GeneratorSourceParams>;
+export type StdinSourceParamsT = t.TypeOf<typeof StdinSourceParams>;
+export type KafkaConnParamsT = t.TypeOf<typeof KafkaConnParamsCodec>;
+
+/** One codec per kistype; the loader dispatches on `kistype` and the schema generator walks these. */
+export const KISTYPE_CODECS = {
+  global: GlobalCodec,
+  source: SourceCodec,
+  flow: FlowCodec,
+  func: FuncCodec,
+  conn: ConnCodec,
+} as const;
+export type KisType = keyof typeof KISTYPE_CODECS;
+
+/** Type-specific params codecs, checked after the document itself. */
+export const SOURCE_PARAMS_CODECS = {
+  file: FileSourceParams,
+  generator: GeneratorSourceParams,
+  stdin: StdinSourceParams,
+} as const;
+export const CONN_PARAMS_CODECS = {
+  kafka: KafkaConnParamsCodec,
+} as const;

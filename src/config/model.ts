@@ -1,0 +1,111 @@
+// The validated, normalized, frozen config every later folder reads. Aliases are resolved here
+// (fname/fid, cname/cid, return_duration/retry_duration, V/S/L/C/E), so nothing downstream sees them.
+import type { Params } from '../kernel/types.js';
+import type {
+  ConnDoc, FlowDoc, FullMode, FuncDoc, GlobalDoc, SourceDoc,
+} from './codecs.js';
+
+export interface Origin {
+  readonly file: string;
+  readonly doc: number;
+}
+
+export interface GlobalConfig {
+  readonly appId: string;
+  readonly prometheus: { readonly enable: boolean; readonly listen: boolean; readonly serve: string };
+  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string } | undefined;
+  readonly functions: readonly string[];
+  readonly origin: Origin | undefined;
+  readonly doc: GlobalDoc | undefined;
+}
+
+export interface FuncConfig {
+  readonly fid: string;
+  readonly fname: string;
+  readonly mode: FullMode;
+  readonly sourceName: string;
+  readonly must: readonly string[];
+  readonly cid: string | undefined;
+  readonly retryTimes: number;
+  readonly retryDuration: number;
+  readonly defaultParams: Params;
+  readonly origin: Origin;
+  readonly doc: FuncDoc;
+}
+
+export interface FlowStepConfig {
+  readonly fid: string;
+  readonly params: Params;
+}
+
+export interface FlowConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly steps: readonly FlowStepConfig[];
+  readonly deadLetterTopic: string;
+  readonly origin: Origin;
+  readonly doc: FlowDoc;
+}
+
+export interface ConnConfig {
+  readonly cid: string;
+  readonly name: string;
+  readonly type: string;
+  readonly addrs: readonly string[];
+  readonly key: readonly string[];
+  readonly params: Params;
+  readonly load: readonly string[];
+  readonly save: readonly string[];
+  readonly origin: Origin;
+  readonly doc: ConnDoc;
+}
+
+export interface SourceConfig {
+  readonly sid: string;
+  readonly name: string;
+  readonly type: SourceDoc['type'];
+  readonly addrs: readonly string[];
+  readonly params: Params;
+  readonly flows: readonly string[];
+  readonly origin: Origin;
+  readonly doc: SourceDoc;
+}
+
+export interface KisConfig {
+  /** Absolute path of the config directory; relative paths in params resolve against it. */
+  readonly dir: string;
+  readonly global: GlobalConfig;
+  readonly sources: ReadonlyMap<string, SourceConfig>;
+  readonly flows: ReadonlyMap<string, FlowConfig>;
+  readonly funcs: ReadonlyMap<string, FuncConfig>;
+  readonly conns: ReadonlyMap<string, ConnConfig>;
+  /** `${VAR}` templates as written, by object and path, so that export can write them back. */
+  readonly templates: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+export const MODE_NAMES: Readonly<Record<string, FullMode>> = {
+  V: 'Verify', S: 'Save', L: 'Load', C: 'Calculate', E: 'Expand',
+  Verify: 'Verify', Save: 'Save', Load: 'Load', Calculate: 'Calculate', Expand: 'Expand',
+};
+
+export function splitList(s: string | readonly string[] | undefined): string[] {
+  if (s === undefined) return [];
+  const parts = typeof s === 'string' ? s.split(',') : [...s];
+  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
+}
+
+/** `userid_orderid` names fields userid and orderid; a YAML list names fields that contain '_'. */
+export function keyFields(key: string | readonly string[] | undefined): string[] {
+  if (key === undefined) return [];
+  return typeof key === 'string' ? key.split('_').filter((p) => p.length > 0) : [...key];
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    if (value instanceof Map) for (const v of value.values()) deepFreeze(v);
+    else for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

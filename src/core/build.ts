@@ -1,0 +1,117 @@
+// Binds a validated config to the pool and the connectors: one compiled Flow per flow document.
+// Everything that can be checked before a row moves is checked here, and reported all at once.
+import { isLeft } from 'fp-ts/lib/Either.js';
+import type { KisConfig } from '../config/model.js';
+import type { PathSegment } from '../config/yaml-docs.js';
+import { formatPath } from '../config/yaml-docs.js';
+import { errorMessage, isKisError, KisError, type KisErrorCode } from '../kernel/errors.js';
+import type { Connector } from './connector.js';
+import { Flow, type CompiledStep, type FlowDeps } from './flow.js';
+import type { KisPool, PrepareEnv } from './pool.js';
+
+/** Connector types the runtime serves itself; any other type needs CaaS calls for its functions. */
+export const BUILTIN_CONNECTOR_TYPES: ReadonlySet<string> = new Set(['kafka']);
+
+export interface BuildEnv extends Omit<PrepareEnv, 'where' | 'configDir'> {
+  readonly locate?: (origin: { file: string; doc: number }, path: readonly PathSegment[]) => { line: number; col: number } | undefined;
+}
+
+function at(config: KisConfig, env: BuildEnv, origin: { file: string; doc: number }, path: PathSegment[], code: KisErrorCode, what: string, cause?: unknown): KisError {
+  const pos = env.locate?.(origin, path);
+  return new KisError(code, `${origin.file} doc ${origin.doc} at ${formatPath(path)}${pos ? ` (line ${pos.line}, col ${pos.col})` : ''}: ${what}`, {
+    ...(cause === undefined ? {} : { cause }),
+    context: { file: origin.file, doc: origin.doc, path: formatPath(path), ...(pos ? { line: pos.line, col: pos.col } : {}) },
+  });
+}
+
+/** Checks that every function has an implementation and every connector can be served, without building anything. */
+export function checkImplementations(config: KisConfig, pool: KisPool, env: BuildEnv = { stdout: process.stdout, onClose() {} }): KisError[] {
+  const errors: KisError[] = [];
+  for (const f of config.funcs.values()) {
+    const impl = pool.getFaas(f.fname);
+    const conn = f.cid !== undefined ? config.conns.get(f.cid) : undefined;
+    const caas = f.cid !== undefined ? pool.getCaas(f.cid, f.fname) : undefined;
+    if (!impl && f.mode !== 'Save' && f.mode !== 'Load') {
+      const hint = f.fname.startsWith('kis.')
+        ? ` (built-ins: ${pool.faasNames().filter((n) => n.startsWith('kis.')).join(', ')})`
+        : ' (register it in a function module listed under functions: in the global document, or use a built-in: kis.print, kis.filter, kis.map, kis.sink)';
+      errors.push(at(config, env, f.origin, [f.doc.fname !== undefined ? 'fname' : 'fid'], 'KIS_ERR_CONFIG_NO_IMPL',
+        `no implementation named '${f.fname}' for ${f.mode} function '${f.fid}'${hint}`));
+    }
+    if (conn && !BUILTIN_CONNECTOR_TYPES.has(conn.type) && !caas) {
+      errors.push(at(config, env, f.origin, ['option'], 'KIS_ERR_CONFIG_UNSUPPORTED',
+        `function '${f.fid}' goes through connector '${conn.cid}' of type ${conn.type}, which this build does not serve itself; ` +
+        `register a CaaS call for it (pool.caas('${conn.cid}', '${f.fname}', call)) or use a connector of type kafka`));
+    }
+  }
+  return errors;
+}
+
+export interface BuiltFlows {
+  readonly flows: ReadonlyMap<string, Flow>;
+}
+
+/** Builds every flow. Throws KisError with all problems when any step cannot be built. */
+export function buildFlows(
+  config: KisConfig,
+  pool: KisPool,
+  connectors: ReadonlyMap<string, Connector>,
+  deps: FlowDeps,
+  env: BuildEnv,
+): { flows: Map<string, Flow>; errors: KisError[] } {
+  const errors = checkImplementations(config, pool, env);
+  const flows = new Map<string, Flow>();
+  const fedBySource = new Set([...config.sources.values()].flatMap((s) => s.flows));
+  for (const fc of config.flows.values()) {
+    const steps: CompiledStep[] = [];
+    fc.steps.forEach((s, index) => {
+      const func = config.funcs.get(s.fid);
+      if (!func) return; // reported by the loader
+      const params = Object.freeze({ ...func.defaultParams, ...s.params });
+      const impl = pool.getFaas(func.fname);
+      const where = `flow '${fc.id}' step ${index + 1} ('${func.fid}')`;
+      let handler;
+      if (impl) {
+        if (impl.paramsCodec) {
+          const res = impl.paramsCodec.decode(params);
+          if (isLeft(res)) {
+            errors.push(at(config, env, fc.origin, ['flows', index, 'params'], 'KIS_ERR_CONFIG_SCHEMA',
+              `params of '${func.fname}' do not match its params codec: ${res.left.map((e) => e.context.map((c) => c.key).filter(Boolean).join('.')).join(', ')}`));
+            return;
+          }
+        }
+        try {
+          handler = impl.prepare(params, { ...env, where, configDir: config.dir });
+        } catch (err) {
+          errors.push(at(config, env, fc.origin, ['flows', index], isKisError(err) ? err.code : 'KIS_ERR_CONFIG_SCHEMA', errorMessage(err), err));
+          return;
+        }
+      }
+      const conn = func.cid !== undefined ? config.conns.get(func.cid) : undefined;
+      const join = params['join'] ?? 'inner';
+      const joinAs = params['join_as'];
+      if (func.mode === 'Load' && (join !== 'inner' && join !== 'left')) {
+        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join'], 'KIS_ERR_CONFIG_SCHEMA', `expected join: inner or left, found ${JSON.stringify(join)}`));
+      }
+      if (func.mode === 'Load' && joinAs !== undefined && (typeof joinAs !== 'string' || joinAs === '')) {
+        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_as'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_as to be a field name, found ${JSON.stringify(joinAs)}`));
+      }
+      const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
+      steps.push({
+        index,
+        func,
+        params,
+        handler,
+        rowCodec: impl?.rowCodec,
+        caas: func.cid !== undefined ? pool.getCaas(func.cid, func.fname) : undefined,
+        conn,
+        connector,
+        drivesFlow: func.mode === 'Load' && index === 0 && !fedBySource.has(fc.id),
+        join: join === 'left' ? 'left' : 'inner',
+        joinAs: typeof joinAs === 'string' ? joinAs : undefined,
+      });
+    });
+    flows.set(fc.id, new Flow(fc, steps, deps));
+  }
+  return { flows, errors };
+}

@@ -1,0 +1,395 @@
+// A flow compiled from config: its steps, each bound to an implementation and maybe a connector.
+// A flow holds no per-batch state: every run() builds its own Run object, so one flow serves
+// any number of partitions at once (the Go original needed Fork() for that; here fork() is cheap).
+import { isLeft } from 'fp-ts/lib/Either.js';
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+import type { ConnConfig, FlowConfig, FuncConfig } from '../config/model.js';
+import { errorMessage, isKisError, isRetriable, KisError, type KisErrorCode } from '../kernel/errors.js';
+import type { Params, Position, Row } from '../kernel/types.js';
+import { mergeActions, type Action } from './actions.js';
+import { missingKeyFields, type Connector } from './connector.js';
+import type { FaasHandler, FlowContext } from './context.js';
+import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
+import type { FlowObserver } from './observer.js';
+import type { CaasCall, ConnectorHandle } from './pool.js';
+import type * as t from 'io-ts';
+
+/** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
+export const JUMPS_PER_STEP = 100;
+
+export interface CompiledStep {
+  readonly index: number;
+  readonly func: FuncConfig;
+  readonly params: Params;
+  /** The FaaS, prepared for this step; absent only for Save/Load steps that use the connector's default call. */
+  readonly handler: FaasHandler | undefined;
+  readonly rowCodec: t.Decoder<unknown, unknown> | undefined;
+  readonly caas: CaasCall | undefined;
+  /** The connector config of a Save/Load step, and its runtime (absent when a CaaS serves the connector). */
+  readonly conn: ConnConfig | undefined;
+  readonly connector: Connector | undefined;
+  /** A Load step that is fed by its connector's topic (the flow's first step, no source): no join. */
+  readonly drivesFlow: boolean;
+  readonly join: 'inner' | 'left';
+  readonly joinAs: string | undefined;
+}
+
+export interface FlowDeps {
+  readonly deadLetters: DeadLetterSink;
+  readonly observer: FlowObserver;
+  readonly logger: Logger;
+}
+
+export interface RunOptions {
+  /** One per row, when the rows come from a source. */
+  readonly positions?: readonly (Position | undefined)[];
+  readonly partition?: number;
+  /** Start at this step (held join rows resume after their Load step). */
+  readonly startAt?: number;
+}
+
+export interface RunResult {
+  /** Rows committed by the last function that ran to completion (the flow's output). */
+  readonly output: Row[];
+  readonly outputPositions: (Position | undefined)[];
+  readonly deadLetters: DeadLetter[];
+  /** The fid of the function that stopped the run (Abort, no rows, a failure), or undefined when it ran to the end. */
+  readonly stoppedAt: string | undefined;
+  readonly stopReason: 'end' | 'abort' | 'no-rows' | 'failed' | 'held';
+}
+
+class Run {
+  readonly cache = new Map<string, unknown>();
+  readonly meta = new Map<string, unknown>();
+  readonly lineage = new WeakMap<Row, Position>();
+  readonly deadLetters: DeadLetter[] = [];
+  jumps = 0;
+}
+
+class StepContext implements FlowContext {
+  readonly committed: Row[] = [];
+  readonly from: (Row | undefined)[] = [];
+  readonly rejected: { row: Row; reason: string }[] = [];
+  actions: Action[] = [];
+  constructor(
+    private readonly run: Run,
+    private readonly flow: FlowConfig,
+    private readonly step: CompiledStep,
+    readonly input: readonly Row[],
+    readonly partition: number,
+    readonly log: Logger,
+  ) {}
+
+  get flowId(): string { return this.flow.id; }
+  get flowName(): string { return this.flow.name; }
+  get fid(): string { return this.step.func.fid; }
+  get fname(): string { return this.step.func.fname; }
+  get mode(): FlowContext['mode'] { return this.step.func.mode; }
+  get params(): Params { return this.step.params; }
+
+  param<T = unknown>(key: string): T | undefined {
+    return this.step.params[key] as T | undefined;
+  }
+  commitRow(row: Row, from?: Row): void {
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      throw new KisError('KIS_ERR_FUNCTION_FAILED', `function '${this.fid}' committed a ${row === null ? 'null' : typeof row}; a row must be an object`, { retriable: false });
+    }
+    this.committed.push(row);
+    this.from.push(from);
+  }
+  commitRows(rows: Iterable<Row>): void {
+    for (const r of rows) this.commitRow(r);
+  }
+  reject(row: Row, reason: string): void {
+    this.rejected.push({ row, reason });
+  }
+  next(...actions: Action[]): void {
+    this.actions.push(...actions);
+  }
+  getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
+  setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
+  getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
+  setMetaData(key: string, value: unknown): void { this.run.meta.set(key, value); }
+
+  reset(): void {
+    this.committed.length = 0;
+    this.from.length = 0;
+    this.rejected.length = 0;
+    this.actions = [];
+  }
+}
+
+export class Flow {
+  private readonly indexOf: ReadonlyMap<string, number>;
+
+  constructor(
+    readonly config: FlowConfig,
+    readonly steps: readonly CompiledStep[],
+    private readonly deps: FlowDeps,
+  ) {
+    this.indexOf = new Map(steps.map((s) => [s.func.fid, s.index]));
+  }
+
+  get id(): string { return this.config.id; }
+  get enabled(): boolean { return this.config.enabled; }
+
+  /** A flow with the same config and steps and no shared state (there is none to share). */
+  fork(): Flow {
+    return new Flow(this.config, this.steps, this.deps);
+  }
+
+  async run(rows: readonly Row[], opts: RunOptions = {}): Promise<RunResult> {
+    const run = new Run();
+    const partition = opts.partition ?? 0;
+    rows.forEach((r, i) => {
+      const p = opts.positions?.[i];
+      if (p) run.lineage.set(r, p);
+    });
+    const started = performance.now();
+    this.deps.observer.flowStarted(this.config.id, this.config.name, rows.length);
+    let input: readonly Row[] = rows;
+    let i = opts.startAt ?? 0;
+    let stoppedAt: string | undefined;
+    let stopReason: RunResult['stopReason'] = 'end';
+    const maxJumps = JUMPS_PER_STEP * Math.max(1, this.steps.length);
+
+    while (i < this.steps.length) {
+      const step = this.steps[i]!;
+      const outcome = await this.runStep(run, step, input, partition);
+      if (outcome.kind === 'failed') {
+        stoppedAt = step.func.fid;
+        stopReason = 'failed';
+        input = [];
+        break;
+      }
+      const action = mergeActions(outcome.actions);
+      let out = action.dataReuse ? input : outcome.rows;
+      if (out.length === 0 && !action.forceEntryNext) {
+        stoppedAt = step.func.fid;
+        stopReason = outcome.held > 0 ? 'held' : 'no-rows';
+        input = out;
+        break;
+      }
+      if (action.jumpFunc !== undefined) {
+        const target = this.indexOf.get(action.jumpFunc);
+        const jumpError = target === undefined
+          ? new KisError('KIS_ERR_JUMP_UNKNOWN', `function '${step.func.fid}' jumped to '${action.jumpFunc}', which is not a step of flow '${this.config.id}'`)
+          : ++run.jumps > maxJumps
+            ? new KisError('KIS_ERR_JUMP_LOOP', `flow '${this.config.id}' jumped ${run.jumps - 1} times in one run (limit ${maxJumps}); last jump from '${step.func.fid}' to '${action.jumpFunc}'`)
+            : undefined;
+        if (jumpError) {
+          this.deadLetter(run, out, step, jumpError, 1);
+          stoppedAt = step.func.fid;
+          stopReason = 'failed';
+          input = [];
+          break;
+        }
+        i = target!;
+      } else {
+        i++;
+      }
+      input = out;
+      if (action.abort) {
+        stoppedAt = step.func.fid;
+        stopReason = 'abort';
+        break;
+      }
+      out = [];
+    }
+
+    if (run.deadLetters.length > 0) {
+      await this.deps.deadLetters.write(this.config.id, this.config.deadLetterTopic, run.deadLetters);
+    }
+    this.deps.observer.flowFinished(this.config.id, this.config.name, performance.now() - started);
+    const reachedEnd = stopReason === 'end' || stopReason === 'abort';
+    const output = reachedEnd ? [...input] : [];
+    return {
+      output,
+      outputPositions: output.map((r) => run.lineage.get(r)),
+      deadLetters: run.deadLetters,
+      stoppedAt,
+      stopReason,
+    };
+  }
+
+  private async runStep(run: Run, step: CompiledStep, input: readonly Row[], partition: number): Promise<
+    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number } | { kind: 'failed' }
+  > {
+    const t0 = performance.now();
+    const func = step.func;
+    const dlBefore = run.deadLetters.length;
+    let rejected = 0;
+
+    // 1. source.must and the row codec: failing rows are rejected, the rest go on.
+    let rows = input;
+    if (func.must.length > 0 || step.rowCodec) {
+      const ok: Row[] = [];
+      for (const row of input) {
+        const missing = func.must.filter((f) => row[f] === undefined || row[f] === null);
+        if (missing.length > 0) {
+          this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_MISSING_FIELD',
+            `row lacks required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (source.must of '${func.fid}')`), 0);
+          rejected++;
+          continue;
+        }
+        if (step.rowCodec) {
+          const res = step.rowCodec.decode(row);
+          if (isLeft(res)) {
+            const paths = res.left.map((e) => e.context.map((c) => c.key).filter(Boolean).join('.')).filter(Boolean);
+            this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_CODEC',
+              `row does not match the row codec of '${func.fname}'${paths.length ? ` at ${[...new Set(paths)].join(', ')}` : ''}`), 0);
+            rejected++;
+            continue;
+          }
+        }
+        ok.push(row);
+      }
+      rows = ok;
+    }
+
+    // 2. A Load step that is not fed by its own topic joins its rows with what other flows saved.
+    let held = 0;
+    if (func.mode === 'Load' && !step.drivesFlow && step.connector && !step.caas) {
+      const joined = step.connector.join({
+        flow: this.config.id,
+        step: step.index,
+        partition,
+        rows,
+        positions: rows.map((r) => run.lineage.get(r)),
+        join: step.join,
+        as: step.joinAs,
+      });
+      for (const r of joined.unjoinable) {
+        this.deadLetter(run, [r], step, new KisError('KIS_ERR_ROW_MISSING_FIELD',
+          `row lacks key field(s) ${step.connector.config.key.filter((k) => r[k] === undefined || r[k] === null).join(', ')} of connector '${func.cid}', so it cannot be joined`), 0);
+        rejected++;
+      }
+      held = rows.length - joined.rows.length - joined.unjoinable.length;
+      joined.rows.forEach((r, k) => {
+        const p = joined.positions[k];
+        if (p) run.lineage.set(r, p);
+      });
+      rows = joined.rows;
+    }
+
+    // 3. The function itself, retried as its option says.
+    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger);
+    let attempts = 0;
+    try {
+      await pRetry(async () => {
+        attempts++;
+        ctx.reset();
+        await this.call(run, step, ctx, rows);
+      }, {
+        retries: func.retryTimes,
+        minTimeout: func.retryDuration,
+        factor: 2,
+        randomize: false,
+        shouldRetry: ({ error }) => isRetriable(error),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          if (retriesLeft > 0 && isRetriable(error)) {
+            this.deps.logger.warn({ flow: this.config.id, fn: func.fid, partition, attempt: attemptNumber, err: errorMessage(error) }, 'function failed, retrying');
+          }
+        },
+      });
+    } catch (err) {
+      const code: KisErrorCode = isKisError(err) ? err.code : 'KIS_ERR_FUNCTION_FAILED';
+      const error = isKisError(err) ? err : new KisError(code, `function '${func.fid}' (${func.fname}) failed: ${errorMessage(err)}`, { cause: err });
+      this.deadLetter(run, rows, step, error, attempts);
+      this.deps.logger.error({ flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code }, `${error.message}; rows sent to the dead-letter sink`);
+      this.report(run, step, input.length, 0, rejected, dlBefore, t0);
+      return { kind: 'failed' };
+    }
+
+    for (const { row, reason } of ctx.rejected) {
+      this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_REJECTED', `rejected by '${func.fid}': ${reason}`), attempts);
+      rejected++;
+    }
+    // Lineage: an explicit `from`, the row itself when passed on, else i-th out from i-th in when counts match.
+    const sameCount = ctx.committed.length === rows.length;
+    ctx.committed.forEach((r, k) => {
+      if (run.lineage.has(r)) return;
+      const src = ctx.from[k] ?? (sameCount ? rows[k] : undefined);
+      const p = src ? run.lineage.get(src) : undefined;
+      if (p) run.lineage.set(r, p);
+    });
+    this.report(run, step, input.length, ctx.committed.length, rejected, dlBefore, t0);
+    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held };
+  }
+
+  private async call(run: Run, step: CompiledStep, ctx: StepContext, rows: readonly Row[]): Promise<void> {
+    const func = step.func;
+    if (func.mode === 'Load' && step.caas) {
+      const loaded = await step.caas(handleOf(step), ctx, rows);
+      const base = Array.isArray(loaded) ? loaded : rows;
+      if (step.handler) await step.handler(ctx, base);
+      else ctx.commitRows(base);
+      return;
+    }
+    if (step.handler) await step.handler(ctx, rows);
+    else for (const r of rows) ctx.commitRow(r, r);
+
+    if (func.mode === 'Save') {
+      const reuse = mergeActions(ctx.actions).dataReuse === true;
+      // A row without the connector's key fields cannot be keyed: rejected with the reason, never saved half-keyed.
+      const keyFields = step.conn?.key ?? [];
+      const keep = (r: Row): boolean => {
+        const missing = missingKeyFields(r, keyFields);
+        if (missing.length === 0) return true;
+        ctx.reject(r, `lacks key field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of connector '${func.cid}'`);
+        return false;
+      };
+      let toSave: Row[];
+      if (reuse) toSave = rows.filter(keep);
+      else {
+        const kept = ctx.committed.map((r, k) => ({ r, from: ctx.from[k] })).filter(({ r }) => keep(r));
+        ctx.committed.length = 0;
+        ctx.from.length = 0;
+        for (const { r, from } of kept) ctx.commitRow(r, from);
+        toSave = ctx.committed;
+      }
+      if (step.caas) await step.caas(handleOf(step), ctx, toSave);
+      else if (step.connector) {
+        const positions = toSave.map((r, k) => run.lineage.get(r) ?? (ctx.from[k] ? run.lineage.get(ctx.from[k]!) : undefined));
+        await step.connector.save(toSave, positions, { flow: this.config.id, fn: func.fid })
+          .catch((err: unknown) => {
+            throw isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `save through connector '${func.cid}' failed: ${errorMessage(err)}`, { cause: err, retriable: isRetriable(err) });
+          });
+      }
+    }
+  }
+
+  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep, err: KisError, attempts: number): void {
+    const at = new Date().toISOString();
+    for (const row of rows) {
+      run.deadLetters.push({
+        row,
+        code: err.code,
+        message: err.message,
+        flow: this.config.id,
+        fn: step.func.fid,
+        position: run.lineage.get(row),
+        attempts,
+        at,
+      });
+    }
+  }
+
+  private report(run: Run, step: CompiledStep, rowsIn: number, rowsOut: number, rejected: number, dlBefore: number, t0: number): void {
+    this.deps.observer.funcFinished(this.config.id, this.config.name, step.func.fid, step.func.mode, {
+      rowsIn, rowsOut, rejected, deadLettered: run.deadLetters.length - dlBefore, ms: performance.now() - t0,
+    });
+  }
+}
+
+function handleOf(step: CompiledStep): ConnectorHandle {
+  const c = step.conn;
+  return {
+    cid: step.func.cid ?? '',
+    type: c?.type ?? '',
+    addrs: c?.addrs ?? [],
+    keyFields: c?.key ?? [],
+    params: c?.params ?? {},
+  };
+}

@@ -1,0 +1,23 @@
+// What a flow reports while it runs. Injected: the runtime hands in a Prometheus-backed one,
+// tests and the driver a plain one; the engine never asks whether metrics are on.
+import type { FullMode } from '../config/codecs.js';
+
+export interface FuncStats {
+  readonly rowsIn: number;
+  readonly rowsOut: number;
+  readonly rejected: number;
+  readonly deadLettered: number;
+  readonly ms: number;
+}
+
+export interface FlowObserver {
+  flowStarted(flowId: string, flowName: string, rows: number): void;
+  funcFinished(flowId: string, flowName: string, fid: string, mode: FullMode, stats: FuncStats): void;
+  flowFinished(flowId: string, flowName: string, ms: number): void;
+}
+
+export const NO_OBSERVER: FlowObserver = {
+  flowStarted() {},
+  funcFinished() {},
+  flowFinished() {},
+};

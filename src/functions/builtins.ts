@@ -1,0 +1,142 @@
+// Functions usable from YAML with no code: kis.print, kis.filter, kis.map, kis.sink.
+// Each checks its params when the flow is built and compiles its expressions once.
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { closed } from '../config/closed.js';
+import { NonEmptyString } from '../config/codecs.js';
+import { KisError } from '../kernel/errors.js';
+import { compileExpression, truthy, type CompiledExpression } from '../kernel/expression.js';
+import type { Row } from '../kernel/types.js';
+import type { FaasHandler } from '../core/context.js';
+import type { KisPool, PrepareEnv } from '../core/pool.js';
+
+export const FilterParams = closed('KisFilterParams', { where: NonEmptyString }, {},
+  'kis.filter: keeps the rows for which `where` is true. As a Verify function it rejects the others to the dead-letter sink; otherwise it drops them.',
+  { where: 'A JSONata expression over the row, e.g. "amount > 100 and status = \'paid\'".' });
+
+export const MapParams = closed('KisMapParams', {}, {
+  set: t.record(t.string, t.string),
+  expr: NonEmptyString,
+  remove: t.array(NonEmptyString),
+}, 'kis.map: reshapes each row. `expr` (if given) builds the new row; then `set` adds or replaces fields; then `remove` drops fields.', {
+  set: 'Field name -> JSONata expression over the input row.',
+  expr: 'A JSONata expression that yields the whole new row (an object).',
+  remove: 'Fields to drop from the result.',
+});
+
+export const SinkParams = closed('KisSinkParams', { to: t.keyof({ stdout: null, stderr: null, file: null, null: null }) }, {
+  path: NonEmptyString,
+}, 'kis.sink: an Expand function that writes each row as one JSON line, and passes the rows on.', {
+  to: 'stdout, stderr, file (needs path) or null (discards; for benchmarks).',
+  path: 'The file to append to, relative to the config directory (to: file).',
+});
+
+export const BUILTIN_PARAMS: Readonly<Record<string, t.Mixed | undefined>> = {
+  'kis.print': undefined,
+  'kis.filter': FilterParams,
+  'kis.map': MapParams,
+  'kis.sink': SinkParams,
+};
+
+function checkParams<C extends t.Mixed>(codec: C, params: unknown, where: string): t.TypeOf<C> {
+  const res = codec.decode(params);
+  if (isLeft(res)) {
+    const msgs = res.left.map((e) => e.message ?? `${e.context.map((c) => c.key).filter((k) => k && !/^\d$/.test(k)).join('.') || 'params'}: expected ${e.context[e.context.length - 1]?.type.name}, found ${JSON.stringify(e.value)}`);
+    throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${where}: bad params: ${[...new Set(msgs)].join('; ')}`);
+  }
+  return res.right;
+}
+
+function writeAsync(out: PrepareEnv['stdout'], text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+function stringify(row: Row): string {
+  return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+const print = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
+  const args = Object.entries(params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  return async (flow, rows) => {
+    const head = `[${flow.flowId}/${flow.fid}${args ? ' ' + args : ''}]`;
+    await writeAsync(env.stdout, rows.map((r) => `${head} ${stringify(r)}\n`).join(''));
+    for (const r of rows) flow.commitRow(r, r);
+  };
+};
+
+const filter = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
+  const p = checkParams(FilterParams, params, env.where);
+  const where = compileExpression(p.where, `${env.where} params.where`);
+  return async (flow, rows) => {
+    for (const r of rows) {
+      if (truthy(await where.evaluate(r))) flow.commitRow(r, r);
+      else if (flow.mode === 'Verify') flow.reject(r, `where ${JSON.stringify(p.where)} is false`);
+    }
+  };
+};
+
+const map = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
+  const p = checkParams(MapParams, params, env.where);
+  if (!p.expr && !p.set && !p.remove) {
+    throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${env.where}: kis.map needs at least one of params.expr, params.set, params.remove`);
+  }
+  const expr = p.expr ? compileExpression(p.expr, `${env.where} params.expr`) : undefined;
+  const set: Array<[string, CompiledExpression]> = Object.entries(p.set ?? {})
+    .map(([k, v]) => [k, compileExpression(v, `${env.where} params.set.${k}`)]);
+  const remove = p.remove ?? [];
+  return async (flow, rows) => {
+    for (const r of rows) {
+      let out: Row;
+      if (expr) {
+        const v = await expr.evaluate(r);
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+          flow.reject(r, `params.expr ${JSON.stringify(expr.text)} gave ${v === undefined ? 'nothing' : JSON.stringify(v)}, not an object`);
+          continue;
+        }
+        out = { ...(v as Row) };
+      } else out = { ...r };
+      for (const [k, e] of set) out[k] = await e.evaluate(r);
+      for (const k of remove) delete out[k];
+      flow.commitRow(out, r);
+    }
+  };
+};
+
+const sink = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
+  const p = checkParams(SinkParams, params, env.where);
+  let out: PrepareEnv['stdout'] | undefined;
+  if (p.to === 'stdout') out = env.stdout;
+  else if (p.to === 'stderr') out = process.stderr;
+  else if (p.to === 'file') {
+    if (!p.path) throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${env.where}: kis.sink with to: file needs params.path`);
+    const file = path.resolve(env.configDir, p.path);
+    // Opened on the first write, so that building a flow (kisflow validate) creates no file.
+    let stream: WriteStream | undefined;
+    out = {
+      write(text, cb) {
+        if (!stream) {
+          mkdirSync(path.dirname(file), { recursive: true });
+          stream = createWriteStream(file, { flags: 'a' });
+        }
+        return stream.write(text, cb);
+      },
+    };
+    env.onClose(() => new Promise<void>((resolve) => (stream ? stream.end(() => resolve()) : resolve())));
+  }
+  return async (flow, rows) => {
+    if (out && rows.length > 0) await writeAsync(out, rows.map((r) => stringify(r) + '\n').join(''));
+    for (const r of rows) flow.commitRow(r, r);
+  };
+};
+
+export function registerBuiltins(pool: KisPool): KisPool {
+  return pool
+    .builtin('kis.print', print)
+    .builtin('kis.filter', filter)
+    .builtin('kis.map', map)
+    .builtin('kis.sink', sink);
+}

@@ -1,0 +1,98 @@
+// One error type for the whole project: a stable code, a retriable flag, context, and the cause.
+// Classify by `code` (isKisError / hasCode), never by instanceof across package boundaries.
+
+export const ERROR_CODES = {
+  KIS_ERR_CONFIG_PARSE: 'A YAML file could not be parsed.',
+  KIS_ERR_CONFIG_SCHEMA: 'A document does not match the schema of its kistype (wrong type, missing or unknown key).',
+  KIS_ERR_CONFIG_KISTYPE: 'A document has no kistype, or one that is not global, source, flow, func or conn.',
+  KIS_ERR_CONFIG_DUPLICATE: 'Two documents of the same kistype declare the same id.',
+  KIS_ERR_CONFIG_REFERENCE: 'A document refers to an id that no document declares, or to one of the wrong mode.',
+  KIS_ERR_CONFIG_ENV: 'A ${VAR} in a string value names an environment variable that is not set and has no default.',
+  KIS_ERR_CONFIG_NO_IMPL: 'A function names an fname that no built-in or function module implements.',
+  KIS_ERR_CONFIG_UNSUPPORTED: 'A config value is valid YAML but names something this build cannot run.',
+  KIS_ERR_CONFIG_DIR: 'The config directory is missing, unreadable or holds no documents.',
+  KIS_ERR_MODULE_LOAD: 'A function module listed in the global document could not be imported or registered.',
+  KIS_ERR_POOL_DUPLICATE: 'A function or connector call was registered twice under the same name.',
+  KIS_ERR_POOL_INVALID: 'A function was registered without a name or without a handler.',
+  KIS_ERR_EXPRESSION: 'A filter/map/template expression failed to compile or to evaluate.',
+  KIS_ERR_ROW_MISSING_FIELD: 'A row lacks a field listed in its function\'s source.must.',
+  KIS_ERR_ROW_CODEC: 'A row does not match the io-ts codec its function declared.',
+  KIS_ERR_ROW_REJECTED: 'A Verify function rejected a row.',
+  KIS_ERR_ROW_DECODE: 'A source record could not be decoded into a row (malformed JSON, for instance).',
+  KIS_ERR_FUNCTION_FAILED: 'A function threw; the rows of that call go to the dead-letter sink after the retries.',
+  KIS_ERR_JUMP_LOOP: 'A flow jumped more often than its jump limit allows in one batch (an endless JumpFunc loop).',
+  KIS_ERR_JUMP_UNKNOWN: 'A function asked to jump to a function that is not in its flow.',
+  KIS_ERR_CONNECTOR: 'A connector call (save, load) failed.',
+  KIS_ERR_SOURCE: 'A source failed to open or to read.',
+  KIS_ERR_SINK: 'An Expand sink failed to write.',
+  KIS_ERR_USAGE: 'The command line is wrong.',
+} as const;
+
+export type KisErrorCode = keyof typeof ERROR_CODES;
+
+export interface KisErrorContext {
+  file?: string;
+  doc?: number;
+  path?: string;
+  line?: number;
+  col?: number;
+  flow?: string;
+  fn?: string;
+  source?: string;
+  topic?: string;
+  partition?: number;
+  offset?: string;
+  attempts?: number;
+  [key: string]: string | number | boolean | undefined;
+}
+
+export interface KisErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+  context?: KisErrorContext;
+}
+
+export class KisError extends Error {
+  readonly code: KisErrorCode;
+  readonly retriable: boolean;
+  readonly context: KisErrorContext;
+
+  constructor(code: KisErrorCode, message: string, opts: KisErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'KisError';
+    this.code = code;
+    this.retriable = opts.retriable ?? false;
+    this.context = opts.context ?? {};
+  }
+}
+
+export function isKisError(err: unknown): err is KisError {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+    && (err as { code: string }).code.startsWith('KIS_ERR_') && err instanceof Error;
+}
+
+export function hasCode(err: unknown, code: KisErrorCode): boolean {
+  return isKisError(err) && err.code === code;
+}
+
+/** An error thrown by user code is retriable unless it says otherwise (`retriable: false`). */
+export function isRetriable(err: unknown): boolean {
+  if (typeof err === 'object' && err !== null && 'retriable' in err) {
+    return (err as { retriable: unknown }).retriable !== false;
+  }
+  return true;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Several config errors reported at once, so a user fixes everything in one pass. */
+export class KisConfigErrors extends Error {
+  readonly errors: readonly KisError[];
+  constructor(errors: readonly KisError[]) {
+    super(`${errors.length} config error${errors.length === 1 ? '' : 's'}:\n` + errors.map((e) => '  - ' + e.message).join('\n'));
+    this.name = 'KisConfigErrors';
+    this.errors = errors;
+  }
+}

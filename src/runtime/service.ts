@@ -1,0 +1,243 @@
+// The running service: sources -> per-(flow, partition) executors -> flows -> connectors, and the
+// finite-run ending. In embedded mode (no brokers) connectors of type kafka run on an in-process log.
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { KisConfig } from '../config/model.js';
+import type { PathSegment } from '../config/yaml-docs.js';
+import { buildFlows } from '../core/build.js';
+import type { Connector, JoinRelease } from '../core/connector.js';
+import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
+import type { Flow, RunResult } from '../core/flow.js';
+import { NO_OBSERVER, type FlowObserver } from '../core/observer.js';
+import type { KisPool, PrepareEnv } from '../core/pool.js';
+import { EmbeddedConnector } from '../connectors/embedded-connector.js';
+import { EmbeddedLog } from '../connectors/embedded-log.js';
+import { EmbeddedTopicSource } from '../connectors/embedded-topic-source.js';
+import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
+import type { Row } from '../kernel/types.js';
+import { createSource, type Batch, type Source } from '../sources/index.js';
+import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
+import { Executors } from './executor.js';
+
+export interface ServiceOptions {
+  readonly pool: KisPool;
+  readonly logger: Logger;
+  readonly observer?: FlowObserver;
+  /** Where kis.print and the stdout sink write. */
+  readonly stdout?: PrepareEnv['stdout'];
+  readonly stdin?: Readable;
+  readonly locate?: (origin: { file: string; doc: number }, path: readonly PathSegment[]) => { line: number; col: number } | undefined;
+  /** Called with every finished run of every flow (the test driver collects outputs through it). */
+  readonly onRun?: (flow: string, result: RunResult) => void;
+  /** Leave out the config's own sources (the test driver feeds rows itself). */
+  readonly withoutSources?: boolean;
+}
+
+export interface RunSummary {
+  readonly mode: 'embedded';
+  readonly rowsIn: Readonly<Record<string, number>>;
+  readonly rowsOut: Readonly<Record<string, number>>;
+  readonly deadLetters: Readonly<Record<string, number>>;
+  /** Inner-join rows whose match never arrived before the input ended. */
+  readonly unmatched: number;
+}
+
+export class KisService {
+  readonly mode = 'embedded' as const;
+  readonly log = new EmbeddedLog();
+  readonly flows: ReadonlyMap<string, Flow>;
+  readonly connectors: ReadonlyMap<string, EmbeddedConnector>;
+  private readonly sources: Array<{ source: Source; flows: Flow[] }> = [];
+  private readonly deadLetters: EmbeddedDeadLetters;
+  private readonly executors = new Executors();
+  private readonly closers: Array<() => Promise<void>> = [];
+  private readonly abort = new AbortController();
+  private readonly rowsIn: Record<string, number> = {};
+  private readonly rowsOut: Record<string, number> = {};
+  private inflight = 0;
+  private unmatched = 0;
+  private failure: unknown;
+  private settled: (() => void) | undefined;
+
+  private constructor(readonly config: KisConfig, private readonly opts: ServiceOptions) {
+    const logger = opts.logger;
+    if (config.global.kafka) {
+      throw new KisConfigErrors([new KisError('KIS_ERR_CONFIG_UNSUPPORTED',
+        `${config.global.origin?.file ?? 'global'}: kafka.brokers is set (${config.global.kafka.brokers.join(',')}), but the Kafka runtime is not in this build yet; remove kafka.brokers to run in embedded mode`)]);
+    }
+    this.deadLetters = new EmbeddedDeadLetters(this.log, logger);
+    const connectors = new Map<string, EmbeddedConnector>();
+    for (const c of config.conns.values()) {
+      if (c.type === 'kafka') connectors.set(c.cid, new EmbeddedConnector(c, this.log));
+    }
+    this.connectors = connectors;
+    const deadLetterSink: DeadLetterSink = this.deadLetters;
+    const built = buildFlows(config, opts.pool, connectors as ReadonlyMap<string, Connector>, {
+      deadLetters: deadLetterSink,
+      observer: opts.observer ?? NO_OBSERVER,
+      logger,
+    }, {
+      stdout: opts.stdout ?? process.stdout,
+      onClose: (fn) => this.closers.push(fn),
+      ...(opts.locate ? { locate: opts.locate } : {}),
+    });
+    if (built.errors.length > 0) throw new KisConfigErrors(built.errors);
+    this.flows = built.flows;
+
+    for (const c of connectors.values()) c.onRelease((r) => this.resume(c, r));
+    if (!opts.withoutSources) {
+      const errors: KisError[] = [];
+      for (const sc of config.sources.values()) {
+        const flows = sc.flows.map((id) => this.flows.get(id)!).filter((f) => f.enabled);
+        try {
+          this.sources.push({ source: createSource(sc, { configDir: config.dir, ...(opts.stdin ? { stdin: opts.stdin } : {}) }), flows });
+        } catch (err) {
+          errors.push(isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${sc.sid}': ${errorMessage(err)}`, { cause: err }));
+        }
+      }
+      if (errors.length > 0) throw new KisConfigErrors(errors);
+    }
+    // Flows that start with a Load step and no source are fed by their connector's topic.
+    for (const f of this.flows.values()) {
+      const first = f.steps[0];
+      if (f.enabled && first?.drivesFlow && first.connector instanceof EmbeddedConnector) {
+        this.sources.push({ source: new EmbeddedTopicSource(`conn:${first.func.cid}`, first.connector.topic), flows: [f] });
+      }
+    }
+  }
+
+  static create(config: KisConfig, opts: ServiceOptions): KisService {
+    return new KisService(config, opts);
+  }
+
+  /** Runs every source. Resolves when every finite source is done and all that followed from it is through (never, while an endless source runs, until stop()). */
+  async run(): Promise<RunSummary> {
+    const logger = this.opts.logger;
+    logger.info({ mode: 'embedded', flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
+      'EMBEDDED MODE: no Kafka brokers configured; connectors run on an in-process log that keeps nothing across restarts');
+    const driven = this.sources.filter((s) => s.source instanceof EmbeddedTopicSource);
+    const upstream = this.sources.filter((s) => !(s.source instanceof EmbeddedTopicSource));
+    const topicAbort = new AbortController();
+    this.abort.signal.addEventListener('abort', () => topicAbort.abort());
+    const drivenRuns = driven.map((s) => s.source.run((b) => this.dispatch(b, s.flows), topicAbort.signal));
+    const upstreamRuns = upstream.map(async (s) => {
+      await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
+      logger.info({ source: s.source.id, rows: this.rowsIn[s.source.id] ?? 0 }, 'source finished');
+    });
+    const finite = upstream.every((s) => s.source.finite);
+    try {
+      await Promise.all(upstreamRuns);
+      if (finite || this.abort.signal.aborted) await this.settle(driven.map((s) => s.source as EmbeddedTopicSource));
+      else await new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve()));
+    } catch (err) {
+      this.failure ??= err;
+    } finally {
+      topicAbort.abort();
+      await Promise.allSettled(drivenRuns);
+      for (const close of this.closers.splice(0)) await close();
+    }
+    if (this.failure) throw this.failure;
+    const summary = this.summary();
+    logger.info({ ...summary }, 'run finished');
+    return summary;
+  }
+
+  /** Stops the sources; in-flight batches finish and sinks flush before run() resolves. */
+  stop(): void {
+    this.abort.abort();
+  }
+
+  /** Feeds rows to the flows a source would feed (the test driver's pipeInput). */
+  async feed(sourceId: string, flows: readonly string[], rows: readonly Row[], partition = 0): Promise<void> {
+    const positions = rows.map((_, i) => ({ source: sourceId, partition, offset: String((this.rowsIn[sourceId] ?? 0) + i) }));
+    const targets = flows.map((id) => {
+      const f = this.flows.get(id);
+      if (!f) throw new KisError('KIS_ERR_USAGE', `no flow '${id}' in this config (flows: ${[...this.flows.keys()].join(', ')})`);
+      return f;
+    });
+    await this.dispatch({ source: sourceId, partition, rows, positions, undecodable: [] }, targets.filter((f) => f.enabled));
+  }
+
+  /** Waits until nothing is in flight and every connector-driven flow has caught up; then expires held join rows, and again. */
+  async settle(topicSources?: EmbeddedTopicSource[]): Promise<void> {
+    const driven = topicSources ?? this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
+    for (;;) {
+      await this.quiet(driven);
+      let released = false;
+      for (const c of this.connectors.values()) {
+        const before = this.inflight;
+        this.unmatched += c.expireHeld();
+        if (this.inflight !== before) released = true;
+      }
+      if (!released) break;
+    }
+    if (this.unmatched > 0) {
+      this.opts.logger.warn({ rows: this.unmatched }, 'inner-join rows found no match before the input ended (use join: left to emit them unmatched)');
+    }
+  }
+
+  summary(): RunSummary {
+    const deadLetters: Record<string, number> = {};
+    for (const id of this.flows.keys()) deadLetters[id] = this.deadLetters.count(id);
+    return { mode: 'embedded', rowsIn: { ...this.rowsIn }, rowsOut: { ...this.rowsOut }, deadLetters, unmatched: this.unmatched };
+  }
+
+  private async quiet(driven: readonly EmbeddedTopicSource[]): Promise<void> {
+    while (this.inflight > 0 || !this.executors.allIdle() || !driven.every((s) => s.caughtUp())) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => {
+        this.settled = resolve;
+        setTimeout(resolve, 20);
+      });
+    }
+  }
+
+  private async dispatch(batch: Batch, flows: readonly Flow[]): Promise<void> {
+    this.inflight++;
+    try {
+      this.rowsIn[batch.source] = (this.rowsIn[batch.source] ?? 0) + batch.rows.length + batch.undecodable.length;
+      if (batch.undecodable.length > 0) {
+        await Promise.all(flows.map((f) => this.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
+          row: { raw: u.raw }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
+        })))));
+      }
+      if (batch.rows.length === 0) return;
+      await Promise.all(flows.map((f) => this.executors.for(f.id, batch.partition).submit(async () => {
+        const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
+        this.collect(f, result);
+      })));
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    } finally {
+      this.inflight--;
+      this.settled?.();
+    }
+  }
+
+  private resume(c: EmbeddedConnector, r: JoinRelease): void {
+    const f = this.flows.get(r.flow);
+    if (!f) return;
+    this.inflight++;
+    this.executors.for(f.id, r.partition).submit(async () => {
+      const result = await f.run(r.rows, { positions: r.positions, partition: r.partition, startAt: r.step + 1 });
+      this.collect(f, result);
+    }).catch((err: unknown) => this.fail(new KisError('KIS_ERR_CONNECTOR', `resuming joined rows of flow '${f.id}' from connector '${c.config.cid}' failed: ${errorMessage(err)}`, { cause: err })))
+      .finally(() => {
+        this.inflight--;
+        this.settled?.();
+      });
+  }
+
+  private collect(f: Flow, result: RunResult): void {
+    this.rowsOut[f.id] = (this.rowsOut[f.id] ?? 0) + result.output.length;
+    this.opts.onRun?.(f.id, result);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.opts.logger.error({ err: errorMessage(err) }, 'the service stops: a batch could not be processed');
+    this.abort.abort();
+  }
+}

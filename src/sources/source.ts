@@ -1,0 +1,31 @@
+// The source contract every upstream implements: file, generator and stdin now; Kafka topics and the
+// MySQL binlog behind the same contract later. A source hands batches to the runtime one partition
+// at a time and in order, awaits each hand-off (that is the back-pressure), and commits a position
+// only after the batch that holds it is fully processed.
+import type { Position, Row, SourceBatch } from '../kernel/types.js';
+
+export interface Undecodable {
+  readonly raw: string;
+  readonly reason: string;
+  readonly position: Position;
+}
+
+export interface Batch extends SourceBatch {
+  /** Records of this stretch of input that could not be decoded into rows: they go to the dead-letter sinks. */
+  readonly undecodable: readonly Undecodable[];
+}
+
+/** Resolves once every flow fed by the source has processed the batch and everything it produced is durable. */
+export type BatchHandler = (batch: Batch) => Promise<void>;
+
+export interface Source {
+  readonly id: string;
+  /** True when the source ends by itself (a file, a generator with a count, stdin at EOF). */
+  readonly finite: boolean;
+  /** Reads until the input ends or `signal` aborts; resolves after the last hand-off has resolved. */
+  run(handle: BatchHandler, signal: AbortSignal): Promise<void>;
+}
+
+export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {
+  return { source, partition, rows, positions, undecodable };
+}
