@@ -22,11 +22,16 @@ export function deadLetterHeaders(d: DeadLetter): Record<string, string> {
 
 export class EmbeddedDeadLetters implements DeadLetterSink {
   private readonly counts = new Map<string, number>();
-  constructor(private readonly log: EmbeddedLog, private readonly logger: Logger) {}
+  constructor(
+    private readonly log: EmbeddedLog,
+    private readonly logger: Logger,
+    private readonly onWrite?: (letters: readonly DeadLetter[]) => void,
+  ) {}
 
   async write(flow: string, topic: string, letters: readonly DeadLetter[]): Promise<void> {
     this.log.topic(topic, 1).append(letters.map((d) => ({ key: null, value: d.row, headers: deadLetterHeaders(d), partition: 0 })));
     this.counts.set(flow, (this.counts.get(flow) ?? 0) + letters.length);
+    this.onWrite?.(letters);
     // One line per function and code in this write (not per row); the topic holds every row and its reason.
     const groups = new Map<string, DeadLetter[]>();
     for (const d of letters) {

@@ -31,6 +31,8 @@ export interface ServiceOptions {
   readonly onRun?: (flow: string, result: RunResult) => void;
   /** Leave out the config's own sources (the test driver feeds rows itself). */
   readonly withoutSources?: boolean;
+  /** Called with every dead letter once it is written (the test driver collects them through it). */
+  readonly onDeadLetters?: (letters: readonly DeadLetter[]) => void;
 }
 
 export interface RunSummary {
@@ -52,6 +54,8 @@ export class KisService {
   private readonly executors = new Executors();
   private readonly closers: Array<() => Promise<void>> = [];
   private readonly abort = new AbortController();
+  private readonly drivenAbort = new AbortController();
+  private drivenRuns: Promise<void>[] | undefined;
   private readonly rowsIn: Record<string, number> = {};
   private readonly rowsOut: Record<string, number> = {};
   private inflight = 0;
@@ -65,7 +69,7 @@ export class KisService {
       throw new KisConfigErrors([new KisError('KIS_ERR_CONFIG_UNSUPPORTED',
         `${config.global.origin?.file ?? 'global'}: kafka.brokers is set (${config.global.kafka.brokers.join(',')}), but the Kafka runtime is not in this build yet; remove kafka.brokers to run in embedded mode`)]);
     }
-    this.deadLetters = new EmbeddedDeadLetters(this.log, logger);
+    this.deadLetters = new EmbeddedDeadLetters(this.log, logger, opts.onDeadLetters);
     const connectors = new Map<string, EmbeddedConnector>();
     for (const c of config.conns.values()) {
       if (c.type === 'kafka') connectors.set(c.cid, new EmbeddedConnector(c, this.log));
@@ -115,11 +119,8 @@ export class KisService {
     const logger = this.opts.logger;
     logger.info({ mode: 'embedded', flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
       'EMBEDDED MODE: no Kafka brokers configured; connectors run on an in-process log that keeps nothing across restarts');
-    const driven = this.sources.filter((s) => s.source instanceof EmbeddedTopicSource);
+    this.startDriven();
     const upstream = this.sources.filter((s) => !(s.source instanceof EmbeddedTopicSource));
-    const topicAbort = new AbortController();
-    this.abort.signal.addEventListener('abort', () => topicAbort.abort());
-    const drivenRuns = driven.map((s) => s.source.run((b) => this.dispatch(b, s.flows), topicAbort.signal));
     const upstreamRuns = upstream.map(async (s) => {
       await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
       logger.info({ source: s.source.id, rows: this.rowsIn[s.source.id] ?? 0 }, 'source finished');
@@ -127,19 +128,32 @@ export class KisService {
     const finite = upstream.every((s) => s.source.finite);
     try {
       await Promise.all(upstreamRuns);
-      if (finite || this.abort.signal.aborted) await this.settle(driven.map((s) => s.source as EmbeddedTopicSource));
+      if (finite || this.abort.signal.aborted) await this.settle();
       else await new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve()));
     } catch (err) {
       this.failure ??= err;
     } finally {
-      topicAbort.abort();
-      await Promise.allSettled(drivenRuns);
-      for (const close of this.closers.splice(0)) await close();
+      await this.close();
     }
     if (this.failure) throw this.failure;
     const summary = this.summary();
     logger.info({ ...summary }, 'run finished');
     return summary;
+  }
+
+  /** Starts the flows fed by their connector's topic (idempotent); run() does it, the test driver too. */
+  startDriven(): void {
+    if (this.drivenRuns) return;
+    this.drivenRuns = this.sources
+      .filter((s) => s.source instanceof EmbeddedTopicSource)
+      .map((s) => s.source.run((b) => this.dispatch(b, s.flows), this.drivenAbort.signal));
+  }
+
+  /** Stops the connector-driven flows and flushes the sinks. */
+  async close(): Promise<void> {
+    this.drivenAbort.abort();
+    await Promise.allSettled(this.drivenRuns ?? []);
+    for (const close of this.closers.splice(0)) await close();
   }
 
   /** Stops the sources; in-flight batches finish and sinks flush before run() resolves. */
@@ -159,8 +173,8 @@ export class KisService {
   }
 
   /** Waits until nothing is in flight and every connector-driven flow has caught up; then expires held join rows, and again. */
-  async settle(topicSources?: EmbeddedTopicSource[]): Promise<void> {
-    const driven = topicSources ?? this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
+  async settle(): Promise<void> {
+    const driven = this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
     for (;;) {
       await this.quiet(driven);
       let released = false;

@@ -1,0 +1,1 @@
+export { TestDriver, type DriverOptions, type FlowRunResult } from './driver.js';
