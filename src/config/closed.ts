@@ -23,15 +23,17 @@ export class ClosedType<R extends t.Props, O extends t.Props> extends t.Type<
       (u, c) => {
         if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `expected a mapping (${name})`);
         const extras = Object.keys(u).filter((k) => !known.has(k));
-        if (extras.length > 0) {
-          const allowed = [...known].join(', ');
-          return t.failures(extras.map((k) => ({
-            value: (u as Record<string, unknown>)[k],
-            context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }],
-            message: `unknown key '${k}' (allowed here: ${allowed})`,
-          })));
-        }
-        return inner.validate(u, c) as t.Validation<t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>>>;
+        const allowed = [...known].join(', ');
+        const extraErrors: t.Errors = extras.map((k) => ({
+          value: (u as Record<string, unknown>)[k],
+          context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }],
+          message: `unknown key '${k}' (allowed here: ${allowed})`,
+        }));
+        const res = inner.validate(u, c);
+        // Report unknown keys and the other problems of the same mapping together.
+        if (res._tag === 'Left') return t.failures([...extraErrors, ...res.left]);
+        if (extraErrors.length > 0) return t.failures(extraErrors);
+        return res as t.Validation<t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>>>;
       },
       (a) => inner.encode(a),
     );

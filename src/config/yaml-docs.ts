@@ -76,7 +76,7 @@ export function parseYamlFile(file: string, text: string, env: NodeJS.ProcessEnv
     const index = i + 1;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0];
+        const pos = e.linePos?.[0] ?? (e.pos ? lineCounter.linePos(e.pos[0]) : undefined);
         errors.push(new KisError('KIS_ERR_CONFIG_PARSE',
           `${file} doc ${index}${pos ? ` (line ${pos.line}, col ${pos.col})` : ''}: YAML does not parse: ${e.message.split('\n')[0]}`,
           { cause: e, context: { file, doc: index, ...(pos ? { line: pos.line, col: pos.col } : {}) } }));
@@ -105,6 +105,7 @@ export function parseYamlFile(file: string, text: string, env: NodeJS.ProcessEnv
       },
     });
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return; // an empty document: a stray '---', or only comments
     docs.push({
       file,
       index,
