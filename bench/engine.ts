@@ -240,6 +240,7 @@ async function main(): Promise<void> {
   const app = await prepareApp(CONFIG_DIR, { register });
   const sample = JSON.stringify(makeRow(1));
   console.log(`kisflow engine benchmark: node ${process.version}, ${ROWS} rows in batches of ${BATCH}, ${ROUNDS} rounds, warm-up ${WARMUP}; row ~${sample.length} bytes JSON`);
+  console.log(`RSS after start-up ${mb(process.memoryUsage.rss())}`);
 
   if (WARMUP > 0) {
     const base = await runBaseline(WARMUP, true);
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
   console.log(`\nengine (JS functions)  ${fmtRate(engineRate)} (median of ${ROUNDS}; best ${fmtRate(Math.max(...engineRuns.map(rate)))})`);
   console.log(`baseline (hand loop)   ${fmtRate(baselineRate)} (median of ${ROUNDS}; best ${fmtRate(Math.max(...baselineRuns.map(rate)))})`);
   console.log(`ratio engine/baseline  ${ratio.toFixed(3)} (goal >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'})`);
+  console.log(`engine cost per row    ${((1 / engineRate - 1 / baselineRate) * 1e6).toFixed(2)} µs over the baseline's ${(1e6 / baselineRate).toFixed(2)} µs`);
 
   if (JSONATA_ROWS > 0) {
     const jsonata = await runEngine(app, 'bench_jsonata', JSONATA_ROWS);
