@@ -276,7 +276,9 @@ function paramsSections(title: string, owner: string, codecs: Readonly<Record<st
     `\`${owner}.params\` is checked against the codec of its \`type\`; any other type takes free-form params (a mapping).`, ''];
   for (const [type, codec] of Object.entries(codecs)) {
     const where = `${owner}.params`;
-    const note = paramsMayBeOmitted(codec) ? 'May be left out or `null` (read as `{}`).' : 'Required.';
+    const note = paramsMayBeOmitted(codec)
+      ? '`params` may be left out or `null` (read as `{}`).'
+      : '`params` is required (its codec does not accept `{}`).';
     lines.push(...codecSection(`\`${owner}\` with \`type: ${type}\``, 3, where, asClosed(codec, `${owner}(type: ${type}).params`), [note]));
   }
   return lines;

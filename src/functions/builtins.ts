@@ -26,10 +26,10 @@ export const MapParams = closed('KisMapParams', {}, {
   remove: 'Fields to drop from the result.',
 });
 
-export const SinkParams = closed('KisSinkParams', { to: t.keyof({ stdout: null, stderr: null, file: null, null: null }) }, {
+export const SinkParams = closed('KisSinkParams', { to: t.union([t.keyof({ stdout: null, stderr: null, file: null, none: null }), t.null]) }, {
   path: NonEmptyString,
 }, 'kis.sink: an Expand function that writes each row as one JSON line, and passes the rows on.', {
-  to: 'stdout, stderr, file (needs path) or null (discards; for benchmarks).',
+  to: 'stdout, stderr, file (needs path), or none (also written null: discards, for benchmarks).',
   path: 'The file to append to, relative to the config directory (to: file).',
 });
 

@@ -128,7 +128,7 @@ export class KisService {
     const finite = upstream.every((s) => s.source.finite);
     try {
       await Promise.all(upstreamRuns);
-      if (finite || this.abort.signal.aborted) await this.settle();
+      if (finite || this.abort.signal.aborted) await this.finish();
       else await new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve()));
     } catch (err) {
       this.failure ??= err;
@@ -172,9 +172,14 @@ export class KisService {
     await this.dispatch({ source: sourceId, partition, rows, positions, undecodable: [] }, targets.filter((f) => f.enabled));
   }
 
-  /** Waits until nothing is in flight and every connector-driven flow has caught up; then expires held join rows, and again. */
+  /** Waits until nothing is in flight and every connector-driven flow has caught up. */
   async settle(): Promise<void> {
-    const driven = this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
+    await this.quiet(this.drivenSources());
+  }
+
+  /** The input has ended: settle, then expire held join rows (left joins emit them unmatched), and settle again. */
+  async finish(): Promise<void> {
+    const driven = this.drivenSources();
     for (;;) {
       await this.quiet(driven);
       let released = false;
@@ -188,6 +193,10 @@ export class KisService {
     if (this.unmatched > 0) {
       this.opts.logger.warn({ rows: this.unmatched }, 'inner-join rows found no match before the input ended (use join: left to emit them unmatched)');
     }
+  }
+
+  private drivenSources(): EmbeddedTopicSource[] {
+    return this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
   }
 
   summary(): RunSummary {

@@ -100,6 +100,11 @@ export class TestDriver {
     };
   }
 
+  /** Ends the input: held inner-join rows count as unmatched, held left-join rows are emitted unmatched. */
+  async end(): Promise<void> {
+    await this.service.finish();
+  }
+
   /** Runs the config's own sources until they end (they must be finite). */
   async runSources(): Promise<RunSummary> {
     return this.service.run();
@@ -128,7 +133,7 @@ export class TestDriver {
     return this.printed;
   }
 
-  /** Inner-join rows that found no match when the input ended. */
+  /** Inner-join rows that found no match when the input ended (see end()). */
   get unmatched(): number {
     return this.service.summary().unmatched;
   }
