@@ -16,8 +16,10 @@ async function* linesWithTicks(input: Readable, maxWaitMs: number): AsyncGenerat
   try {
     for (;;) {
       pending ??= it.next();
-      const timer = new Promise<'tick'>((resolve) => setTimeout(() => resolve('tick'), maxWaitMs).unref());
+      let handle: NodeJS.Timeout | undefined;
+      const timer = new Promise<'tick'>((resolve) => { handle = setTimeout(() => resolve('tick'), maxWaitMs); });
       const next = await Promise.race([pending, timer]);
+      clearTimeout(handle);
       if (next === 'tick') {
         if (waiting) yield FLUSH;
         waiting = false;

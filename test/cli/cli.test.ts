@@ -1,0 +1,182 @@
+// The kisflow command line, end to end, as a user runs it (the built dist/, real processes).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const CLI = path.resolve('dist/src/cli/main.js');
+
+interface Ran { code: number | null; stdout: string; stderr: string }
+
+function kisflow(args: string[], env: NodeJS.ProcessEnv = {}, opts: { onSpawn?: (p: ReturnType<typeof spawn>) => void } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    opts.onSpawn?.(p);
+  });
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), 'kisflow-cli-'));
+}
+
+test('kisflow run on the demo config: joins orders and payments and ends by itself, with exactly the expected rows', async () => {
+  const dir = await tempDir();
+  try {
+    const out = path.join(dir, 'joined.jsonl');
+    const r = await kisflow(['run', '--config', 'config'], { KISFLOW_DEMO_SINK: 'file', KISFLOW_DEMO_OUT: out });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // orders o1..o20 minus o7 (malformed line), o13 (no userid), o17 (amount <= 0); each joined with its payment
+    const expectedIds = [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15, 16, 18, 19, 20];
+    const byId = new Map(rows.map((row) => [row['orderid'], row]));
+    assert.equal(rows.length, expectedIds.length);
+    for (const n of expectedIds) {
+      const amount = n * 12.5;
+      const paid = n * 10;
+      assert.deepEqual(byId.get(`o${n}`), {
+        orderid: `o${n}`,
+        userid: `u${(n - 1) % 5 + 1}`,
+        item: ['茶叶', '咖啡', '键盘', '耳机', '雨伞'][n % 5],
+        amount,
+        paid,
+        channel: (n - 1) % 2 === 0 ? 'alipay' : 'wechat',
+        outstanding: amount - paid,
+        status: amount - paid <= 0 ? 'settled' : 'partial',
+      });
+    }
+    // the big orders flow read the connector topic itself
+    const big = r.stdout.split('\n').filter((l) => l.startsWith('[BigOrders/')).map((l) => JSON.parse(l.slice(l.indexOf('] ') + 2)) as Record<string, unknown>);
+    assert.deepEqual(big.map((b) => b['orderid']).sort(), ['o16', 'o18', 'o19', 'o20']);
+    // logs: one clear line about embedded mode, and the run summary with the dead letters counted
+    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(logs.filter((l) => String(l['msg']).startsWith('EMBEDDED MODE')).length, 1);
+    const summary = logs.find((l) => l['msg'] === 'run finished')!;
+    assert.deepEqual(summary['deadLetters'], { MyFlow1: 3, PayFlow: 0, BigOrders: 0 });
+    assert.equal(summary['unmatched'], 3);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kisflow validate: exit 0 on the demo; exit 1 listing every error of a bad directory', async () => {
+  const ok = await kisflow(['validate', '--config', 'config']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^ok: 3 flows, 8 functions, 1 connectors, 2 sources/);
+  const dir = await tempDir();
+  try {
+    await writeFile(path.join(dir, 'a.yml'), 'kistype: func\nfid: A\nfname: Nope\nfmode: C\noption: { retry_duraton: 1 }\n');
+    await writeFile(path.join(dir, 'b.yml'), 'kistype: flow\nflow_name: F\nflows: [{ fid: Ghost }]\n');
+    const bad = await kisflow(['validate', '--config', dir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /the config is not valid, nothing was started/);
+    assert.match(bad.stderr, /a\.yml doc 1 at option\.retry_duraton \(line 5, col 11\): unknown key 'retry_duraton'/);
+    assert.match(bad.stderr, /b\.yml doc 1 at flows\[0\]\.fid \(line 3, col 16\): function 'Ghost' is not declared/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kisflow validate reports missing implementations and failing function modules', async () => {
+  const dir = await tempDir();
+  try {
+    await mkdir(path.join(dir, 'fns'));
+    await writeFile(path.join(dir, 'g.yml'), 'kistype: global\nfunctions: [fns, missing.js]\n---\nkistype: func\nfid: A\nfname: NotRegistered\nfmode: C\n');
+    await writeFile(path.join(dir, 'fns', 'bad.mjs'), 'export default () => { throw new Error("cannot connect"); };\n');
+    await writeFile(path.join(dir, 'fns', 'nodefault.mjs'), 'export const x = 1;\n');
+    const r = await kisflow(['validate', '--config', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /at functions\[0\]: module fns\/bad\.mjs failed to load: cannot connect/);
+    assert.match(r.stderr, /at functions\[0\]: module fns\/nodefault\.mjs has no default export function/);
+    assert.match(r.stderr, /at functions\[1\]: missing\.js does not exist/);
+    assert.match(r.stderr, /g\.yml doc 2 at fname \(line 6, col 8\): no implementation named 'NotRegistered'/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kisflow graph prints the config as a Mermaid flowchart', async () => {
+  const r = await kisflow(['graph', '--config', 'config']);
+  assert.equal(r.code, 0, r.stderr);
+  const text = r.stdout;
+  assert.match(text, /^flowchart LR\n/);
+  const id = (label: string): string => new RegExp(`(n\\d+)[\\[(/]+"${label.replace(/[()]/g, '\\$&')}`).exec(text)?.[1] ?? 'missing';
+  const src = id('source orders (file)');
+  const conn = id('conn 测试KisConnector_1 (kafka)');
+  assert.ok(text.includes(`${src} --> `), 'source -> first step');
+  assert.match(text, new RegExp(`n\\d+ -->\\|save\\| ${conn}`));
+  assert.equal((text.match(new RegExp(`${conn} -\\.->\\|load\\| n\\d+`, 'g')) ?? []).length, 2);
+  assert.match(text, /subgraph n\d+\["flow MyFlow1"\]/);
+});
+
+test('kisflow export writes one file per object, and the export validates', async () => {
+  const dir = await tempDir();
+  try {
+    const r = await kisflow(['export', '--config', 'config', '--out', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const files = (await readdir(dir)).sort();
+    assert.equal(files.length, 1 + 2 + 3 + 8 + 1);
+    assert.ok(files.includes('func-测试KisFunction_S1.yaml'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM stops an endless run cleanly: exit 0, in-flight batches finish, the sink is flushed', async () => {
+  const dir = await tempDir();
+  try {
+    await writeFile(path.join(dir, 'c.yml'), `kistype: source
+sid: gen
+type: generator
+params: { rate: 2000, template: { n: "{{ $seq }}" } }
+flows: [F]
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: Out }]
+---
+kistype: func
+fid: Out
+fname: kis.sink
+fmode: Expand
+option: { default_params: { to: file, path: out.jsonl } }
+`);
+    let child: ReturnType<typeof spawn> | undefined;
+    const running = kisflow(['run', '--config', dir], {}, { onSpawn: (p) => { child = p; } });
+    // wait until rows are flowing, then ask it to stop
+    for (let i = 0; i < 200; i++) {
+      const text = await readFile(path.join(dir, 'out.jsonl'), 'utf8').catch(() => '');
+      if (text.split('\n').length > 50) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child!.kill('SIGTERM');
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = (await readFile(path.join(dir, 'out.jsonl'), 'utf8')).split('\n');
+    assert.equal(lines.pop(), '', 'the file ends with a whole line');
+    const ns = lines.map((l) => (JSON.parse(l) as { n: number }).n);
+    assert.ok(ns.length > 50);
+    assert.deepEqual(ns, ns.map((_, i) => i), 'every generated row up to the stop, in order, none lost');
+    assert.match(r.stderr, /"msg":"stopping: sources stop, in-flight batches finish, sinks flush"/);
+    assert.match(r.stderr, /"msg":"run finished"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('usage errors exit 2 with the usage text', async () => {
+  const r = await kisflow(['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command 'frobnicate'/);
+  assert.match(r.stderr, /usage: kisflow <command>/);
+  const e = await kisflow(['export', '--config', 'config']);
+  assert.equal(e.code, 2);
+  assert.match(e.stderr, /export needs --out DIR/);
+});
