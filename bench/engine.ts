@@ -75,14 +75,11 @@ function keep(r: Row): boolean {
   return r['status'] !== 'cancelled';
 }
 
-/** Mutates: it only ever sees rows that map created. */
+/** Returns a new row: adding fields to a row made by object spread falls off V8's fast path (about 5 µs a row on the bench machine), which would slow both sides alike and hide the engine's own cost. */
 function calculate(r: Row): Row {
   const gross = (r['amount'] as number) * (r['qty'] as number);
   const net = gross * (1 - (r['discount'] as number));
-  r['gross'] = Math.round(gross * 100) / 100;
-  r['net'] = Math.round(net * 100) / 100;
-  r['tax'] = Math.round(net * 8) / 100;
-  return r;
+  return { ...r, gross: Math.round(gross * 100) / 100, net: Math.round(net * 100) / 100, tax: Math.round(net * 8) / 100 };
 }
 
 function register(pool: KisPool): void {

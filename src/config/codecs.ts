@@ -221,15 +221,21 @@ export const StdinSourceParams = closed('KisStdinSourceParams', {}, {
   max_wait_ms: 'A partial batch is handed on after this many milliseconds (default 200).',
 });
 
+/** A codec's type without its brands, for params built in code (tests, embedding applications). */
+export type Unbranded<T> = T extends t.Branded<infer A, unknown>
+  ? A
+  : T extends ReadonlyArray<infer E> ? Array<Unbranded<E>>
+    : T extends object ? { [K in keyof T]: Unbranded<T[K]> } : T;
+
 export type GlobalDoc = t.TypeOf<typeof GlobalCodec>;
 export type FuncDoc = t.TypeOf<typeof FuncCodec>;
 export type FlowDoc = t.TypeOf<typeof FlowCodec>;
 export type ConnDoc = t.TypeOf<typeof ConnCodec>;
 export type SourceDoc = t.TypeOf<typeof SourceCodec>;
-export type FileSourceParamsT = t.TypeOf<typeof FileSourceParams>;
-export type GeneratorSourceParamsT = t.TypeOf<typeof GeneratorSourceParams>;
-export type StdinSourceParamsT = t.TypeOf<typeof StdinSourceParams>;
-export type KafkaConnParamsT = t.TypeOf<typeof KafkaConnParamsCodec>;
+export type FileSourceParamsT = Unbranded<t.TypeOf<typeof FileSourceParams>>;
+export type GeneratorSourceParamsT = Unbranded<t.TypeOf<typeof GeneratorSourceParams>>;
+export type StdinSourceParamsT = Unbranded<t.TypeOf<typeof StdinSourceParams>>;
+export type KafkaConnParamsT = Unbranded<t.TypeOf<typeof KafkaConnParamsCodec>>;
 
 /** One codec per kistype; the loader dispatches on `kistype` and the schema generator walks these. */
 export const KISTYPE_CODECS = {

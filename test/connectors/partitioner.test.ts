@@ -10,7 +10,7 @@ test('key -> partition equals kafkajs DefaultPartitioner (Java-compatible murmur
   const keys = ['', 'a', 'ab', 'abc', 'abcd', '用户订单', '😀', 'u1_o1'];
   for (let i = 0; i < 20000; i++) keys.push(`user-${i}_order-${i * 7919}`);
   for (const partitions of [1, 3, 4, 8, 12]) {
-    const meta = Array.from({ length: partitions }, (_, p) => ({ partitionId: p, leader: 0 }));
+    const meta = Array.from({ length: partitions }, (_, p) => ({ partitionErrorCode: 0, partitionId: p, leader: 0, replicas: [0], isr: [0] }));
     for (const key of keys) {
       const expected = kafkajs({ topic: 't', partitionMetadata: meta, message: { key, value: null } });
       assert.equal(partitionForKey(key, partitions), expected, `key ${JSON.stringify(key)} over ${partitions} partitions`);

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { GeneratorSourceParamsT } from '../../src/config/codecs.js';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { FileSource } from '../../src/sources/file-source.js';
 import { GeneratorSource } from '../../src/sources/generator-source.js';
@@ -41,7 +40,7 @@ test('file: a missing file is a clear source error', async () => {
 });
 
 test('generator: count rows from the template ($seq), in batches, then it ends', async () => {
-  const params = { count: 5, batch_size: 2, template: { id: '{{ $seq + 1 }}', name: "{{ 'n' & $string($seq) }}", fixed: 'x', nested: { even: '{{ $seq % 2 = 0 }}' } } } as unknown as GeneratorSourceParamsT;
+  const params = { count: 5, batch_size: 2, template: { id: '{{ $seq + 1 }}', name: "{{ 'n' & $string($seq) }}", fixed: 'x', nested: { even: '{{ $seq % 2 = 0 }}' } } };
   const src = new GeneratorSource('g', params);
   assert.equal(src.finite, true);
   const batches = await collect((h, s) => src.run(h, s));
@@ -51,7 +50,7 @@ test('generator: count rows from the template ($seq), in batches, then it ends',
 });
 
 test('generator: partitions spread rows by key, the way Kafka would', async () => {
-  const src = new GeneratorSource('g', { count: 40, partitions: 4, key: 'user', template: { user: "{{ 'u' & $string($seq % 10) }}" } } as unknown as GeneratorSourceParamsT);
+  const src = new GeneratorSource('g', { count: 40, partitions: 4, key: 'user', template: { user: "{{ 'u' & $string($seq % 10) }}" } });
   const batches = await collect((h, s) => src.run(h, s));
   const rows = batches.flatMap((b) => b.rows.map((r) => ({ p: b.partition, user: r['user'] as string })));
   assert.equal(rows.length, 40);
@@ -60,13 +59,13 @@ test('generator: partitions spread rows by key, the way Kafka would', async () =
 });
 
 test('generator: a rate keeps batches small (about 20 hand-offs a second)', async () => {
-  const src = new GeneratorSource('g', { count: 12, rate: 100, template: { a: 1 } } as unknown as GeneratorSourceParamsT);
+  const src = new GeneratorSource('g', { count: 12, rate: 100, template: { a: 1 } });
   const batches = await collect((h, s) => src.run(h, s));
   assert.deepEqual(batches.map((b) => b.rows.length), [5, 5, 2]);
 });
 
 test('generator: without count it runs until stopped', async () => {
-  const src = new GeneratorSource('g', { batch_size: 10, template: { a: 1 } } as unknown as GeneratorSourceParamsT);
+  const src = new GeneratorSource('g', { batch_size: 10, template: { a: 1 } });
   assert.equal(src.finite, false);
   const ac = new AbortController();
   let n = 0;
