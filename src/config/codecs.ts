@@ -38,7 +38,7 @@ export const KafkaClusterCodec = closed('KafkaCluster', {
 }, {
   client_id: NonEmptyString,
 }, 'The Kafka cluster every kafka source and connector uses unless it sets its own addrs.', {
-  brokers: "Bootstrap brokers, 'host:port,host:port' or a list. Empty or absent: embedded mode.",
+  brokers: "Bootstrap brokers, 'host:port,host:port' or a list. An empty string (e.g. '${KAFKA_BROKERS:-}' unset) means embedded mode.",
   client_id: 'Kafka client id (default: app_id).',
 });
 
@@ -52,6 +52,7 @@ export const GlobalCodec = closed('KisGlobal', {
   kafka: KafkaClusterCodec,
   functions: t.array(NonEmptyString),
 }, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
+  kistype: 'Always global: tells the loader what this document is.',
   prometheus_enable: 'Collect the Prometheus metrics.',
   prometheus_listen: 'Serve them on prometheus_serve (otherwise they are only collected).',
   prometheus_serve: "host:port for /metrics, e.g. '0.0.0.0:20004'.",
@@ -95,6 +96,7 @@ export const FuncCodec = closed('KisFunc', {
   source: FuncSourceCodec,
   option: FuncOptionCodec,
 }, 'One named unit of logic (KisFunction).', {
+  kistype: 'Always func: tells the loader what this document is.',
   fid: 'The id flows refer to (default: fname).',
   fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink). Default: fid.',
   fmode: 'Verify, Save, Load, Calculate or Expand (or V, S, L, C, E).',
@@ -128,6 +130,7 @@ export const FlowCodec = closed('KisFlow', {
   status: t.union([t.literal(0), t.literal(1)]),
   dead_letter: DeadLetterCodec,
 }, 'An ordered chain of function references (KisFlow).', {
+  kistype: 'Always flow: tells the loader what this document is.',
   flow_id: 'The id sources refer to (default: flow_name).',
   flow_name: 'A readable name; used in metrics labels.',
   status: '1 enabled (default), 0 disabled: a disabled flow is loaded and validated but never run.',
@@ -148,6 +151,7 @@ export const ConnCodec = closed('KisConn', {
   load: IdList,
   save: IdList,
 }, 'A named binding to storage or a transport (KisConnector).', {
+  kistype: 'Always conn: tells the loader what this document is.',
   cid: 'The id functions refer to in option.cid (default: cname).',
   cname: 'A readable name (the Go original uses it as the id).',
   addrs: "Addresses, 'host:port,host:port'. For type kafka: overrides the global cluster.",
@@ -179,6 +183,7 @@ export const SourceCodec = closed('KisSource', {
   addrs: t.string,
   params: t.union([ParamsCodec, t.null]),
 }, 'A named upstream that produces batches of rows (KisSource).', {
+  kistype: 'Always source: tells the loader what this document is.',
   sid: 'The id.',
   sname: 'A readable name.',
   type: 'file (JSON lines), generator, stdin; kafka and binlog come with the Kafka runtime.',
