@@ -147,7 +147,8 @@ export class Flow {
       if (p) run.lineage.set(r, p);
     });
     const started = performance.now();
-    this.deps.observer.flowStarted(this.config.id, this.config.name, rows.length);
+    // Held join rows resuming after their Load step were counted when they first entered.
+    this.deps.observer.flowStarted(this.config.id, this.config.name, opts.startAt ? 0 : rows.length);
     let input: readonly Row[] = rows;
     let i = opts.startAt ?? 0;
     let stoppedAt: string | undefined;

@@ -1,0 +1,68 @@
+// Metrics: the Go original's six plus rows per function, counted from a real run; served at /metrics.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/observability/logger.js';
+import { PromFlowObserver } from '../../src/observability/metrics.js';
+import { serveMetrics } from '../../src/observability/metrics-server.js';
+import { prepareApp } from '../../src/runtime/app.js';
+import { KisService } from '../../src/runtime/service.js';
+import { silentLogger } from '../../src/observability/logger.js';
+
+async function value(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, l]) => String(x.labels[k]) === l) && !('metricName' in x && String(x.metricName).endsWith('_bucket')));
+  return Number(v?.value ?? NaN);
+}
+
+test('a run of the demo counts rows in, out, rejected and dead-lettered per function, under the Go names', async () => {
+  const app = await prepareApp('config', { env: { ...process.env, KISFLOW_DEMO_SINK: 'none' } });
+  const registry = new Registry();
+  const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), observer: new PromFlowObserver(registry), stdout: { write: (_t, cb) => { cb(); return true; } } });
+  await svc.run();
+  // orders: 20 lines, 19 decoded (one malformed goes to the DLQ before any function)
+  assert.equal(await value(registry, 'flow_data_total', { flow_name: 'MyFlow1' }), 19);
+  assert.equal(await value(registry, 'flow_data_total', { flow_name: 'PayFlow' }), 20);
+  assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'in' }), 19);
+  assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'out' }), 17);
+  assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'rejected' }), 2);
+  assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'dead_lettered' }), 2);
+  assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'SettlePayment', outcome: 'out' }), 17);
+  assert.equal(await value(registry, 'func_schedule_cnts', { func_name: 'VerifyOrder', func_mode: 'Verify' }) > 0, true);
+  assert.equal(await value(registry, 'kisflow_data_total') >= 19 + 20 + 17, true);
+  const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
+  for (const n of ['kisflow_data_total', 'flow_data_total', 'flow_schedule_cnts', 'func_schedule_cnts', 'func_run_duration', 'flow_run_duration']) {
+    assert.ok(names.includes(n), n);
+  }
+});
+
+test('/metrics serves the registry; other paths are 404; a bad address is a clear error', async () => {
+  const registry = new Registry();
+  const obs = new PromFlowObserver(registry);
+  obs.flowStarted('F', 'F', 7);
+  const server = await serveMetrics(registry, '127.0.0.1:0');
+  try {
+    const addr = server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${addr.port}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /flow_data_total\{flow_name="F"\} 7/);
+    assert.equal((await fetch(`http://127.0.0.1:${addr.port}/`)).status, 404);
+  } finally {
+    server.close();
+  }
+  await assert.rejects(serveMetrics(registry, 'nope'), /prometheus_serve 'nope' is not host:port/);
+});
+
+test('log lines redact passwords, tokens and secrets', () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(chunk.toString()); cb(); } });
+  const log = createLogger({ level: 'info', destination: sink });
+  log.info({ password: 'p1', sasl: { password: 'p2', username: 'u' }, token: 't', flow: 'F' }, 'connect');
+  const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(rec['password'], '[redacted]');
+  assert.deepEqual(rec['sasl'], { password: '[redacted]', username: 'u' });
+  assert.equal(rec['token'], '[redacted]');
+  assert.equal(rec['flow'], 'F');
+  assert.doesNotMatch(lines[0]!, /p1|p2/);
+});
