@@ -180,3 +180,45 @@ test('usage errors exit 2 with the usage text', async () => {
   assert.equal(e.code, 2);
   assert.match(e.stderr, /export needs --out DIR/);
 });
+
+test('prometheus_enable + prometheus_listen serve /metrics on prometheus_serve while the service runs', async () => {
+  const dir = await tempDir();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  try {
+    await writeFile(path.join(dir, 'c.yml'), `kistype: global
+prometheus_enable: true
+prometheus_listen: true
+prometheus_serve: 127.0.0.1:${port}
+---
+kistype: source
+sid: gen
+type: generator
+params: { rate: 500, template: { n: "{{ $seq }}" } }
+flows: [F]
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: Out }]
+---
+kistype: func
+fid: Out
+fname: kis.sink
+fmode: Expand
+option: { default_params: { to: none } }
+`);
+    let child: ReturnType<typeof spawn> | undefined;
+    const running = kisflow(['run', '--config', dir], {}, { onSpawn: (p) => { child = p; } });
+    let text = '';
+    for (let i = 0; i < 200 && !/flow_data_total\{flow_name="F"\} [1-9]/.test(text); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+    }
+    child!.kill('SIGTERM');
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(text, /flow_data_total\{flow_name="F"\} [1-9]/);
+    assert.match(text, /func_schedule_cnts\{func_name="Out",func_mode="Expand"\} [1-9]/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

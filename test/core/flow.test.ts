@@ -245,3 +245,21 @@ test('a connector of a type this build does not serve needs a CaaS call; with on
   assert.match(r.rejected[0]!.message, /lacks key field id of connector 'r'/);
   await d.close();
 });
+
+test("a flow's dead_letter.topic is where its dead letters go", async () => {
+  const d = await TestDriver.fromYaml(fn('V', 'Verify', 'source: { name: x, must: [id] }\n') +
+    '---\nkistype: flow\nflow_name: F\ndead_letter: { topic: shop.bad-rows }\nflows: [{ fid: V }]\n',
+  { register: (pool) => pool.faas('V', (f, rows) => f.commitRows(rows)) });
+  await d.runFlow('F', [{ id: 1 }, { noid: 2 }]);
+  assert.deepEqual(d.topic('shop.bad-rows').map((r) => [r.value, r.headers['kis-error-code']]), [[{ noid: 2 }, 'KIS_ERR_ROW_MISSING_FIELD']]);
+  assert.deepEqual(d.topic('F.dlq'), []);
+  await d.close();
+});
+
+test('configured Kafka brokers are refused with a clear error until the Kafka runtime lands', async () => {
+  await assert.rejects(
+    TestDriver.fromYaml(fn('P') + flow('F', ['{ fid: P }']) + '---\nkistype: global\nkafka: { brokers: "127.0.0.1:9092", client_id: shop }\n',
+      { register: (pool) => pool.faas('P', () => {}) }),
+    /kafka\.brokers is set \(127\.0\.0\.1:9092\), but the Kafka runtime is not in this build yet; remove kafka\.brokers to run in embedded mode/,
+  );
+});
