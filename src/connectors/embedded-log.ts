@@ -15,13 +15,52 @@ export interface LogRecord {
 
 export type AppendListener = (topic: EmbeddedTopic, records: readonly LogRecord[]) => void;
 
+/** Records a topic with no reader keeps per partition (newest first out last), as a retention limit would. */
+export const UNREAD_RETENTION = 100_000;
+
+const TRIM_CHUNK = 4096;
+
+/** A reader's committed position per partition: records every reader has passed can be let go. */
+export interface TopicReader {
+  readonly offsets: number[];
+}
+
+interface Partition {
+  /** Offset of records[0]: records below it were let go. */
+  start: number;
+  records: LogRecord[];
+}
+
 export class EmbeddedTopic {
-  private readonly parts: LogRecord[][];
+  private readonly parts: Partition[];
   private readonly listeners = new Set<AppendListener>();
+  private readonly readers = new Set<TopicReader>();
   private roundRobin = 0;
 
-  constructor(readonly name: string, readonly partitions: number) {
-    this.parts = Array.from({ length: partitions }, () => []);
+  constructor(readonly name: string, readonly partitions: number, private readonly retention = UNREAD_RETENTION) {
+    this.parts = Array.from({ length: partitions }, () => ({ start: 0, records: [] }));
+  }
+
+  /** A reader from the beginning; records stay until every reader has passed them. */
+  addReader(): TopicReader {
+    const r: TopicReader = { offsets: Array.from({ length: this.partitions }, () => 0) };
+    this.readers.add(r);
+    return r;
+  }
+
+  /** Lets go of records every reader has passed (or, with no reader, all but the newest `retention`). */
+  trim(partition: number): void {
+    const part = this.parts[partition];
+    if (!part) return;
+    const end = part.start + part.records.length;
+    let keepFrom = end - this.retention;
+    if (this.readers.size > 0) keepFrom = Math.min(...[...this.readers].map((r) => r.offsets[partition] ?? 0));
+    const drop = keepFrom - part.start;
+    // let go in chunks of at least TRIM_CHUNK records: trimming stays amortized, small topics stay whole
+    if (drop >= TRIM_CHUNK) {
+      part.records.splice(0, drop);
+      part.start += drop;
+    }
   }
 
   partitionOf(key: string | null): number {
@@ -36,24 +75,35 @@ export class EmbeddedTopic {
       const partition = e.partition ?? this.partitionOf(e.key);
       const part = this.parts[partition];
       if (!part) throw new KisError('KIS_ERR_CONNECTOR', `topic ${this.name} has no partition ${partition} (it has ${this.partitions})`);
-      const rec: LogRecord = { key: e.key, value: e.value, headers: e.headers ?? {}, partition, offset: part.length, timestamp: now };
-      part.push(rec);
+      const rec: LogRecord = { key: e.key, value: e.value, headers: e.headers ?? {}, partition, offset: part.start + part.records.length, timestamp: now };
+      part.records.push(rec);
       out.push(rec);
     }
+    if (this.readers.size === 0) for (let p = 0; p < this.partitions; p++) this.trim(p);
     for (const l of this.listeners) l(this, out);
     return out;
   }
 
+  /** Records from offset `from` (or from the oldest kept, if `from` was let go), at most `max`. */
   read(partition: number, from: number, max: number): LogRecord[] {
-    return (this.parts[partition] ?? []).slice(from, from + max);
+    const part = this.parts[partition];
+    if (!part) return [];
+    const i = Math.max(0, from - part.start);
+    return part.records.slice(i, i + max);
   }
 
   endOffset(partition: number): number {
-    return this.parts[partition]?.length ?? 0;
+    const part = this.parts[partition];
+    return part ? part.start + part.records.length : 0;
   }
 
+  startOffset(partition: number): number {
+    return this.parts[partition]?.start ?? 0;
+  }
+
+  /** Every record still kept, partition by partition. */
   all(): LogRecord[] {
-    return this.parts.flat();
+    return this.parts.flatMap((p) => p.records);
   }
 
   onAppend(listener: AppendListener): () => void {
@@ -66,7 +116,7 @@ export class EmbeddedLog {
   private readonly topics = new Map<string, EmbeddedTopic>();
 
   /** The topic, created on first use; asking again with another partition count is an error, as on Kafka. */
-  topic(name: string, partitions: number): EmbeddedTopic {
+  topic(name: string, partitions: number, retention = UNREAD_RETENTION): EmbeddedTopic {
     const existing = this.topics.get(name);
     if (existing) {
       if (existing.partitions !== partitions) {
@@ -74,7 +124,7 @@ export class EmbeddedLog {
       }
       return existing;
     }
-    const t = new EmbeddedTopic(name, partitions);
+    const t = new EmbeddedTopic(name, partitions, retention);
     this.topics.set(name, t);
     return t;
   }

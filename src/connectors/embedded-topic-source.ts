@@ -2,29 +2,29 @@
 // topic on the embedded log, every partition in order, from the start.
 import type { Position, Row } from '../kernel/types.js';
 import { batchOf, type BatchHandler, type Source } from '../sources/source.js';
-import type { EmbeddedTopic } from './embedded-log.js';
+import type { EmbeddedTopic, TopicReader } from './embedded-log.js';
 
 export class EmbeddedTopicSource implements Source {
   readonly finite = false;
-  private readonly offsets: number[];
+  private readonly reader: TopicReader;
   private readonly wakers = new Set<() => void>();
   private busy = 0;
 
   constructor(readonly id: string, private readonly topic: EmbeddedTopic, private readonly batchSize = 500) {
-    this.offsets = Array.from({ length: topic.partitions }, () => 0);
+    this.reader = topic.addReader();
     topic.onAppend(() => this.wake());
   }
 
   /** Every record appended so far has been handed on and processed. */
   caughtUp(): boolean {
-    return this.busy === 0 && this.offsets.every((o, p) => o >= this.topic.endOffset(p));
+    return this.busy === 0 && this.reader.offsets.every((o, p) => o >= this.topic.endOffset(p));
   }
 
   async run(handle: BatchHandler, signal: AbortSignal): Promise<void> {
     const onAbort = (): void => this.wake();
     signal.addEventListener('abort', onAbort);
     try {
-      await Promise.all(this.offsets.map((_, p) => this.loop(p, handle, signal)));
+      await Promise.all(this.reader.offsets.map((_, p) => this.loop(p, handle, signal)));
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -32,7 +32,7 @@ export class EmbeddedTopicSource implements Source {
 
   private async loop(partition: number, handle: BatchHandler, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const records = this.topic.read(partition, this.offsets[partition]!, this.batchSize);
+      const records = this.topic.read(partition, this.reader.offsets[partition]!, this.batchSize);
       if (records.length === 0) {
         await new Promise<void>((resolve) => {
           const w = (): void => { this.wakers.delete(w); resolve(); };
@@ -45,7 +45,8 @@ export class EmbeddedTopicSource implements Source {
       this.busy++;
       try {
         await handle(batchOf(this.id, partition, rows, positions));
-        this.offsets[partition] = records[records.length - 1]!.offset + 1;
+        this.reader.offsets[partition] = records[records.length - 1]!.offset + 1;
+        this.topic.trim(partition);
       } finally {
         this.busy--;
       }

@@ -33,3 +33,22 @@ test('the embedded log appends keyed records to their partition with increasing 
   assert.equal(log.topic('orders', 4), t);
   assert.throws(() => log.topic('orders', 8), /topic orders has 4 partitions, but 8 were configured/);
 });
+
+test('retention: a topic with no reader keeps its newest records; with a reader, only what the reader has not passed', () => {
+  const log = new EmbeddedLog();
+  const unread = log.topic('dlq', 1, 2000);
+  for (let i = 0; i < 20000; i++) unread.append([{ key: null, value: { i }, partition: 0 }]);
+  assert.equal(unread.endOffset(0), 20000);
+  assert.ok(unread.all().length <= 2000 + 4096, `kept ${unread.all().length}`);
+  assert.equal(unread.all().at(-1)!.value['i'], 19999);
+  assert.equal(unread.read(0, 0, 1)[0]!.offset, unread.startOffset(0), 'reading below the start reads from the oldest kept');
+
+  const read = log.topic('saved', 1, 10);
+  const reader = read.addReader();
+  for (let i = 0; i < 9000; i++) read.append([{ key: null, value: { i }, partition: 0 }]);
+  assert.equal(read.all().length, 9000, 'nothing the reader still needs is let go');
+  reader.offsets[0] = 8500;
+  read.trim(0);
+  assert.deepEqual(read.read(0, 8500, 1).map((r) => r.value), [{ i: 8500 }]);
+  assert.equal(read.startOffset(0), 8500);
+});
