@@ -226,11 +226,19 @@ export class Flow {
     let rows = input;
     if (func.must.length > 0 || step.rowCodec) {
       const ok: Row[] = [];
+      const must = func.must;
       for (const row of input) {
-        const missing = func.must.filter((f) => row[f] === undefined || row[f] === null);
-        if (missing.length > 0) {
-          this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_MISSING_FIELD',
-            `row lacks required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (source.must of '${func.fid}')`), 0);
+        let complete = true;
+        for (let k = 0; k < must.length; k++) {
+          const v = row[must[k]!];
+          if (v === undefined || v === null) { complete = false; break; }
+        }
+        if (!complete) {
+          const missing = must.filter((f) => row[f] === undefined || row[f] === null);
+          this.deadLetter(run, [row], step, {
+            code: 'KIS_ERR_ROW_MISSING_FIELD',
+            message: `row lacks required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (source.must of '${func.fid}')`,
+          }, 0);
           rejected++;
           continue;
         }
@@ -238,8 +246,10 @@ export class Flow {
           const res = step.rowCodec.decode(row);
           if (isLeft(res)) {
             const paths = res.left.map((e) => e.context.map((c) => c.key).filter(Boolean).join('.')).filter(Boolean);
-            this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_CODEC',
-              `row does not match the row codec of '${func.fname}'${paths.length ? ` at ${[...new Set(paths)].join(', ')}` : ''}`), 0);
+            this.deadLetter(run, [row], step, {
+              code: 'KIS_ERR_ROW_CODEC',
+              message: `row does not match the row codec of '${func.fname}'${paths.length ? ` at ${[...new Set(paths)].join(', ')}` : ''}`,
+            }, 0);
             rejected++;
             continue;
           }
@@ -262,8 +272,10 @@ export class Flow {
         as: step.joinAs,
       });
       for (const r of joined.unjoinable) {
-        this.deadLetter(run, [r], step, new KisError('KIS_ERR_ROW_MISSING_FIELD',
-          `row lacks key field(s) ${step.connector.config.key.filter((k) => r[k] === undefined || r[k] === null).join(', ')} of connector '${func.cid}', so it cannot be joined`), 0);
+        this.deadLetter(run, [r], step, {
+          code: 'KIS_ERR_ROW_MISSING_FIELD',
+          message: `row lacks key field(s) ${step.connector.config.key.filter((k) => r[k] === undefined || r[k] === null).join(', ')} of connector '${func.cid}', so it cannot be joined`,
+        }, 0);
         rejected++;
       }
       held = rows.length - joined.rows.length - joined.unjoinable.length;
@@ -278,22 +290,27 @@ export class Flow {
     const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger);
     let attempts = 0;
     try {
-      await pRetry(async () => {
-        attempts++;
-        ctx.reset();
+      if (func.retryTimes === 0) {
+        attempts = 1;
         await this.call(run, step, ctx, rows);
-      }, {
-        retries: func.retryTimes,
-        minTimeout: func.retryDuration,
-        factor: 2,
-        randomize: false,
-        shouldRetry: ({ error }) => isRetriable(error),
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (retriesLeft > 0 && isRetriable(error)) {
-            this.deps.logger.warn({ flow: this.config.id, fn: func.fid, partition, attempt: attemptNumber, err: errorMessage(error) }, 'function failed, retrying');
-          }
-        },
-      });
+      } else {
+        await pRetry(async () => {
+          attempts++;
+          ctx.reset();
+          await this.call(run, step, ctx, rows);
+        }, {
+          retries: func.retryTimes,
+          minTimeout: func.retryDuration,
+          factor: 2,
+          randomize: false,
+          shouldRetry: ({ error }) => isRetriable(error),
+          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            if (retriesLeft > 0 && isRetriable(error)) {
+              this.deps.logger.warn({ flow: this.config.id, fn: func.fid, partition, attempt: attemptNumber, err: errorMessage(error) }, 'function failed, retrying');
+            }
+          },
+        });
+      }
     } catch (err) {
       const code: KisErrorCode = isKisError(err) ? err.code : 'KIS_ERR_FUNCTION_FAILED';
       const error = isKisError(err) ? err : new KisError(code, `function '${func.fid}' (${func.fname}) failed: ${errorMessage(err)}`, { cause: err });
@@ -304,7 +321,7 @@ export class Flow {
     }
 
     for (const { row, reason } of ctx.rejected) {
-      this.deadLetter(run, [row], step, new KisError('KIS_ERR_ROW_REJECTED', `rejected by '${func.fid}': ${reason}`), attempts);
+      this.deadLetter(run, [row], step, { code: 'KIS_ERR_ROW_REJECTED', message: `rejected by '${func.fid}': ${reason}` }, attempts);
       rejected++;
     }
     // Lineage: an explicit `from`, the row itself when passed on, else i-th out from i-th in when counts match.
@@ -361,7 +378,7 @@ export class Flow {
     }
   }
 
-  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep, err: KisError, attempts: number): void {
+  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep, err: { code: KisErrorCode; message: string }, attempts: number): void {
     const at = new Date().toISOString();
     for (const row of rows) {
       run.deadLetters.push({
