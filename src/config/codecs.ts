@@ -33,13 +33,41 @@ export const FMode = t.keyof(
 export type FullMode = 'Verify' | 'Save' | 'Load' | 'Calculate' | 'Expand';
 
 // ---- kistype: global -------------------------------------------------------------------------
+export const KafkaTlsCodec = closed('KafkaTls', {}, {
+  ca: t.string,
+  cert: t.string,
+  key: t.string,
+  reject_unauthorized: t.boolean,
+}, 'TLS to the brokers. Values are PEM text (use ${VAR} to read them from Secrets).', {
+  ca: 'CA certificate(s), PEM.',
+  cert: 'Client certificate, PEM (mutual TLS).',
+  key: 'Client key, PEM (mutual TLS).',
+  reject_unauthorized: 'Verify the brokers\' certificates (default true).',
+});
+
+export const KafkaSaslCodec = closed('KafkaSasl', {
+  mechanism: t.keyof({ plain: null, 'scram-sha-256': null, 'scram-sha-512': null }),
+  username: NonEmptyString,
+  password: t.string,
+}, {}, 'SASL authentication. Write the password as ${VAR}, never in the YAML.', {
+  mechanism: 'plain, scram-sha-256 or scram-sha-512.',
+  username: 'The user.',
+  password: 'The password (from the environment: ${KAFKA_PASSWORD}).',
+});
+
 export const KafkaClusterCodec = closed('KafkaCluster', {
   brokers: t.union([t.string, t.array(NonEmptyString)]),
 }, {
   client_id: NonEmptyString,
+  tls: t.union([t.boolean, KafkaTlsCodec]),
+  sasl: KafkaSaslCodec,
+  connection_timeout_ms: PositiveInt,
 }, 'The Kafka cluster every kafka source and connector uses unless it sets its own addrs.', {
   brokers: "Bootstrap brokers, 'host:port,host:port' or a list. An empty string (e.g. '${KAFKA_BROKERS:-}' unset) means embedded mode.",
   client_id: 'Kafka client id (default: app_id).',
+  tls: 'true for TLS with the system CAs, or a mapping with ca / cert / key / reject_unauthorized.',
+  sasl: 'SASL credentials.',
+  connection_timeout_ms: 'How long one connection attempt to a broker may take (default 3000).',
 });
 
 export const GlobalCodec = closed('KisGlobal', {
@@ -51,6 +79,7 @@ export const GlobalCodec = closed('KisGlobal', {
   app_id: NonEmptyString,
   kafka: KafkaClusterCodec,
   functions: t.array(NonEmptyString),
+  drain_timeout_ms: PositiveInt,
 }, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
   kistype: 'Always global: tells the loader what this document is.',
   prometheus_enable: 'Collect the Prometheus metrics.',
@@ -59,6 +88,7 @@ export const GlobalCodec = closed('KisGlobal', {
   app_id: 'Names consumer groups and internal topics (default: kisflow).',
   kafka: 'The Kafka cluster. Absent: connectors of type kafka run on the embedded in-process log.',
   functions: 'Function modules (files or folders, relative to the config directory) whose default export registers FaaS/CaaS in the pool.',
+  drain_timeout_ms: 'On SIGTERM, how long in-flight batches may take to finish and commit before the process exits anyway (default 30000).',
 });
 
 // ---- kistype: func ---------------------------------------------------------------------------
@@ -165,9 +195,15 @@ export const ConnCodec = closed('KisConn', {
 export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   topic: NonEmptyString,
   partitions: PositiveInt,
+  replication_factor: PositiveInt,
+  acks: t.union([t.literal(-1), t.literal(0), t.literal(1), t.literal('all')]),
+  compression: t.keyof({ none: null, gzip: null }),
 }, 'params of a connector with type kafka.', {
   topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
-  partitions: 'Partition count of the topic (default 4).',
+  partitions: 'Partition count of the topic (default 4). Created with it where the cluster allows; an existing topic with another count stops start-up.',
+  replication_factor: 'Replication factor when the topic is created (default: the cluster default).',
+  acks: 'Acknowledgements a Save waits for: all (-1, default), 1 (the leader) or 0 (none).',
+  compression: 'none (default) or gzip.',
 });
 
 // ---- kistype: source -------------------------------------------------------------------------
@@ -186,8 +222,8 @@ export const SourceCodec = closed('KisSource', {
   kistype: 'Always source: tells the loader what this document is.',
   sid: 'The id.',
   sname: 'A readable name.',
-  type: 'file (JSON lines), generator, stdin; kafka and binlog come with the Kafka runtime.',
-  addrs: 'Addresses of the upstream, for kafka and binlog.',
+  type: 'file (JSON lines), generator, stdin, kafka (a consumer group; needs kafka.brokers or addrs); binlog is not in this build yet.',
+  addrs: "Addresses of the upstream: for kafka, brokers 'host:port,...' overriding the global cluster.",
   params: 'Type-specific settings (see the source types).',
   flows: 'The flows (flow_id) every batch of this source runs through.',
 });
@@ -232,6 +268,25 @@ export type Unbranded<T> = T extends t.Branded<infer A, unknown>
   : T extends ReadonlyArray<infer E> ? Array<Unbranded<E>>
     : T extends object ? { [K in keyof T]: Unbranded<T[K]> } : T;
 
+export const KafkaSourceParams = closed('KisKafkaSourceParams', {
+  topics: t.array(NonEmptyString),
+}, {
+  group_id: NonEmptyString,
+  from_beginning: t.boolean,
+  max_batch_rows: PositiveInt,
+  max_wait_ms: PositiveInt,
+  value_format: t.keyof({ json: null, string: null, bytes: null }),
+  partitions_concurrently: PositiveInt,
+}, 'params of a source with type kafka: a consumer group over topics.', {
+  topics: 'The topics to consume.',
+  group_id: 'The consumer group (default: <app_id>.<sid>). Replicas with the same group split the partitions.',
+  from_beginning: 'With no committed offset, start at the oldest record (default false: only new records).',
+  max_batch_rows: 'Rows per batch handed to the flows at most (default 500).',
+  max_wait_ms: 'How long the broker may wait for records before answering a fetch (default 100).',
+  value_format: 'json (default: each value is a JSON object row), string ({ value: text }) or bytes ({ value: base64 }).',
+  partitions_concurrently: 'Partitions processed at the same time, each in order (default 4).',
+});
+
 export type GlobalDoc = t.TypeOf<typeof GlobalCodec>;
 export type FuncDoc = t.TypeOf<typeof FuncCodec>;
 export type FlowDoc = t.TypeOf<typeof FlowCodec>;
@@ -241,6 +296,7 @@ export type FileSourceParamsT = Unbranded<t.TypeOf<typeof FileSourceParams>>;
 export type GeneratorSourceParamsT = Unbranded<t.TypeOf<typeof GeneratorSourceParams>>;
 export type StdinSourceParamsT = Unbranded<t.TypeOf<typeof StdinSourceParams>>;
 export type KafkaConnParamsT = Unbranded<t.TypeOf<typeof KafkaConnParamsCodec>>;
+export type KafkaSourceParamsT = Unbranded<t.TypeOf<typeof KafkaSourceParams>>;
 
 /** One codec per kistype; the loader dispatches on `kistype` and the schema generator walks these. */
 export const KISTYPE_CODECS = {
@@ -257,6 +313,7 @@ export const SOURCE_PARAMS_CODECS = {
   file: FileSourceParams,
   generator: GeneratorSourceParams,
   stdin: StdinSourceParams,
+  kafka: KafkaSourceParams,
 } as const;
 export const CONN_PARAMS_CODECS = {
   kafka: KafkaConnParamsCodec,

@@ -11,7 +11,7 @@ import {
 } from './codecs.js';
 import {
   deepFreeze, keyFields, MODE_NAMES, splitList,
-  type ConnConfig, type FlowConfig, type FuncConfig, type GlobalConfig, type KisConfig, type Origin, type SourceConfig,
+  type ConnConfig, type FlowConfig, type FuncConfig, type GlobalConfig, type KafkaClusterConfig, type KisConfig, type Origin, type SourceConfig,
 } from './model.js';
 import { docError, reportValidation } from './report.js';
 import { parseYamlFile, type PathSegment, type YamlDoc } from './yaml-docs.js';
@@ -126,7 +126,14 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
       listen: g?.value.prometheus_listen ?? false,
       serve: g?.value.prometheus_serve ?? '0.0.0.0:20004',
     },
-    kafka: brokers.length > 0 ? { brokers, clientId: g?.value.kafka?.client_id ?? g?.value.app_id ?? 'kisflow' } : undefined,
+    kafka: brokers.length > 0 ? {
+      brokers,
+      clientId: g?.value.kafka?.client_id ?? g?.value.app_id ?? 'kisflow',
+      tls: tlsOf(g?.value.kafka?.tls),
+      sasl: g?.value.kafka?.sasl,
+      connectionTimeoutMs: g?.value.kafka?.connection_timeout_ms ?? 3000,
+    } : undefined,
+    drainTimeoutMs: g?.value.drain_timeout_ms ?? 30000,
     functions: g?.value.functions ?? [],
     origin: g ? originOf(g.doc) : undefined,
     doc: g?.value,
@@ -260,7 +267,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
     const paramsCodec = SOURCE_PARAMS_CODECS[value.type as keyof typeof SOURCE_PARAMS_CODECS] as t.Mixed | undefined;
     if (!paramsCodec) {
       errors.push(docError('KIS_ERR_CONFIG_UNSUPPORTED', doc, ['type'],
-        `source type '${value.type}' is part of the contract but not in this build yet; use file, generator or stdin`));
+        `source type '${value.type}' is part of the contract but not in this build yet; use file, generator, stdin or kafka`));
     } else {
       const res = paramsCodec.decode(params);
       if (isLeft(res)) errors.push(...reportValidation(doc, res.left, { prefix: ['params'], what: `params of type ${value.type}` }));
@@ -331,6 +338,10 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
   }
   for (const s of sources.values()) {
     const doc = sourceDocs.get(s.sid)!;
+    if (s.type === 'kafka' && s.addrs.length === 0 && !global.kafka) {
+      errors.push(docError('KIS_ERR_CONFIG_REFERENCE', doc, ['type'],
+        'a kafka source needs brokers: set kafka.brokers in the kistype: global document, or addrs on this source'));
+    }
     s.flows.forEach((id, i) => {
       if (!flows.has(id)) errors.push(docError('KIS_ERR_CONFIG_REFERENCE', doc, ['flows', i], `flow '${id}' is not declared by any kistype: flow document${suggest(id, flows.keys())}`));
     });
@@ -341,6 +352,16 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
   if (errors.length > 0) return { config: undefined, errors, locate };
   const config: KisConfig = deepFreeze({ dir, global, sources, flows, funcs, conns, templates });
   return { config, errors, locate };
+}
+
+function tlsOf(v: NonNullable<GlobalDoc['kafka']>['tls'] | undefined): KafkaClusterConfig['tls'] {
+  if (v === undefined || typeof v === 'boolean') return v;
+  return {
+    ...(v.ca !== undefined ? { ca: v.ca } : {}),
+    ...(v.cert !== undefined ? { cert: v.cert } : {}),
+    ...(v.key !== undefined ? { key: v.key } : {}),
+    ...(v.reject_unauthorized !== undefined ? { rejectUnauthorized: v.reject_unauthorized } : {}),
+  };
 }
 
 /** A dead-letter topic name that is a valid Kafka topic whatever the flow id is (ids may be any UTF-8). */

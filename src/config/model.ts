@@ -13,10 +13,19 @@ export interface Origin {
 export interface GlobalConfig {
   readonly appId: string;
   readonly prometheus: { readonly enable: boolean; readonly listen: boolean; readonly serve: string };
-  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string } | undefined;
+  readonly kafka: KafkaClusterConfig | undefined;
+  readonly drainTimeoutMs: number;
   readonly functions: readonly string[];
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;
+}
+
+export interface KafkaClusterConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly tls: boolean | { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean } | undefined;
+  readonly sasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
+  readonly connectionTimeoutMs: number;
 }
 
 export interface FuncConfig {

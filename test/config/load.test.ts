@@ -113,12 +113,18 @@ fmode: C
 
 test('global: kafka brokers select Kafka mode; an empty list means embedded', () => {
   const on = loadYaml('kistype: global\nkafka: { brokers: "a:9092, b:9092" }\n').config!;
-  assert.deepEqual(on.global.kafka, { brokers: ['a:9092', 'b:9092'], clientId: 'kisflow' });
+  assert.deepEqual(on.global.kafka, { brokers: ['a:9092', 'b:9092'], clientId: 'kisflow', tls: undefined, sasl: undefined, connectionTimeoutMs: 3000 });
+  assert.equal(on.global.drainTimeoutMs, 30000);
   const off = loadYaml('kistype: global\nkafka: { brokers: "${KAFKA_BROKERS:-}" }\n').config!;
   assert.equal(off.global.kafka, undefined);
-  const withId = loadYaml('kistype: global\napp_id: shop\nkafka: { brokers: [a:1], client_id: cli }\n').config!;
+  const withId = loadYaml('kistype: global\napp_id: shop\ndrain_timeout_ms: 5000\nkafka:\n  brokers: [a:1]\n  client_id: cli\n  connection_timeout_ms: 900\n  tls: { ca: "${CA}", reject_unauthorized: false }\n  sasl: { mechanism: scram-sha-512, username: u, password: "${PW}" }\n', { CA: 'pem', PW: 'pw' }).config!;
   assert.equal(withId.global.appId, 'shop');
-  assert.deepEqual(withId.global.kafka, { brokers: ['a:1'], clientId: 'cli' });
+  assert.equal(withId.global.drainTimeoutMs, 5000);
+  assert.deepEqual(withId.global.kafka, {
+    brokers: ['a:1'], clientId: 'cli', connectionTimeoutMs: 900,
+    tls: { ca: 'pem', rejectUnauthorized: false },
+    sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'pw' },
+  });
 });
 
 test('a conn key names fields: underscores split, a list keeps them whole', () => {
