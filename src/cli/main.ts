@@ -94,8 +94,13 @@ async function run(dir: string): Promise<number> {
       logger.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(130);
     }
-    logger.info({ signal: sig }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    logger.info({ signal: sig, drainTimeoutMs: app.config.global.drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
     service.stop();
+    // The drain has a deadline: past it the process exits anyway, with what is committed so far.
+    setTimeout(() => {
+      logger.error({ drainTimeoutMs: app.config.global.drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      process.exit(1);
+    }, app.config.global.drainTimeoutMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

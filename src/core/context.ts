@@ -1,7 +1,7 @@
 // What a function sees while it runs: its params, its input, and the per-batch run (cache, metadata).
 import type { Logger } from 'pino';
 import type { FullMode } from '../config/codecs.js';
-import type { Params, Row } from '../kernel/types.js';
+import type { Params, Position, Row } from '../kernel/types.js';
 import type { Action } from './actions.js';
 
 export interface FlowContext {
@@ -26,6 +26,9 @@ export interface FlowContext {
   reject(row: Row, reason: string): void;
   /** Actions for the flow after this call: Abort, DataReuse, ForceEntryNext, JumpFunc(fid). */
   next(...actions: Action[]): void;
+
+  /** Where a row came from: source, partition, offset, and for Kafka rows topic, key, headers, timestamp. */
+  recordOf(row: Row): Position | undefined;
 
   /** Per-batch cache and metadata, shared by the functions of one run of the flow, gone after it. */
   getCacheData<T = unknown>(key: string): T | undefined;

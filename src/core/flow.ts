@@ -107,6 +107,7 @@ class StepContext implements FlowContext {
   next(...actions: Action[]): void {
     this.actions.push(...actions);
   }
+  recordOf(row: Row): Position | undefined { return this.run.lineage.get(row); }
   getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
   setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
   getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }

@@ -12,6 +12,12 @@ export interface FaasOptions {
   readonly paramsCodec?: t.Decoder<unknown, unknown>;
 }
 
+/** Writes rows to a topic, keyed by fields; resolves when the records are acknowledged. */
+export interface TopicWriter {
+  readonly topic: string;
+  write(rows: readonly Row[], keyFields: readonly string[]): Promise<void>;
+}
+
 /** What a built-in gets when a flow step using it is built. */
 export interface PrepareEnv {
   /** Names the flow step, for error messages. */
@@ -21,6 +27,8 @@ export interface PrepareEnv {
   readonly stdout: { write(text: string, cb: (err?: Error | null) => void): unknown };
   /** Register a flush/close to run when the service stops. */
   onClose(fn: () => Promise<void>): void;
+  /** A writer to a topic of the service's transport (embedded log or Kafka); the topic is checked at start. */
+  topic?(name: string): TopicWriter;
 }
 
 /** A built-in specializes itself to one flow step's params once, at build time (expressions compiled, files opened). */

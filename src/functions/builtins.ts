@@ -6,6 +6,7 @@ import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { closed } from '../config/closed.js';
 import { NonEmptyString } from '../config/codecs.js';
+import { keyFields } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
 import { compileExpression, truthy, type CompiledExpression } from '../kernel/expression.js';
 import type { Row } from '../kernel/types.js';
@@ -26,11 +27,15 @@ export const MapParams = closed('KisMapParams', {}, {
   remove: 'Fields to drop from the result.',
 });
 
-export const SinkParams = closed('KisSinkParams', { to: t.union([t.keyof({ stdout: null, stderr: null, file: null, none: null }), t.null]) }, {
+export const SinkParams = closed('KisSinkParams', { to: t.union([t.keyof({ stdout: null, stderr: null, file: null, topic: null, none: null }), t.null]) }, {
   path: NonEmptyString,
-}, 'kis.sink: an Expand function that writes each row as one JSON line, and passes the rows on.', {
-  to: 'stdout, stderr, file (needs path), or none (also written null: discards, for benchmarks).',
+  topic: NonEmptyString,
+  key: t.union([NonEmptyString, t.array(NonEmptyString)]),
+}, 'kis.sink: an Expand function that writes each row as one JSON line (or one record of a topic), and passes the rows on.', {
+  to: 'stdout, stderr, file (needs path), topic (needs topic: a Kafka topic, or the embedded log), or none (also written null: discards, for benchmarks).',
   path: 'The file to append to, relative to the config directory (to: file).',
+  topic: 'The topic to write to (to: topic); each row is one JSON record, acknowledged before the batch commits.',
+  key: "Row fields that make the record key (to: topic), in the connectors' style: 'userid_orderid' or a list.",
 });
 
 export const BUILTIN_PARAMS: Readonly<Record<string, t.Mixed | undefined>> = {
@@ -111,7 +116,16 @@ const sink = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasH
   let out: PrepareEnv['stdout'] | undefined;
   if (p.to === 'stdout') out = env.stdout;
   else if (p.to === 'stderr') out = process.stderr;
-  else if (p.to === 'file') {
+  else if (p.to === 'topic') {
+    if (!p.topic) throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${env.where}: kis.sink with to: topic needs params.topic`);
+    if (!env.topic) throw new KisError('KIS_ERR_CONFIG_UNSUPPORTED', `${env.where}: kis.sink with to: topic needs a service with a log (embedded or Kafka)`);
+    const writer = env.topic(p.topic);
+    const key = keyFields(p.key);
+    return async (flow, rows) => {
+      if (rows.length > 0) await writer.write(rows, key);
+      for (const r of rows) flow.commitRow(r, r);
+    };
+  } else if (p.to === 'file') {
     if (!p.path) throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${env.where}: kis.sink with to: file needs params.path`);
     const file = path.resolve(env.configDir, p.path);
     // Opened on the first write, so that building a flow (kisflow validate) creates no file.

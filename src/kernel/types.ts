@@ -10,6 +10,11 @@ export interface Position {
   readonly partition: number;
   /** Kafka offset, line number, sequence number, or `file:pos` for a binlog: opaque outside its source. */
   readonly offset: string;
+  /** For rows read from Kafka: the record's topic, key, headers and timestamp (ms since the epoch, as text). */
+  readonly topic?: string;
+  readonly key?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly timestamp?: string;
 }
 
 /** Rows from one partition of one source, in order, each with its position. */

@@ -1,22 +1,26 @@
-// The running service: sources -> per-(flow, partition) executors -> flows -> connectors, and the
-// finite-run ending. In embedded mode (no brokers) connectors of type kafka run on an in-process log.
+// The running service: sources -> per-(flow, partition) executors -> flows -> connectors. One config, two
+// transports: with kafka.brokers everything runs on Kafka; without, on the embedded in-process log.
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { KisConfig } from '../config/model.js';
+import type { KafkaSourceParamsT } from '../config/codecs.js';
+import type { KisConfig, SourceConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
 import type { Connector, JoinRelease } from '../core/connector.js';
-import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
+import type { DeadLetter } from '../core/dead-letter.js';
 import type { Flow, RunResult } from '../core/flow.js';
 import { NO_OBSERVER, type FlowObserver } from '../core/observer.js';
 import type { KisPool, PrepareEnv } from '../core/pool.js';
-import { EmbeddedConnector } from '../connectors/embedded-connector.js';
-import { EmbeddedLog } from '../connectors/embedded-log.js';
+import type { EmbeddedLog } from '../connectors/embedded-log.js';
 import { EmbeddedTopicSource } from '../connectors/embedded-topic-source.js';
+import { EmbeddedTransport } from '../connectors/embedded-transport.js';
+import { KafkaTransport } from '../connectors/kafka-transport.js';
+import type { Transport } from '../connectors/transport.js';
 import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import { createSource, type Batch, type Source } from '../sources/index.js';
-import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
+import { createKafka } from '../sources/kafka-client.js';
+import { KafkaSource } from '../sources/kafka-source.js';
 import { Executors } from './executor.js';
 
 export interface ServiceOptions {
@@ -36,7 +40,7 @@ export interface ServiceOptions {
 }
 
 export interface RunSummary {
-  readonly mode: 'embedded';
+  readonly mode: 'embedded' | 'kafka';
   readonly rowsIn: Readonly<Record<string, number>>;
   readonly rowsOut: Readonly<Record<string, number>>;
   readonly deadLetters: Readonly<Record<string, number>>;
@@ -45,12 +49,10 @@ export interface RunSummary {
 }
 
 export class KisService {
-  readonly mode = 'embedded' as const;
-  readonly log = new EmbeddedLog();
+  readonly transport: Transport;
   readonly flows: ReadonlyMap<string, Flow>;
-  readonly connectors: ReadonlyMap<string, EmbeddedConnector>;
+  readonly connectors: ReadonlyMap<string, Connector>;
   private readonly sources: Array<{ source: Source; flows: Flow[] }> = [];
-  private readonly deadLetters: EmbeddedDeadLetters;
   private readonly executors = new Executors();
   private readonly closers: Array<() => Promise<void>> = [];
   private readonly abort = new AbortController();
@@ -58,6 +60,7 @@ export class KisService {
   private drivenRuns: Promise<void>[] | undefined;
   private readonly rowsIn: Record<string, number> = {};
   private readonly rowsOut: Record<string, number> = {};
+  private readonly deadLetterCounts: Record<string, number> = {};
   private inflight = 0;
   private unmatched = 0;
   private failure: unknown;
@@ -65,24 +68,26 @@ export class KisService {
 
   private constructor(readonly config: KisConfig, private readonly opts: ServiceOptions) {
     const logger = opts.logger;
-    if (config.global.kafka) {
-      throw new KisConfigErrors([new KisError('KIS_ERR_CONFIG_UNSUPPORTED',
-        `${config.global.origin?.file ?? 'global'}: kafka.brokers is set (${config.global.kafka.brokers.join(',')}), but the Kafka runtime is not in this build yet; remove kafka.brokers to run in embedded mode`)]);
-    }
-    this.deadLetters = new EmbeddedDeadLetters(this.log, logger, opts.onDeadLetters);
-    const connectors = new Map<string, EmbeddedConnector>();
+    const onDeadLetters = (letters: readonly DeadLetter[]): void => {
+      for (const d of letters) this.deadLetterCounts[d.flow] = (this.deadLetterCounts[d.flow] ?? 0) + 1;
+      opts.onDeadLetters?.(letters);
+    };
+    this.transport = config.global.kafka
+      ? new KafkaTransport(config, logger, onDeadLetters)
+      : new EmbeddedTransport(logger, onDeadLetters);
+    const connectors = new Map<string, Connector>();
     for (const c of config.conns.values()) {
-      if (c.type === 'kafka') connectors.set(c.cid, new EmbeddedConnector(c, this.log));
+      if (c.type === 'kafka') connectors.set(c.cid, this.transport.connector(c));
     }
     this.connectors = connectors;
-    const deadLetterSink: DeadLetterSink = this.deadLetters;
-    const built = buildFlows(config, opts.pool, connectors as ReadonlyMap<string, Connector>, {
-      deadLetters: deadLetterSink,
+    const built = buildFlows(config, opts.pool, connectors, {
+      deadLetters: this.transport.deadLetters,
       observer: opts.observer ?? NO_OBSERVER,
       logger,
     }, {
       stdout: opts.stdout ?? process.stdout,
       onClose: (fn) => this.closers.push(fn),
+      topic: (name) => this.transport.writer(name),
       ...(opts.locate ? { locate: opts.locate } : {}),
     });
     if (built.errors.length > 0) throw new KisConfigErrors(built.errors);
@@ -94,18 +99,25 @@ export class KisService {
       for (const sc of config.sources.values()) {
         const flows = sc.flows.map((id) => this.flows.get(id)!).filter((f) => f.enabled);
         try {
-          this.sources.push({ source: createSource(sc, { configDir: config.dir, ...(opts.stdin ? { stdin: opts.stdin } : {}) }), flows });
+          this.sources.push({
+            source: createSource(sc, {
+              configDir: config.dir,
+              ...(opts.stdin ? { stdin: opts.stdin } : {}),
+              ...(config.global.kafka ? { kafka: (s: SourceConfig) => this.kafkaSource(s) } : {}),
+            }),
+            flows,
+          });
         } catch (err) {
           errors.push(isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${sc.sid}': ${errorMessage(err)}`, { cause: err }));
         }
       }
       if (errors.length > 0) throw new KisConfigErrors(errors);
     }
-    // Flows that start with a Load step and no source are fed by their connector's topic.
+    // Flows that start with a Load step and have no source are fed by their connector's topic.
     for (const f of this.flows.values()) {
       const first = f.steps[0];
-      if (f.enabled && first?.drivesFlow && first.connector instanceof EmbeddedConnector) {
-        this.sources.push({ source: new EmbeddedTopicSource(`conn:${first.func.cid}`, first.connector.topic), flows: [f] });
+      if (f.enabled && first?.drivesFlow && first.conn?.type === 'kafka') {
+        this.sources.push({ source: this.transport.drivenSource(f.config, first.conn), flows: [f] });
       }
     }
   }
@@ -114,22 +126,44 @@ export class KisService {
     return new KisService(config, opts);
   }
 
+  get mode(): 'embedded' | 'kafka' {
+    return this.transport.mode;
+  }
+
+  /** The embedded log (embedded mode only): the test driver reads topics from it. */
+  get log(): EmbeddedLog | undefined {
+    return this.transport instanceof EmbeddedTransport ? this.transport.log : undefined;
+  }
+
   /** Runs every source. Resolves when every finite source is done and all that followed from it is through (never, while an endless source runs, until stop()). */
   async run(): Promise<RunSummary> {
     const logger = this.opts.logger;
-    logger.info({ mode: 'embedded', flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
-      'EMBEDDED MODE: no Kafka brokers configured; connectors run on an in-process log that keeps nothing across restarts');
-    this.startDriven();
-    const upstream = this.sources.filter((s) => !(s.source instanceof EmbeddedTopicSource));
-    const upstreamRuns = upstream.map(async (s) => {
-      await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
-      logger.info({ source: s.source.id, rows: this.rowsIn[s.source.id] ?? 0 }, 'source finished');
-    });
-    const finite = upstream.every((s) => s.source.finite);
+    if (this.mode === 'embedded') {
+      logger.info({ mode: 'embedded', flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
+        'EMBEDDED MODE: no Kafka brokers configured; connectors run on an in-process log that keeps nothing across restarts');
+    } else {
+      logger.info({ mode: 'kafka', brokers: this.config.global.kafka!.brokers, flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
+        'KAFKA MODE: sources, connectors and dead letters run on the Kafka cluster');
+    }
     try {
-      await Promise.all(upstreamRuns);
-      if (finite || this.abort.signal.aborted) await this.finish();
-      else await new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve()));
+      await this.transport.start();
+      this.startDriven();
+      const upstream = this.sources.filter((s) => !this.isDriven(s.source));
+      const upstreamRuns = upstream.map(async (s) => {
+        await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
+        logger.info({ source: s.source.id, rows: this.rowsIn[s.source.id] ?? 0 }, 'source finished');
+      });
+      // A run ends by itself only when every source is finite and the flows they feed can drain (embedded log).
+      const finite = upstream.every((s) => s.source.finite) && this.drivenSources().length === this.sources.length - upstream.length;
+      const failed = new Promise<never>((_, reject) => this.abort.signal.addEventListener('abort', () => { if (this.failure) reject(this.failure); }));
+      failed.catch(() => undefined);
+      await Promise.race([Promise.all(upstreamRuns), failed]);
+      if (finite || this.abort.signal.aborted) {
+        if (!this.abort.signal.aborted) await this.finish();
+      } else {
+        await new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve()));
+      }
+      await Promise.allSettled(upstreamRuns);
     } catch (err) {
       this.failure ??= err;
     } finally {
@@ -145,18 +179,19 @@ export class KisService {
   startDriven(): void {
     if (this.drivenRuns) return;
     this.drivenRuns = this.sources
-      .filter((s) => s.source instanceof EmbeddedTopicSource)
-      .map((s) => s.source.run((b) => this.dispatch(b, s.flows), this.drivenAbort.signal));
+      .filter((s) => this.isDriven(s.source))
+      .map((s) => s.source.run((b) => this.dispatch(b, s.flows), this.drivenAbort.signal).catch((err: unknown) => this.fail(err)));
   }
 
-  /** Stops the connector-driven flows and flushes the sinks. */
+  /** Stops the connector-driven flows, flushes the sinks, closes the transport. */
   async close(): Promise<void> {
     this.drivenAbort.abort();
     await Promise.allSettled(this.drivenRuns ?? []);
     for (const close of this.closers.splice(0)) await close();
+    await this.transport.close();
   }
 
-  /** Stops the sources; in-flight batches finish and sinks flush before run() resolves. */
+  /** Stops the sources; in-flight batches finish and commit, sinks flush, before run() resolves. */
   stop(): void {
     this.abort.abort();
   }
@@ -172,7 +207,7 @@ export class KisService {
     await this.dispatch({ source: sourceId, partition, rows, positions, undecodable: [] }, targets.filter((f) => f.enabled));
   }
 
-  /** Waits until nothing is in flight and every connector-driven flow has caught up. */
+  /** Waits until nothing is in flight and every connector-driven flow has caught up (embedded log). */
   async settle(): Promise<void> {
     await this.quiet(this.drivenSources());
   }
@@ -195,14 +230,31 @@ export class KisService {
     }
   }
 
-  private drivenSources(): EmbeddedTopicSource[] {
-    return this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
-  }
-
   summary(): RunSummary {
     const deadLetters: Record<string, number> = {};
-    for (const id of this.flows.keys()) deadLetters[id] = this.deadLetters.count(id);
-    return { mode: 'embedded', rowsIn: { ...this.rowsIn }, rowsOut: { ...this.rowsOut }, deadLetters, unmatched: this.unmatched };
+    for (const id of this.flows.keys()) deadLetters[id] = this.deadLetterCounts[id] ?? 0;
+    return { mode: this.mode, rowsIn: { ...this.rowsIn }, rowsOut: { ...this.rowsOut }, deadLetters, unmatched: this.unmatched };
+  }
+
+  private kafkaSource(sc: SourceConfig): Source {
+    const cluster = this.config.global.kafka!;
+    const kafka = sc.addrs.length > 0 ? createKafka(cluster, this.opts.logger, sc.addrs) : (this.transport as KafkaTransport).kafka;
+    const params = sc.params as KafkaSourceParamsT;
+    return new KafkaSource({
+      id: sc.sid,
+      kafka,
+      groupId: params.group_id ?? `${this.config.global.appId}.${sc.sid}`,
+      params,
+      logger: this.opts.logger,
+    });
+  }
+
+  private isDriven(source: Source): boolean {
+    return source.id.startsWith('conn:');
+  }
+
+  private drivenSources(): EmbeddedTopicSource[] {
+    return this.sources.map((s) => s.source).filter((s): s is EmbeddedTopicSource => s instanceof EmbeddedTopicSource);
   }
 
   private async quiet(driven: readonly EmbeddedTopicSource[]): Promise<void> {
@@ -220,7 +272,7 @@ export class KisService {
     try {
       this.rowsIn[batch.source] = (this.rowsIn[batch.source] ?? 0) + batch.rows.length + batch.undecodable.length;
       if (batch.undecodable.length > 0) {
-        await Promise.all(flows.map((f) => this.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
+        await Promise.all(flows.map((f) => this.transport.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
           row: { raw: u.raw }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
         })))));
       }
@@ -238,7 +290,7 @@ export class KisService {
     }
   }
 
-  private resume(c: EmbeddedConnector, r: JoinRelease): void {
+  private resume(c: Connector, r: JoinRelease): void {
     const f = this.flows.get(r.flow);
     if (!f) return;
     this.inflight++;

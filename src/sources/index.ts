@@ -11,6 +11,8 @@ import type { Readable } from 'node:stream';
 export interface SourceEnv {
   readonly configDir: string;
   readonly stdin?: Readable;
+  /** Builds a kafka source (the runtime supplies it when brokers are configured). */
+  readonly kafka?: (sc: SourceConfig) => Source;
 }
 
 export function createSource(sc: SourceConfig, env: SourceEnv): Source {
@@ -21,6 +23,9 @@ export function createSource(sc: SourceConfig, env: SourceEnv): Source {
       return new GeneratorSource(sc.sid, sc.params as GeneratorSourceParamsT);
     case 'stdin':
       return new StdinSource(sc.sid, sc.params as StdinSourceParamsT, env.stdin);
+    case 'kafka':
+      if (!env.kafka) throw new KisError('KIS_ERR_CONFIG_UNSUPPORTED', `source '${sc.sid}': a kafka source needs kafka.brokers in the global document`);
+      return env.kafka(sc);
     default:
       throw new KisError('KIS_ERR_CONFIG_UNSUPPORTED', `source '${sc.sid}': type ${sc.type} is not in this build yet`);
   }

@@ -125,7 +125,7 @@ export class TestDriver {
 
   /** Records on a topic of the embedded log (a connector's topic, a dead-letter topic). */
   topic(name: string): LogRecord[] {
-    return this.service.log.get(name)?.all() ?? [];
+    return this.service.log?.get(name)?.all() ?? [];
   }
 
   /** Lines kis.print and the stdout sink wrote. */

@@ -255,11 +255,3 @@ test("a flow's dead_letter.topic is where its dead letters go", async () => {
   assert.deepEqual(d.topic('F.dlq'), []);
   await d.close();
 });
-
-test('configured Kafka brokers are refused with a clear error until the Kafka runtime lands', async () => {
-  await assert.rejects(
-    TestDriver.fromYaml(fn('P') + flow('F', ['{ fid: P }']) + '---\nkistype: global\nkafka: { brokers: "127.0.0.1:9092", client_id: shop }\n',
-      { register: (pool) => pool.faas('P', () => {}) }),
-    /kafka\.brokers is set \(127\.0\.0\.1:9092\), but the Kafka runtime is not in this build yet; remove kafka\.brokers to run in embedded mode/,
-  );
-});

@@ -1,7 +1,7 @@
 // Dead letters in embedded mode: appended to the flow's dead-letter topic on the embedded log (one
 // partition, headers as on Kafka) and logged one line each, so nothing is dropped unseen.
 import type { Logger } from 'pino';
-import type { EmbeddedLog } from '../connectors/embedded-log.js';
+import type { EmbeddedLog } from './embedded-log.js';
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 
 export function deadLetterHeaders(d: DeadLetter): Record<string, string> {
@@ -14,6 +14,7 @@ export function deadLetterHeaders(d: DeadLetter): Record<string, string> {
   };
   if (d.position) {
     h['kis-source'] = d.position.source;
+    if (d.position.topic !== undefined) h['kis-topic'] = d.position.topic;
     h['kis-partition'] = String(d.position.partition);
     h['kis-offset'] = d.position.offset;
   }

@@ -1,0 +1,53 @@
+// The embedded transport: topics on an in-process log, for runs without brokers. Keeps nothing across restarts.
+import type { Logger } from 'pino';
+import type { ConnConfig, FlowConfig } from '../config/model.js';
+import { recordKey } from '../core/connector.js';
+import type { DeadLetter } from '../core/dead-letter.js';
+import type { TopicWriter } from '../core/pool.js';
+import { EmbeddedConnector, connectorTopic, DEFAULT_PARTITIONS } from './embedded-connector.js';
+import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
+import { EmbeddedLog } from './embedded-log.js';
+import { EmbeddedTopicSource } from './embedded-topic-source.js';
+import type { Transport } from './transport.js';
+
+export class EmbeddedTransport implements Transport {
+  readonly mode = 'embedded' as const;
+  readonly log = new EmbeddedLog();
+  readonly deadLetters: EmbeddedDeadLetters;
+  private readonly connectors = new Map<string, EmbeddedConnector>();
+
+  constructor(logger: Logger, onDeadLetters?: (letters: readonly DeadLetter[]) => void) {
+    this.deadLetters = new EmbeddedDeadLetters(this.log, logger, onDeadLetters);
+  }
+
+  connector(conn: ConnConfig): EmbeddedConnector {
+    let c = this.connectors.get(conn.cid);
+    if (!c) {
+      c = new EmbeddedConnector(conn, this.log);
+      this.connectors.set(conn.cid, c);
+    }
+    return c;
+  }
+
+  writer(topic: string): TopicWriter {
+    const t = this.log.get(topic) ?? this.log.topic(topic, DEFAULT_PARTITIONS);
+    return {
+      topic,
+      async write(rows, keyFields) {
+        t.append(rows.map((value) => ({ key: recordKey(value, keyFields) ?? null, value })));
+      },
+    };
+  }
+
+  drivenSource(flow: FlowConfig, conn: ConnConfig): EmbeddedTopicSource {
+    const c = this.connector(conn);
+    void flow;
+    return new EmbeddedTopicSource(`conn:${conn.cid}`, c.topic);
+  }
+
+  async start(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+export { connectorTopic };

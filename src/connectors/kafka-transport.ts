@@ -1,0 +1,227 @@
+// The Kafka transport: Save produces keyed JSON records to the connector's topic and resolves on the
+// broker's acknowledgement; dead letters go to each flow's dead-letter topic with their reason in headers;
+// Load-driven flows consume the connector's topic through their own consumer group; joins read the
+// connector's topic into a table. Topics are created or checked before any source starts.
+import { randomUUID } from 'node:crypto';
+import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { KafkaConnParamsT } from '../config/codecs.js';
+import type { ConnConfig, FlowConfig, KisConfig } from '../config/model.js';
+import { recordKey, type Connector, type JoinRelease, type JoinRequest, type JoinResult, type SaveMeta } from '../core/connector.js';
+import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
+import type { TopicWriter } from '../core/pool.js';
+import { errorMessage, KisError } from '../kernel/errors.js';
+import type { Position, Row } from '../kernel/types.js';
+import { createKafka } from '../sources/kafka-client.js';
+import { KafkaSource } from '../sources/kafka-source.js';
+import type { Source } from '../sources/source.js';
+import { connectorTopic, saveHeaders } from './embedded-connector.js';
+import { deadLetterHeaders } from './embedded-dead-letters.js';
+import { JoinTable } from './join-table.js';
+import { ensureTopics, type TopicSpec } from './kafka-topics.js';
+import type { Transport } from './transport.js';
+
+type Acks = -1 | 0 | 1;
+
+function stringify(row: Row): string {
+  return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+class KafkaConnector implements Connector {
+  readonly topic: string;
+  private readonly acks: Acks;
+  private readonly compression: CompressionTypes;
+  readonly table: JoinTable;
+
+  constructor(readonly config: ConnConfig, private readonly producer: Producer) {
+    this.topic = connectorTopic(config).topic;
+    const p = config.params as KafkaConnParamsT;
+    this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
+    this.compression = p.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.table = new JoinTable((row) => this.keyOf(row));
+  }
+
+  keyOf(row: Row): string | undefined {
+    return recordKey(row, this.config.key);
+  }
+
+  async save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.producer.send({
+        topic: this.topic,
+        acks: this.acks,
+        compression: this.compression,
+        messages: rows.map((value, i) => ({
+          key: this.config.key.length > 0 ? this.keyOf(value) ?? null : null,
+          value: stringify(value),
+          headers: saveHeaders(meta, positions[i]),
+        })),
+      });
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `save to topic ${this.topic} (connector '${this.config.cid}') failed: ${errorMessage(err)}`, { cause: err, retriable: true });
+    }
+  }
+
+  join(req: JoinRequest): JoinResult {
+    return this.table.join(req);
+  }
+
+  onRelease(listener: (release: JoinRelease) => void): () => void {
+    return this.table.onRelease(listener);
+  }
+
+  expireHeld(): number {
+    return this.table.expireHeld();
+  }
+}
+
+class KafkaDeadLetters implements DeadLetterSink {
+  constructor(private readonly producer: Producer, private readonly logger: Logger, private readonly onWrite?: (letters: readonly DeadLetter[]) => void) {}
+
+  async write(flow: string, topic: string, letters: readonly DeadLetter[]): Promise<void> {
+    try {
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: letters.map((d) => ({
+          key: d.position?.key ?? null,
+          value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? d.row['raw'] : stringify(d.row),
+          headers: deadLetterHeaders(d),
+        })),
+      });
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `writing ${letters.length} dead letters of flow '${flow}' to ${topic} failed: ${errorMessage(err)}`, { cause: err, retriable: true });
+    }
+    this.onWrite?.(letters);
+    const first = letters[0]!;
+    this.logger.warn({ flow, fn: first.fn, code: first.code, rows: letters.length, topic }, `${letters.length} row${letters.length > 1 ? 's' : ''} dead-lettered; first: ${first.message}`);
+  }
+}
+
+export class KafkaTransport implements Transport {
+  readonly mode = 'kafka' as const;
+  readonly kafka: Kafka;
+  readonly deadLetters: DeadLetterSink;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly connectors = new Map<string, KafkaConnector>();
+  private readonly extraTopics = new Map<string, TopicSpec>();
+  private readonly tableSources: KafkaSource[] = [];
+  private readonly tableAbort = new AbortController();
+  private readonly tableRuns: Promise<void>[] = [];
+
+  constructor(private readonly config: KisConfig, private readonly logger: Logger, onDeadLetters?: (letters: readonly DeadLetter[]) => void) {
+    this.kafka = createKafka(config.global.kafka!, logger);
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
+    this.admin = this.kafka.admin();
+    this.deadLetters = new KafkaDeadLetters(this.producer, logger, onDeadLetters);
+  }
+
+  connector(conn: ConnConfig): KafkaConnector {
+    let c = this.connectors.get(conn.cid);
+    if (!c) {
+      c = new KafkaConnector(conn, this.producer);
+      this.connectors.set(conn.cid, c);
+    }
+    return c;
+  }
+
+  writer(topic: string): TopicWriter {
+    this.extraTopics.set(topic, { topic, partitions: undefined, owner: `a kis.sink writing to ${topic}` });
+    const producer = this.producer;
+    return {
+      topic,
+      async write(rows, keyFields) {
+        try {
+          await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: recordKey(r, keyFields) ?? null, value: stringify(r) })) });
+        } catch (err) {
+          throw new KisError('KIS_ERR_SINK', `writing ${rows.length} rows to topic ${topic} failed: ${errorMessage(err)}`, { cause: err, retriable: true });
+        }
+      },
+    };
+  }
+
+  drivenSource(flow: FlowConfig, conn: ConnConfig): Source {
+    const { topic } = connectorTopic(conn);
+    return new KafkaSource({
+      id: `conn:${conn.cid}`,
+      kafka: this.kafka,
+      groupId: `${this.config.global.appId}.${flow.id}`,
+      params: { topics: [topic], from_beginning: true },
+      logger: this.logger,
+    });
+  }
+
+  async start(): Promise<void> {
+    const brokers = this.config.global.kafka!.brokers.join(',');
+    try {
+      await this.admin.connect();
+      await this.producer.connect();
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `cannot reach Kafka at ${brokers}: ${errorMessage(err)}. Check kafka.brokers in the global document (or KAFKA_BROKERS) and that the brokers are up and reachable from here`, { cause: err });
+    }
+    const specs: TopicSpec[] = [];
+    for (const c of this.config.conns.values()) {
+      if (c.type !== 'kafka') continue;
+      const { topic, partitions } = connectorTopic(c);
+      const p = c.params as KafkaConnParamsT;
+      specs.push({ topic, partitions, owner: `connector '${c.cid}'`, ...(p.replication_factor !== undefined ? { replicationFactor: p.replication_factor } : {}) });
+    }
+    for (const f of this.config.flows.values()) {
+      if (f.enabled) specs.push({ topic: f.deadLetterTopic, partitions: undefined, owner: `the dead-letter topic of flow '${f.id}'` });
+    }
+    specs.push(...this.extraTopics.values());
+    const unique = [...new Map(specs.map((s) => [s.topic, s])).values()];
+    await ensureTopics(this.admin, unique, this.logger);
+    await this.loadTables();
+  }
+
+  /** Connectors that serve a join read their whole topic into a table before any source starts. */
+  private async loadTables(): Promise<void> {
+    const joined = new Set<string>();
+    const fedBySource = new Set([...this.config.sources.values()].flatMap((s) => s.flows));
+    for (const f of this.config.flows.values()) {
+      f.steps.forEach((s, i) => {
+        const fn = this.config.funcs.get(s.fid);
+        if (fn?.mode === 'Load' && fn.cid && (i > 0 || fedBySource.has(f.id))) joined.add(fn.cid);
+      });
+    }
+    for (const cid of joined) {
+      const c = this.connectors.get(cid);
+      if (!c) continue;
+      const ends = await this.admin.fetchTopicOffsets(c.topic);
+      const pending = new Map(ends.filter((e) => e.high !== e.low).map((e) => [e.partition, BigInt(e.high)]));
+      let loaded: () => void = () => {};
+      const ready = new Promise<void>((resolve) => { loaded = resolve; });
+      if (pending.size === 0) loaded();
+      // A group of its own per process: every replica reads every partition of the table.
+      const src = new KafkaSource({
+        id: `table:${cid}`,
+        kafka: this.kafka,
+        groupId: `${this.config.global.appId}.table.${cid}.${randomUUID()}`,
+        params: { topics: [c.topic], from_beginning: true, max_batch_rows: 5000 },
+        logger: this.logger,
+      });
+      this.tableSources.push(src);
+      this.tableRuns.push(src.run(async (batch) => {
+        c.table.saved(batch.rows.map((value, i) => ({ key: batch.positions[i]?.key ?? null, value })));
+        const last = batch.positions[batch.positions.length - 1];
+        const end = pending.get(batch.partition);
+        if (last && end !== undefined && BigInt(last.offset) + 1n >= end) {
+          pending.delete(batch.partition);
+          if (pending.size === 0) loaded();
+        }
+      }, this.tableAbort.signal).catch((err: unknown) => this.logger.error({ connector: cid, err: errorMessage(err) }, 'the join table reader stopped')));
+      await ready;
+      this.logger.info({ connector: cid, topic: c.topic }, 'join table loaded');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.tableAbort.abort();
+    await Promise.allSettled(this.tableRuns);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+  }
+}

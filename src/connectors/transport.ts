@@ -1,0 +1,20 @@
+// What the runtime needs from where topics live: the embedded in-process log, or a Kafka cluster.
+import type { ConnConfig, FlowConfig } from '../config/model.js';
+import type { Connector } from '../core/connector.js';
+import type { DeadLetterSink } from '../core/dead-letter.js';
+import type { TopicWriter } from '../core/pool.js';
+import type { Source } from '../sources/source.js';
+
+export interface Transport {
+  readonly mode: 'embedded' | 'kafka';
+  readonly deadLetters: DeadLetterSink;
+  /** The connector of a conn of type kafka. */
+  connector(conn: ConnConfig): Connector;
+  /** Writes rows to a topic (kis.sink with to: topic). */
+  writer(topic: string): TopicWriter;
+  /** The source of a flow that starts with a Load step and has no source: the connector's topic. */
+  drivenSource(flow: FlowConfig, conn: ConnConfig): Source;
+  /** Connects and checks (or creates) every topic before any source starts. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}

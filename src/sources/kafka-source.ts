@@ -1,0 +1,154 @@
+// kistype: source, type: kafka — a consumer group over topics. Each assigned partition is processed in
+// order, partitions concurrently up to a bound (kafkajs partitionsConsumedConcurrently); the next batch of
+// a partition is not fetched until its current one is done, so a busy partition waits rather than buffers.
+// An offset is committed only after the batch that holds it was handed on and its hand-off resolved
+// (everything produced acknowledged, every Expand done), and never for a partition no longer owned.
+import type { Batch as KafkaBatch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { KafkaSourceParamsT } from '../config/codecs.js';
+import { errorMessage, KisError } from '../kernel/errors.js';
+import type { Position, Row } from '../kernel/types.js';
+import { batchOf, type BatchHandler, type Source, type Undecodable } from './source.js';
+
+export const DEFAULT_MAX_BATCH_ROWS = 500;
+export const DEFAULT_PARTITIONS_CONCURRENTLY = 4;
+
+export interface KafkaSourceOptions {
+  readonly id: string;
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly params: KafkaSourceParamsT;
+  readonly logger: Logger;
+  /** Called when partitions are assigned or revoked (rebalance bookkeeping, metrics). */
+  readonly onAssign?: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => void;
+}
+
+function headersOf(m: KafkaMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map((x) => x.toString()).join(',') : v.toString();
+  }
+  return out;
+}
+
+/** Decodes one record's value by value_format; a JSON value that is not an object is undecodable. */
+export function decodeValue(value: Buffer | null, format: 'json' | 'string' | 'bytes'): { row: Row } | { reason: string } {
+  if (format === 'string') return { row: { value: value?.toString('utf8') ?? null } };
+  if (format === 'bytes') return { row: { value: value?.toString('base64') ?? null } };
+  if (value === null) return { reason: 'empty value (a tombstone), expected a JSON object' };
+  try {
+    const v: unknown = JSON.parse(value.toString('utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return { reason: `expected a JSON object, found ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}` };
+    return { row: v as Row };
+  } catch (err) {
+    return { reason: `malformed JSON: ${errorMessage(err)}` };
+  }
+}
+
+export class KafkaSource implements Source {
+  readonly finite = false;
+  readonly id: string;
+  private consumer: Consumer | undefined;
+
+  constructor(private readonly opts: KafkaSourceOptions) {
+    this.id = opts.id;
+  }
+
+  async run(handle: BatchHandler, signal: AbortSignal): Promise<void> {
+    const { kafka, groupId, params, logger } = this.opts;
+    const consumer = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: params.max_wait_ms ?? 100,
+      allowAutoTopicCreation: true,
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 },
+    });
+    this.consumer = consumer;
+    let crashed: ((err: unknown) => void) | undefined;
+    const crash = new Promise<never>((_, reject) => { crashed = reject; });
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload as { error: Error; restart: boolean };
+      if (!restart) crashed?.(new KisError('KIS_ERR_SOURCE', `source '${this.id}': the consumer of group ${groupId} stopped: ${error.message}`, { cause: error }));
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assignment = (e.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
+      const list = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }));
+      logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
+      this.opts.onAssign?.(list);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...params.topics], fromBeginning: params.from_beginning ?? false });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': cannot join consumer group ${groupId} on ${params.topics.join(', ')}: ${errorMessage(err)}`, { cause: err });
+    }
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: params.partitions_concurrently ?? DEFAULT_PARTITIONS_CONCURRENTLY,
+      eachBatch: (payload) => this.onBatch(payload, handle),
+    });
+    const stopped = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    try {
+      await Promise.race([stopped, crash]);
+    } finally {
+      // stop() waits for the batches in flight: they finish and commit, or are abandoned uncommitted
+      await consumer.stop().catch(() => undefined);
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const max = this.opts.params.max_batch_rows ?? DEFAULT_MAX_BATCH_ROWS;
+    for (let i = 0; i < batch.messages.length; i += max) {
+      if (!isRunning() || isStale()) return; // revoked or stopping: what is left stays uncommitted
+      const chunk = batch.messages.slice(i, i + max);
+      await handle(this.toBatch(batch, chunk));
+      const last = chunk[chunk.length - 1]!;
+      resolveOffset(last.offset);
+      if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
+      await this.commit(batch.topic, batch.partition, (BigInt(last.offset) + 1n).toString());
+      await heartbeat();
+    }
+  }
+
+  private async commit(topic: string, partition: number, offset: string): Promise<void> {
+    try {
+      await this.consumer!.commitOffsets([{ topic, partition, offset }]);
+    } catch (err) {
+      // A rebalance in progress refuses commits: the records are processed again by the next owner (at least once).
+      this.opts.logger.warn({ source: this.id, topic, partition, offset, err: errorMessage(err) }, 'offset commit refused; the next owner of the partition will process these records again');
+    }
+  }
+
+  private toBatch(batch: KafkaBatch, messages: KafkaMessage[]) {
+    const format = this.opts.params.value_format ?? 'json';
+    const rows: Row[] = [];
+    const positions: Position[] = [];
+    const undecodable: Undecodable[] = [];
+    for (const m of messages) {
+      const position: Position = {
+        source: this.id,
+        partition: batch.partition,
+        offset: m.offset,
+        topic: batch.topic,
+        key: m.key === null ? null : m.key.toString('utf8'),
+        headers: headersOf(m),
+        timestamp: m.timestamp,
+      };
+      const res = decodeValue(m.value, format);
+      if ('row' in res) {
+        rows.push(res.row);
+        positions.push(position);
+      } else {
+        undecodable.push({ raw: m.value?.toString('utf8') ?? '', reason: `${batch.topic}[${batch.partition}]@${m.offset}: ${res.reason}`, position });
+      }
+    }
+    return batchOf(this.id, batch.partition, rows, positions, undecodable);
+  }
+}
