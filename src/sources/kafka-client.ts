@@ -24,6 +24,11 @@ function kafkaLogger(logger: Logger): KafkaConfig['logCreator'] {
 }
 
 export function createKafka(cluster: KafkaClusterConfig, logger: Logger, brokers?: readonly string[]): Kafka {
+  return new Kafka(kafkaConfig(cluster, logger, brokers));
+}
+
+/** The kafkajs client settings for a cluster: brokers (a source's addrs override them), TLS, SASL, timeouts. */
+export function kafkaConfig(cluster: KafkaClusterConfig, logger: Logger, brokers?: readonly string[]): KafkaConfig {
   const tls = cluster.tls;
   const config: KafkaConfig = {
     clientId: cluster.clientId,
@@ -35,5 +40,5 @@ export function createKafka(cluster: KafkaClusterConfig, logger: Logger, brokers
   };
   if (tls !== undefined) config.ssl = tls;
   if (cluster.sasl) config.sasl = { mechanism: cluster.sasl.mechanism, username: cluster.sasl.username, password: cluster.sasl.password } as SASLOptions;
-  return new Kafka(config);
+  return config;
 }

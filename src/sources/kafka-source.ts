@@ -3,7 +3,7 @@
 // a partition is not fetched until its current one is done, so a busy partition waits rather than buffers.
 // An offset is committed only after the batch that holds it was handed on and its hand-off resolved
 // (everything produced acknowledged, every Expand done), and never for a partition no longer owned.
-import type { Batch as KafkaBatch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Batch as KafkaBatch, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaSourceParamsT } from '../config/codecs.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
@@ -46,6 +46,25 @@ export function decodeValue(value: Buffer | null, format: 'json' | 'string' | 'b
   }
 }
 
+/** The kafkajs consumer settings of a kafka source. */
+export function consumerConfig(groupId: string, params: KafkaSourceParamsT): ConsumerConfig {
+  return {
+    groupId,
+    maxWaitTimeInMs: params.max_wait_ms ?? 100,
+    allowAutoTopicCreation: true,
+    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 },
+  };
+}
+
+/** How the consumer runs: offsets committed by us after each batch, partitions in parallel up to the bound. */
+export function runConfig(params: KafkaSourceParamsT): Omit<ConsumerRunConfig, 'eachBatch' | 'eachMessage'> {
+  return {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: params.partitions_concurrently ?? DEFAULT_PARTITIONS_CONCURRENTLY,
+  };
+}
+
 export class KafkaSource implements Source {
   readonly finite = false;
   readonly id: string;
@@ -57,12 +76,7 @@ export class KafkaSource implements Source {
 
   async run(handle: BatchHandler, signal: AbortSignal): Promise<void> {
     const { kafka, groupId, params, logger } = this.opts;
-    const consumer = kafka.consumer({
-      groupId,
-      maxWaitTimeInMs: params.max_wait_ms ?? 100,
-      allowAutoTopicCreation: true,
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 },
-    });
+    const consumer = kafka.consumer(consumerConfig(groupId, params));
     this.consumer = consumer;
     let crashed: ((err: unknown) => void) | undefined;
     const crash = new Promise<never>((_, reject) => { crashed = reject; });
@@ -83,12 +97,7 @@ export class KafkaSource implements Source {
       await consumer.disconnect().catch(() => undefined);
       throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': cannot join consumer group ${groupId} on ${params.topics.join(', ')}: ${errorMessage(err)}`, { cause: err });
     }
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: params.partitions_concurrently ?? DEFAULT_PARTITIONS_CONCURRENTLY,
-      eachBatch: (payload) => this.onBatch(payload, handle),
-    });
+    await consumer.run({ ...runConfig(params), eachBatch: (payload) => this.onBatch(payload, handle) });
     const stopped = new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener('abort', () => resolve(), { once: true });

@@ -16,7 +16,7 @@ let cluster: MockCluster;
 before(async () => { cluster = await startMockCluster({ brokers: 3 }); });
 after(async () => { await cluster?.stop(); });
 
-function config(names: { app: string; input: string; mid: string; out: string }, midPartitions = 4): string {
+function config(names: { app: string; input: string; mid: string; out: string }, midPartitions = 4, midExtra = '', sourceExtra = ''): string {
   return `kistype: global
 app_id: ${names.app}
 kafka: { brokers: "\${KAFKA_BROKERS}" }
@@ -24,14 +24,14 @@ kafka: { brokers: "\${KAFKA_BROKERS}" }
 kistype: source
 sid: orders
 type: kafka
-params: { topics: [${names.input}], from_beginning: true, max_batch_rows: 200 }
+params: { topics: [${names.input}], from_beginning: true, max_batch_rows: 200${sourceExtra} }
 flows: [Enrich]
 ---
 kistype: conn
 cid: mid
 type: kafka
 key: userid
-params: { topic: ${names.mid}, partitions: ${midPartitions} }
+params: { topic: ${names.mid}, partitions: ${midPartitions}${midExtra} }
 save: [SaveMid]
 load: [LoadMid]
 ---
@@ -84,42 +84,54 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
-test('kafka mode end to end: rows, keys, dead letters with reasons, committed offsets', async () => {
+test('kafka mode end to end, 50,000 rows: exactly the expected rows and keys out, exactly the bad ones in the DLQ with reasons, offsets committed', async () => {
   const names = { app: randomName('app'), input: randomName('in'), mid: randomName('mid'), out: randomName('out') };
+  const group = randomName('grp');
   await cluster.createTopic(names.input, 4);
   const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-kafka-'));
-  await writeFile(path.join(dir, 'c.yml'), config(names));
+  await writeFile(path.join(dir, 'c.yml'), config(names, 4, ', acks: 1, compression: gzip', `, group_id: ${group}, max_wait_ms: 50, partitions_concurrently: 4`));
   const app = await prepareApp(dir, { env: { ...process.env, KAFKA_BROKERS: cluster.bootstrap } });
   const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
   assert.equal(svc.mode, 'kafka');
   const running = svc.run();
   try {
-    const good = Array.from({ length: 300 }, (_, i) => ({ userid: `u${i % 17}`, orderid: `o${i}`, qty: (i % 3) + 1, price: 2 }));
-    const lines = [
-      ...good.map((r) => ({ key: String(r.userid), value: JSON.stringify(r) })),
-      { key: 'bad', value: '{"userid": "u1", "orderid": ' },          // malformed JSON
-      { key: 'bad', value: JSON.stringify({ userid: 'u2', qty: 1 }) },   // lacks orderid
-      { key: 'bad', value: JSON.stringify({ userid: 'u3', orderid: 'z', qty: 0 }) }, // qty > 0 is false
-    ];
+    // 50,000 rows: 1 in 100 malformed, 1 in 100 lacking orderid, 1 in 100 with qty 0 (rejected by the Verify filter)
+    const N = 50_000;
+    const good: Array<{ userid: string; orderid: string; qty: number; price: number }> = [];
+    const bad = { decode: 0, missing: 0, rejected: 0 };
+    const lines: Array<{ key: string; value: string }> = [];
+    for (let i = 0; i < N; i++) {
+      const row = { userid: `u${i % 97}`, orderid: `o${i}`, qty: (i % 3) + 1, price: 2 };
+      if (i % 100 === 7) { lines.push({ key: row.userid, value: `{"userid": "${row.userid}", "orderid": ` }); bad.decode++; continue; }
+      if (i % 100 === 42) { lines.push({ key: row.userid, value: JSON.stringify({ userid: row.userid, qty: 1 }) }); bad.missing++; continue; }
+      if (i % 100 === 77) { lines.push({ key: row.userid, value: JSON.stringify({ ...row, qty: 0 }) }); bad.rejected++; continue; }
+      good.push(row);
+      lines.push({ key: row.userid, value: JSON.stringify(row) });
+    }
     await kcatProduce(cluster.bootstrap, names.input, lines);
-    const out = await waitFor('300 output rows', async () => {
-      const msgs = await kcatConsume(cluster.bootstrap, names.out, { timeoutMs: 10_000 }).catch(() => []);
-      return msgs.length >= 300 ? msgs : undefined;
-    });
-    assert.equal(out.length, 300);
+    const out = await waitFor(`${good.length} output rows`, async () => {
+      const msgs = await kcatConsume(cluster.bootstrap, names.out, { timeoutMs: 20_000 }).catch(() => []);
+      return msgs.length >= good.length ? msgs : undefined;
+    }, 120_000);
+    assert.equal(out.length, good.length, 'exactly once each, in an uninterrupted run');
     const byOrder = new Map(out.map((m) => [m.key, JSON.parse(m.value) as Record<string, unknown>]));
     for (const r of good) {
       assert.deepEqual(byOrder.get(r.orderid), { ...r, total: r.qty * r.price });
     }
-    const mid = await kcatConsume(cluster.bootstrap, names.mid, { timeoutMs: 10_000 });
-    assert.equal(mid.length, 300);
+    const mid = await kcatConsume(cluster.bootstrap, names.mid, { timeoutMs: 20_000 });
+    assert.equal(mid.length, good.length);
     for (const m of mid) assert.equal(m.key, (JSON.parse(m.value) as { userid: string }).userid, 'saved rows are keyed by the connector key');
-    const dlq = await waitFor('3 dead letters', async () => {
-      const msgs = await kcatConsume(cluster.bootstrap, 'Enrich.dlq', { timeoutMs: 10_000 }).catch(() => []);
-      return msgs.length >= 3 ? msgs : undefined;
+    const total = bad.decode + bad.missing + bad.rejected;
+    const dlq = await waitFor(`${total} dead letters`, async () => {
+      const msgs = await kcatConsume(cluster.bootstrap, 'Enrich.dlq', { timeoutMs: 20_000 }).catch(() => []);
+      return msgs.length >= total ? msgs : undefined;
     });
-    const codes = dlq.map((m) => m.headers?.['kis-error-code']).sort();
-    assert.deepEqual(codes, ['KIS_ERR_ROW_DECODE', 'KIS_ERR_ROW_MISSING_FIELD', 'KIS_ERR_ROW_REJECTED']);
+    assert.equal(dlq.length, total);
+    const count = (code: string) => dlq.filter((m) => m.headers?.['kis-error-code'] === code).length;
+    assert.deepEqual([count('KIS_ERR_ROW_DECODE'), count('KIS_ERR_ROW_MISSING_FIELD'), count('KIS_ERR_ROW_REJECTED')], [bad.decode, bad.missing, bad.rejected]);
+    assert.match(dlq.find((m) => m.headers?.['kis-error-code'] === 'KIS_ERR_ROW_MISSING_FIELD')!.headers!['kis-error-message']!, /lacks required field orderid/);
+    assert.match(dlq.find((m) => m.headers?.['kis-error-code'] === 'KIS_ERR_ROW_REJECTED')!.headers!['kis-error-message']!, /where "qty > 0" is false/);
+    assert.match(dlq.find((m) => m.headers?.['kis-error-code'] === 'KIS_ERR_ROW_DECODE')!.headers!['kis-error-message']!, /malformed JSON/);
     for (const m of dlq) {
       assert.equal(m.headers?.['kis-source'], 'orders');
       assert.equal(m.headers?.['kis-topic'], names.input);
@@ -132,7 +144,7 @@ test('kafka mode end to end: rows, keys, dead letters with reasons, committed of
     try {
       const ends = await admin.fetchTopicOffsets(names.input);
       await waitFor('committed offsets at the end', async () => {
-        const [committed] = await admin.fetchOffsets({ groupId: `${names.app}.orders`, topics: [names.input] });
+        const [committed] = await admin.fetchOffsets({ groupId: group, topics: [names.input] });
         const ok = ends.every((e) => committed!.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
         return ok ? true : undefined;
       }, 20_000);
@@ -168,6 +180,144 @@ test('unreachable brokers: a clear error naming them and what to check', async (
     const app = await prepareApp(dir);
     const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
     await assert.rejects(svc.run(), /cannot reach Kafka at 127\.0\.0\.1:1: .*Check kafka\.brokers in the global document/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('partitions_concurrently bounds how many partitions are processed at once, each in order', async () => {
+  const input = randomName('in');
+  await cluster.createTopic(input, 4);
+  const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-kafka-'));
+  let active = 0;
+  let maxActive = 0;
+  const seen = new Map<number, number[]>();
+  try {
+    await writeFile(path.join(dir, 'c.yml'), `kistype: global
+app_id: ${randomName('app')}
+kafka: { brokers: "\${KAFKA_BROKERS}" }
+---
+kistype: source
+sid: s
+type: kafka
+params: { topics: [${input}], from_beginning: true, max_batch_rows: 20, partitions_concurrently: 2 }
+flows: [F]
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: Slow }]
+---
+kistype: func
+fid: Slow
+fmode: Calculate
+`);
+    const app = await prepareApp(dir, {
+      env: { ...process.env, KAFKA_BROKERS: cluster.bootstrap },
+      register: (pool) => pool.faas('Slow', async (flow, rows) => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 30));
+        for (const r of rows) {
+          const list = seen.get(flow.partition) ?? [];
+          list.push(r['n'] as number);
+          seen.set(flow.partition, list);
+        }
+        active--;
+      }),
+    });
+    // 400 rows over 4 partitions, in increasing n per partition
+    await kcatProduce(cluster.bootstrap, input, Array.from({ length: 400 }, (_, n) => ({ key: `k${n % 8}`, value: JSON.stringify({ n }) })));
+    const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
+    const running = svc.run();
+    await waitFor('400 rows processed', async () => ([...seen.values()].reduce((a, l) => a + l.length, 0) >= 400 ? true : undefined));
+    svc.stop();
+    await running;
+    assert.equal(maxActive, 2, 'two partitions at a time, never more');
+    for (const list of seen.values()) assert.deepEqual(list, [...list].sort((a, b) => a - b), 'each partition in order');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('kafka mode joins: a payment that arrives before its order is held, and joined when the order is saved', async () => {
+  const app = randomName('app');
+  const orders = randomName('orders');
+  const pays = randomName('pays');
+  const saved = randomName('saved');
+  const out = randomName('joined');
+  await cluster.createTopic(orders, 4);
+  await cluster.createTopic(pays, 4);
+  const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-kafka-'));
+  try {
+    await writeFile(path.join(dir, 'c.yml'), `kistype: global
+app_id: ${app}
+kafka: { brokers: "\${KAFKA_BROKERS}" }
+---
+kistype: source
+sid: orders
+type: kafka
+params: { topics: [${orders}], from_beginning: true }
+flows: [SaveOrders]
+---
+kistype: source
+sid: pays
+type: kafka
+params: { topics: [${pays}], from_beginning: true }
+flows: [JoinPays]
+---
+kistype: conn
+cid: o
+type: kafka
+key: orderid
+params: { topic: ${saved}, partitions: 4 }
+---
+kistype: flow
+flow_name: SaveOrders
+flows: [{ fid: S }]
+---
+kistype: flow
+flow_name: JoinPays
+flows: [{ fid: L }, { fid: Out }]
+---
+kistype: func
+fid: S
+fmode: Save
+option: { cid: o }
+---
+kistype: func
+fid: L
+fmode: Load
+option: { cid: o }
+---
+kistype: func
+fid: Out
+fname: kis.sink
+fmode: Expand
+option: { default_params: { to: topic, topic: ${out}, key: orderid } }
+`);
+    const prepared = await prepareApp(dir, { env: { ...process.env, KAFKA_BROKERS: cluster.bootstrap } });
+    // an order saved before the service starts is in the table when it starts
+    await kcatProduce(cluster.bootstrap, saved, [{ key: 'o0', value: JSON.stringify({ orderid: 'o0', amount: 5 }) }]);
+    const svc = KisService.create(prepared.config, { pool: prepared.pool, logger: silentLogger() });
+    const running = svc.run();
+    try {
+      await kcatProduce(cluster.bootstrap, pays, [0, 1, 2].map((n) => ({ key: `o${n}`, value: JSON.stringify({ orderid: `o${n}`, paid: n + 10 }) })));
+      await waitFor('o0 joined', async () => ((await kcatConsume(cluster.bootstrap, out, { timeoutMs: 5000 }).catch(() => [])).length >= 1 ? true : undefined));
+      await kcatProduce(cluster.bootstrap, orders, [1, 2].map((n) => ({ key: `o${n}`, value: JSON.stringify({ orderid: `o${n}`, amount: n * 100 }) })));
+      const rows = await waitFor('3 joined rows', async () => {
+        const msgs = await kcatConsume(cluster.bootstrap, out, { timeoutMs: 5000 }).catch(() => []);
+        return msgs.length >= 3 ? msgs : undefined;
+      });
+      const joined = rows.map((m) => JSON.parse(m.value) as Record<string, unknown>).sort((a, b) => String(a['orderid']).localeCompare(String(b['orderid'])));
+      assert.deepEqual(joined, [
+        { orderid: 'o0', amount: 5, paid: 10 },
+        { orderid: 'o1', amount: 100, paid: 11 },
+        { orderid: 'o2', amount: 200, paid: 12 },
+      ]);
+    } finally {
+      svc.stop();
+      await running;
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
