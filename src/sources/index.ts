@@ -1,4 +1,4 @@
-// Builds the configured sources. Kafka and binlog sources join here with the Kafka runtime.
+// Builds the configured sources: file, generator, stdin here; kafka through the factory the runtime passes in.
 import type { FileSourceParamsT, GeneratorSourceParamsT, StdinSourceParamsT } from '../config/codecs.js';
 import type { SourceConfig } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
