@@ -185,12 +185,13 @@ test('unreachable brokers: a clear error naming them and what to check', async (
   }
 });
 
-test('partitions_concurrently bounds how many partitions are processed at once, each in order', async () => {
+test('partitions_concurrently bounds how many partitions are processed at once, each in order; rows carry their record metadata', async () => {
   const input = randomName('in');
   await cluster.createTopic(input, 4);
   const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-kafka-'));
   let active = 0;
   let maxActive = 0;
+  const badMeta: string[] = [];
   const seen = new Map<number, number[]>();
   try {
     await writeFile(path.join(dir, 'c.yml'), `kistype: global
@@ -221,6 +222,10 @@ fmode: Calculate
           const list = seen.get(flow.partition) ?? [];
           list.push(r['n'] as number);
           seen.set(flow.partition, list);
+          const rec = flow.recordOf(r);
+          if (rec?.topic !== input || rec.key !== `k${(r['n'] as number) % 8}` || rec.partition !== flow.partition || !/^\d+$/.test(rec.offset) || !/^\d+$/.test(rec.timestamp ?? '')) {
+            badMeta.push(JSON.stringify(rec));
+          }
         }
         active--;
       }),
@@ -233,6 +238,7 @@ fmode: Calculate
     svc.stop();
     await running;
     assert.equal(maxActive, 2, 'two partitions at a time, never more');
+    assert.deepEqual(badMeta, [], 'every row carries its topic, key, partition, offset and timestamp (flow.recordOf)');
     for (const list of seen.values()) assert.deepEqual(list, [...list].sort((a, b) => a - b), 'each partition in order');
   } finally {
     await rm(dir, { recursive: true, force: true });
