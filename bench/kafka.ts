@@ -1,0 +1,687 @@
+// The Kafka benchmark (npm run bench:kafka; not part of npm test). Kafka -> flow bench_kafka (verify,
+// map, Save; bench/kafka-config/) -> Kafka, against a hand-written kafkajs consume -> the same verify
+// and map -> produce loop, on the librdkafka mock cluster, in the same run.
+//
+// Two processes besides the mock broker: this one runs the side under test (the service or the loop)
+// and nothing else; a child (this file with --loadgen) produces the input rows and reads the output
+// and dead-letter topics back, counting every row and timing it. The mock keeps only about 5 MiB per
+// partition, so rows are produced while they are consumed and the producer never runs more than
+// BENCH_LAG_CAP rows ahead of the output; a row missing at the output fails the benchmark.
+//
+// Env: BENCH_ROWS (default 500000, throughput phase), BENCH_RATE (20000 rows/s, latency phase),
+// BENCH_LATENCY_SECONDS (15), BENCH_ROUNDS (1, throughput rounds, alternating which side goes first),
+// BENCH_WARMUP (20000 rows before each timed run), BENCH_LAG_CAP (100000 rows).
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, Partitioners, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
+import type { KafkaSourceParamsT } from '../src/config/codecs.js';
+import type { KafkaClusterConfig } from '../src/config/model.js';
+import type { FlowContext } from '../src/core/context.js';
+import type { KisPool } from '../src/core/pool.js';
+import type { Row } from '../src/kernel/types.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { prepareApp } from '../src/runtime/app.js';
+import { KisService } from '../src/runtime/service.js';
+import { kafkaConfig } from '../src/sources/kafka-client.js';
+import { consumerConfig, runConfig } from '../src/sources/kafka-source.js';
+import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CONFIG_DIR = path.join(HERE, 'kafka-config');
+const SOURCE = 'orders';
+const PARTITIONS = 8;
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, found ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const ROWS = Math.max(1, envInt('BENCH_ROWS', 500_000));
+const RATE = Math.max(1, envInt('BENCH_RATE', 20_000));
+const LATENCY_SECONDS = envInt('BENCH_LATENCY_SECONDS', 15);
+const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 1));
+const WARMUP = envInt('BENCH_WARMUP', 20_000);
+const LAG_CAP = Math.max(1000, envInt('BENCH_LAG_CAP', 100_000));
+/** A run with no new row at the output for this long has lost rows. */
+const STALL_MS = 30_000;
+
+/** Wall-clock milliseconds with sub-millisecond resolution; producer and meter share a process, so a clock. */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+// ---- rows and the two steps, shared by the service's functions and the baseline --------------------
+
+const STATUSES = ['paid', 'paid', 'shipped', 'paid', 'pending', 'paid', 'shipped', 'paid', 'paid', 'cancelled'] as const;
+const CHANNELS = ['alipay', 'wechat', 'card', 'cash'] as const;
+const REGIONS = ['north', 'south', 'east', 'west', 'central'] as const;
+
+/** 1 row in 200 lacks orderid (source.must rejects it), 1 in 200 has a negative amount (verify rejects it). */
+const isDeadLetter = (id: number): boolean => id % 200 === 7 || id % 200 === 13;
+
+/** Row `id`, deterministic but for `ts`, the time it is produced (about 150 bytes of JSON). */
+function makeRow(id: number, ts: number): Row {
+  const h = Math.imul(id ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  const amount = 1 + (h % 50_000) / 100;
+  return {
+    id,
+    userid: `u${h % 100_003}`,
+    orderid: id % 200 === 7 ? null : `o${id}`,
+    amount: id % 200 === 13 ? -amount : amount,
+    qty: 1 + ((h >>> 20) % 7),
+    status: STATUSES[id % STATUSES.length]!,
+    channel: CHANNELS[(h >>> 4) % CHANNELS.length]!,
+    region: REGIONS[(h >>> 12) % REGIONS.length]!,
+    ts: Math.round(ts * 100) / 100,
+  };
+}
+
+const MUST = ['userid', 'orderid', 'amount'] as const;
+
+function verifyReason(r: Row): string | undefined {
+  return typeof r['amount'] === 'number' && r['amount'] > 0 ? undefined : 'amount must be positive';
+}
+
+function mapRow(r: Row): Row {
+  return { ...r, key: `${String(r['userid'])}_${String(r['orderid'])}`, total: Math.round((r['amount'] as number) * (r['qty'] as number) * 100) / 100 };
+}
+
+function register(pool: KisPool): void {
+  pool
+    .faas('bench.verify', (flow: FlowContext, rows: readonly Row[]) => {
+      for (const r of rows) {
+        const why = verifyReason(r);
+        if (why) flow.reject(r, why);
+        else flow.commitRow(r, r);
+      }
+    })
+    .faas('bench.map', (flow, rows) => {
+      for (const r of rows) flow.commitRow(mapRow(r), r);
+    });
+}
+
+// ---- the protocol between this process and the load generator --------------------------------------
+
+interface Topics {
+  readonly input: string;
+  readonly output: string;
+  readonly dlq: string;
+  readonly group: string;
+}
+
+interface RunRequest {
+  readonly kind: 'run';
+  readonly runId: number;
+  readonly topics: Topics;
+  /** Rows idStart .. idStart + rows - 1. */
+  readonly idStart: number;
+  readonly rows: number;
+  /** Rows per second, or 0: as fast as the lag cap allows. */
+  readonly rate: number;
+  readonly latency: boolean;
+}
+
+interface Latency {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+interface RunReport {
+  readonly firstProducedAt: number;
+  readonly lastProducedAt: number;
+  readonly lastSeenAt: number;
+  readonly output: number;
+  readonly deadLetters: number;
+  /** Share of the producing time spent waiting because the output was LAG_CAP rows behind. */
+  readonly capBound: number;
+  readonly latency: Latency | undefined;
+  /** Records in the output and dead-letter topics so far (high watermarks), against what was expected. */
+  readonly topicRecords: { readonly output: number; readonly dlq: number; readonly expectedOutput: number; readonly expectedDlq: number };
+  readonly duplicates: number;
+  readonly inputLogStart: number;
+}
+
+type ToLoadgen = RunRequest | { readonly kind: 'release'; readonly topics: Topics } | { readonly kind: 'exit' };
+type FromLoadgen =
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'mark'; readonly runId: number; readonly q: number }
+  | { readonly kind: 'done'; readonly runId: number; readonly report: RunReport }
+  | { readonly kind: 'released' }
+  | { readonly kind: 'failed'; readonly message: string };
+
+const QUARTILES = [0.25, 0.5, 0.75, 1] as const;
+
+// ---- the load generator (child process) --------------------------------------------------------------
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))]!;
+}
+
+interface ActiveRun {
+  readonly req: RunRequest;
+  got: number;
+  nextMark: number;
+  lastSeenAt: number;
+  lastProgressAt: number;
+  readonly lat: Float64Array | undefined;
+  latN: number;
+}
+
+/** Reads a side's output and dead-letter topics from the beginning and accounts for every row id. */
+class Meter {
+  private seen = new Uint8Array(0);
+  private consumer: Consumer | undefined;
+  run: ActiveRun | undefined;
+  duplicates = 0;
+  misplaced = 0;
+  unknown = 0;
+  progress: () => void = () => {};
+
+  constructor(private readonly kafka: Kafka, readonly topics: Topics, private readonly send: (m: FromLoadgen) => void) {}
+
+  async start(): Promise<void> {
+    const consumer = this.kafka.consumer({ groupId: randomName('bench-meter'), maxWaitTimeInMs: 20 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topics.output, this.topics.dlq], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async ({ batch }) => this.account(batch.topic === this.topics.dlq, batch.messages, nowMs()),
+    });
+  }
+
+  begin(req: RunRequest): ActiveRun {
+    const end = req.idStart + req.rows;
+    if (this.seen.length < end) {
+      const grown = new Uint8Array(end);
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    const now = nowMs();
+    this.run = { req, got: 0, nextMark: 0, lastSeenAt: 0, lastProgressAt: now, lat: req.latency ? new Float64Array(req.rows) : undefined, latN: 0 };
+    return this.run;
+  }
+
+  private account(dlq: boolean, messages: readonly KafkaMessage[], now: number): void {
+    const run = this.run;
+    for (const m of messages) {
+      const row = JSON.parse(m.value!.toString('utf8')) as { id: number; ts: number };
+      const id = row.id;
+      if (!(id >= 0 && id < this.seen.length)) { this.unknown++; continue; }
+      if (this.seen[id]) { this.duplicates++; continue; }
+      this.seen[id] = 1;
+      if (dlq !== isDeadLetter(id)) this.misplaced++;
+      if (run && id >= run.req.idStart && id < run.req.idStart + run.req.rows) {
+        run.got++;
+        if (run.lat) run.lat[run.latN++] = now - row.ts;
+      }
+    }
+    if (run && messages.length > 0) {
+      run.lastSeenAt = now;
+      run.lastProgressAt = now;
+      while (run.nextMark < QUARTILES.length && run.got >= Math.ceil(run.req.rows * QUARTILES[run.nextMark]!)) {
+        this.send({ kind: 'mark', runId: run.req.runId, q: QUARTILES[run.nextMark]! });
+        run.nextMark++;
+      }
+      this.progress();
+    }
+  }
+
+  /** Ids below `end` that were never seen, split by where they should have appeared. */
+  missing(end: number): { output: number; dlq: number } {
+    let output = 0;
+    let dlq = 0;
+    for (let id = 0; id < end; id++) if (!this.seen[id]) { if (isDeadLetter(id)) dlq++; else output++; }
+    return { output, dlq };
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+async function loadgen(bootstrap: string): Promise<void> {
+  const send = (m: FromLoadgen): void => { process.send!(m); };
+  const kafka = new Kafka({ clientId: 'bench-loadgen', brokers: bootstrap.split(','), logLevel: logLevel.ERROR });
+  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const admin = kafka.admin();
+  await producer.connect();
+  await admin.connect();
+  const meters = new Map<string, Meter>();
+
+  const sumHigh = async (topic: string): Promise<number> =>
+    (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+
+  async function execute(req: RunRequest): Promise<RunReport> {
+    let meter = meters.get(req.topics.output);
+    if (!meter) {
+      meter = new Meter(kafka, req.topics, send);
+      meters.set(req.topics.output, meter);
+      await meter.start();
+    }
+    const run = meter.begin(req);
+    let wake: (() => void) | undefined;
+    const waitProgress = (): Promise<void> => new Promise<void>((resolve) => { wake = resolve; });
+    meter.progress = () => { const w = wake; wake = undefined; w?.(); };
+    let sendError: unknown;
+    let inflight = 0;
+    const fire = (first: number, n: number): void => {
+      const ts = nowMs();
+      const messages = new Array<{ key: string; value: string }>(n);
+      for (let k = 0; k < n; k++) {
+        const row = makeRow(first + k, ts);
+        messages[k] = { key: row['userid'] as string, value: JSON.stringify(row) };
+      }
+      inflight++;
+      producer.send({ topic: req.topics.input, acks: 1, messages }).then(
+        () => { inflight--; meter.progress(); },
+        (err: unknown) => { inflight--; sendError ??= err; meter.progress(); },
+      );
+    };
+
+    const watchdog = setInterval(() => meter.progress(), 250);
+    const end = req.idStart + req.rows;
+    let next = req.idStart;
+    const firstProducedAt = nowMs();
+    let capWaitMs = 0;
+    try {
+      if (req.rate === 0) {
+        // As fast as the producer goes, at most LAG_CAP rows ahead of the output, 4 sends of 1000 in flight.
+        while (next < end) {
+          if (sendError) throw sendError;
+          const ahead = next - req.idStart - run.got;
+          if (ahead >= LAG_CAP || inflight >= 4) {
+            const t0 = nowMs();
+            await waitProgress();
+            if (ahead >= LAG_CAP) capWaitMs += nowMs() - t0;
+            if (nowMs() - run.lastProgressAt > STALL_MS) throw stalled(meter, req, next);
+            continue;
+          }
+          const n = Math.min(1000, end - next);
+          fire(next, n);
+          next += n;
+        }
+      } else {
+        // A fixed rate: every few ms, every row whose time has come, stamped when it is made.
+        while (next < end) {
+          if (sendError) throw sendError;
+          const due = Math.min(end, req.idStart + Math.floor(((nowMs() - firstProducedAt) / 1000) * req.rate));
+          if (due > next) {
+            fire(next, due - next);
+            next = due;
+          }
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+      const lastProducedAt = nowMs();
+      while (run.got < req.rows) {
+        if (sendError) throw sendError;
+        await waitProgress();
+        if (nowMs() - run.lastProgressAt > STALL_MS) throw stalled(meter, req, next);
+      }
+      if (sendError) throw sendError;
+      let latency: Latency | undefined;
+      if (run.lat) {
+        const sorted = run.lat.slice(0, run.latN).sort();
+        latency = { count: sorted.length, p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), max: sorted[sorted.length - 1] ?? NaN };
+      }
+      let expectedOutput = 0;
+      for (let id = 0; id < end; id++) if (!isDeadLetter(id)) expectedOutput++;
+      const inputLogStart = (await admin.fetchTopicOffsets(req.topics.input)).reduce((n, p) => n + Number(p.low), 0);
+      let dead = 0;
+      for (let id = req.idStart; id < end; id++) if (isDeadLetter(id)) dead++;
+      const producing = Math.max(1, lastProducedAt - firstProducedAt);
+      return {
+        firstProducedAt,
+        lastProducedAt,
+        lastSeenAt: run.lastSeenAt,
+        output: req.rows - dead,
+        deadLetters: dead,
+        capBound: capWaitMs / producing,
+        latency,
+        topicRecords: { output: await sumHigh(req.topics.output), dlq: await sumHigh(req.topics.dlq), expectedOutput, expectedDlq: end - expectedOutput },
+        duplicates: meter.duplicates + meter.unknown + meter.misplaced,
+        inputLogStart,
+      };
+    } finally {
+      clearInterval(watchdog);
+      meter.progress = () => {};
+      meter.run = undefined;
+    }
+  }
+
+  function stalled(meter: Meter, req: RunRequest, produced: number): Error {
+    const missing = meter.missing(produced);
+    return new Error(`no new row at ${req.topics.output} / ${req.topics.dlq} for ${STALL_MS / 1000} s: ` +
+      `${missing.output} rows missing at the output and ${missing.dlq} dead letters missing, of ${produced} produced. ` +
+      `Lost to the mock's retention (about 5 MiB per partition) or never processed.`);
+  }
+
+  let queue = Promise.resolve();
+  process.on('message', (m: ToLoadgen) => {
+    queue = queue.then(async () => {
+      if (m.kind === 'run') send({ kind: 'done', runId: m.runId, report: await execute(m) });
+      else if (m.kind === 'release') {
+        await meters.get(m.topics.output)?.stop();
+        meters.delete(m.topics.output);
+        send({ kind: 'released' });
+      } else {
+        for (const meter of meters.values()) await meter.stop();
+        await producer.disconnect();
+        await admin.disconnect();
+        process.disconnect();
+      }
+    }).catch((err: unknown) => send({ kind: 'failed', message: err instanceof Error ? err.stack ?? err.message : String(err) }));
+  });
+  send({ kind: 'ready' });
+}
+
+// ---- the sides under test (this process) -------------------------------------------------------------
+
+type Side = 'service' | 'baseline';
+
+interface Running {
+  /** Rejects when the side fails while it runs. */
+  readonly failed: Promise<never>;
+  stop(): Promise<void>;
+}
+
+function envFor(bootstrap: string, t: Topics): NodeJS.ProcessEnv {
+  return { ...process.env, KAFKA_BROKERS: bootstrap, BENCH_IN: t.input, BENCH_OUT: t.output, BENCH_DLQ: t.dlq, BENCH_GROUP: t.group };
+}
+
+async function startService(bootstrap: string, t: Topics): Promise<Running> {
+  const app = await prepareApp(CONFIG_DIR, { env: envFor(bootstrap, t), register });
+  const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
+  if (svc.mode !== 'kafka') throw new Error(`the service runs in ${svc.mode} mode; expected kafka`);
+  const running = svc.run();
+  const failed = running.then(() => { throw new Error('the service stopped by itself'); });
+  failed.catch(() => undefined);
+  return { failed, async stop() { svc.stop(); await running; } };
+}
+
+/**
+ * The hand-written loop: the service's consumer settings (same kafkajs client config, consumer config,
+ * run config and chunking), JSON decode, the must check, verify and map, then one produce of the output
+ * rows and one of the rejected rows (acks all), then the offset commit, as a careful hand loop does it.
+ */
+async function startBaseline(bootstrap: string, t: Topics): Promise<Running> {
+  const app = await prepareApp(CONFIG_DIR, { env: envFor(bootstrap, t), register });
+  const cluster: KafkaClusterConfig = app.config.global.kafka!;
+  const params = app.config.sources.get(SOURCE)!.params as KafkaSourceParamsT;
+  const max = params.max_batch_rows ?? 500;
+  const kafka = new Kafka(kafkaConfig(cluster, silentLogger()));
+  const producer = kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
+  const consumer = kafka.consumer(consumerConfig(params.group_id!, params));
+  let reject: (err: unknown) => void = () => {};
+  const failed = new Promise<never>((_, r) => { reject = r; });
+  failed.catch(() => undefined);
+  consumer.on(consumer.events.CRASH, (e) => reject((e.payload as { error: Error }).error));
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [...params.topics], fromBeginning: params.from_beginning ?? false });
+  await consumer.run({
+    ...runConfig(params),
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      for (let i = 0; i < batch.messages.length; i += max) {
+        if (!isRunning() || isStale()) return;
+        const chunk = batch.messages.slice(i, i + max);
+        const out: Array<{ key: string; value: string }> = [];
+        const dead: Array<{ key: Buffer | null; value: Buffer | null; headers: { reason: string } }> = [];
+        for (const m of chunk) {
+          let row: Row;
+          try {
+            row = JSON.parse(m.value!.toString('utf8')) as Row;
+          } catch (err) {
+            dead.push({ key: m.key, value: m.value, headers: { reason: `malformed JSON: ${String(err)}` } });
+            continue;
+          }
+          const missing = MUST.filter((f) => row[f] === undefined || row[f] === null);
+          const why = missing.length > 0 ? `lacks ${missing.join(', ')}` : verifyReason(row);
+          if (why) { dead.push({ key: m.key, value: m.value, headers: { reason: why } }); continue; }
+          const mapped = mapRow(row);
+          out.push({ key: mapped['userid'] as string, value: JSON.stringify(mapped) });
+        }
+        if (out.length > 0) await producer.send({ topic: t.output, acks: -1, messages: out });
+        if (dead.length > 0) await producer.send({ topic: t.dlq, acks: -1, messages: dead });
+        const last = chunk[chunk.length - 1]!;
+        resolveOffset(last.offset);
+        if (isStale()) return;
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+        await heartbeat();
+      }
+    },
+  });
+  return {
+    failed,
+    async stop() {
+      await consumer.stop();
+      await consumer.disconnect();
+      await producer.disconnect();
+    },
+  };
+}
+
+// ---- measurement -------------------------------------------------------------------------------------
+
+let peakRss = process.memoryUsage.rss();
+let windowPeak = 0;
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage.rss();
+  peakRss = Math.max(peakRss, rss);
+  windowPeak = Math.max(windowPeak, rss);
+}, 100);
+
+/** RSS of another process (the mock broker), from /proc; undefined where there is no /proc. */
+function rssOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Outcome {
+  readonly side: Side;
+  readonly phase: 'throughput' | 'latency';
+  readonly rows: number;
+  readonly report: RunReport;
+  /** CPU time of this process (the side under test) over the timed run. */
+  readonly cpuMs: number;
+  readonly rssAt: readonly number[];
+  readonly heapAt: readonly number[];
+  readonly peakRss: number;
+}
+
+class LoadgenClient {
+  private readonly child: ChildProcess;
+  private readonly listeners = new Set<(m: FromLoadgen) => void>();
+  private readonly exited: Promise<never>;
+  private runIds = 0;
+
+  constructor(bootstrap: string) {
+    // Not profiled even when this process is (node --cpu-prof): the load generator is not under test.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof'));
+    this.child = fork(fileURLToPath(import.meta.url), ['--loadgen', bootstrap], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromLoadgen) => { for (const l of this.listeners) l(m); });
+    this.exited = new Promise<never>((_, reject) => this.child.once('exit', (code, signal) => reject(new Error(`the load generator exited (${signal ?? `code ${code}`})`))));
+    this.exited.catch(() => undefined);
+  }
+
+  private next<T>(pick: (m: FromLoadgen) => T | undefined, onOther?: (m: FromLoadgen) => void): Promise<T> {
+    return Promise.race([this.exited, new Promise<T>((resolve, reject) => {
+      const l = (m: FromLoadgen): void => {
+        if (m.kind === 'failed') { this.listeners.delete(l); reject(new Error(`BENCHMARK INVALID: load generator: ${m.message}`)); return; }
+        const v = pick(m);
+        if (v !== undefined) { this.listeners.delete(l); resolve(v); } else onOther?.(m);
+      };
+      this.listeners.add(l);
+    })]);
+  }
+
+  ready(): Promise<true> {
+    return this.next((m) => (m.kind === 'ready' ? true : undefined));
+  }
+
+  /** Runs rows through the side; `onMark` is called at 25/50/75/100 % of the rows seen at the output. */
+  run(topics: Topics, idStart: number, rows: number, rate: number, latency: boolean, onMark: (q: number) => void): Promise<RunReport> {
+    const runId = ++this.runIds;
+    const done = this.next((m) => (m.kind === 'done' && m.runId === runId ? m.report : undefined), (m) => { if (m.kind === 'mark' && m.runId === runId) onMark(m.q); });
+    this.send({ kind: 'run', runId, topics, idStart, rows, rate, latency });
+    return done;
+  }
+
+  async release(topics: Topics): Promise<void> {
+    const done = this.next((m) => (m.kind === 'released' ? true : undefined));
+    this.send({ kind: 'release', topics });
+    await done;
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || !this.child.connected) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.send({ kind: 'exit' });
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+
+  private send(m: ToLoadgen): void {
+    this.child.send(m);
+  }
+}
+
+async function newTopics(cluster: MockCluster, tag: string): Promise<Topics> {
+  const t = { input: randomName(`${tag}-in`), output: randomName(`${tag}-out`), dlq: randomName(`${tag}-dlq`), group: randomName(`${tag}-grp`) };
+  for (const name of [t.input, t.output, t.dlq]) await cluster.createTopic(name, PARTITIONS);
+  return t;
+}
+
+/** Starts a side on fresh topics, warms it up, runs the timed rows, stops it. */
+async function measure(cluster: MockCluster, gen: LoadgenClient, side: Side, phase: Outcome['phase'], rows: number, rate: number): Promise<Outcome> {
+  const topics = await newTopics(cluster, `${phase.slice(0, 3)}-${side}`);
+  const running = await (side === 'service' ? startService : startBaseline)(cluster.bootstrap, topics);
+  try {
+    if (WARMUP > 0) await Promise.race([running.failed, gen.run(topics, 0, WARMUP, 0, false, () => {})]);
+    const rssAt: number[] = [];
+    const heapAt: number[] = [];
+    windowPeak = process.memoryUsage.rss();
+    const cpu0 = process.cpuUsage();
+    const report = await Promise.race([running.failed, gen.run(topics, WARMUP, rows, rate, phase === 'latency', () => {
+      const m = process.memoryUsage();
+      windowPeak = Math.max(windowPeak, m.rss);
+      rssAt.push(m.rss);
+      heapAt.push(m.heapUsed);
+    })]);
+    const cpu = process.cpuUsage(cpu0);
+    check(side, phase, report);
+    return { side, phase, rows, report, cpuMs: (cpu.user + cpu.system) / 1000, rssAt, heapAt, peakRss: windowPeak };
+  } finally {
+    await running.stop();
+    await gen.release(topics);
+  }
+}
+
+function check(side: Side, phase: string, r: RunReport): void {
+  const problems: string[] = [];
+  const tr = r.topicRecords;
+  if (tr.output !== tr.expectedOutput) problems.push(`output topic holds ${tr.output} records, expected ${tr.expectedOutput}`);
+  if (tr.dlq !== tr.expectedDlq) problems.push(`dead-letter topic holds ${tr.dlq} records, expected ${tr.expectedDlq}`);
+  if (r.duplicates > 0) problems.push(`${r.duplicates} rows seen twice, at the wrong topic or with an unknown id`);
+  if (problems.length > 0) throw new Error(`BENCHMARK INVALID: ${side}, ${phase} phase: ${problems.join('; ')}`);
+}
+
+const rowsPerSec = (o: Outcome): number => o.rows / ((o.report.lastSeenAt - o.report.firstProducedAt) / 1000);
+const fmtRate = (r: number): string => `${Math.round(r).toLocaleString('en-US')} rows/s`;
+const mb = (b: number | undefined): string => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)} MB`);
+const ms = (x: number): string => `${x.toFixed(1)} ms`;
+
+function line(o: Outcome): string {
+  const r = o.report;
+  const head = o.phase === 'throughput'
+    ? `${fmtRate(rowsPerSec(o)).padStart(16)}  ${((r.lastSeenAt - r.firstProducedAt) / 1000).toFixed(2)} s  producer waited on the lag cap ${(r.capBound * 100).toFixed(0)} %`
+    : `latency p50 ${ms(r.latency!.p50)}  p90 ${ms(r.latency!.p90)}  p99 ${ms(r.latency!.p99)}  p99.9 ${ms(r.latency!.p999)}  max ${ms(r.latency!.max)}  (${r.latency!.count} rows, produced at ${fmtRate(o.rows / ((r.lastProducedAt - r.firstProducedAt) / 1000))})`;
+  return `  ${o.side.padEnd(9)} ${head}\n` +
+    `            out ${r.output}  dead letters ${r.deadLetters}  CPU ${(o.cpuMs * 1000 / o.rows).toFixed(1)} µs/row in this process` +
+    `  rss@25/50/75/100% ${o.rssAt.map(mb).join(' / ')}  heap ${o.heapAt.map(mb).join(' / ')}  peak ${mb(o.peakRss)}`;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const cluster = await startMockCluster({ brokers: 3 });
+  const gen = new LoadgenClient(cluster.bootstrap);
+  try {
+    await gen.ready();
+    const sample = JSON.stringify(makeRow(123_456, nowMs()));
+    console.log(`kisflow kafka benchmark: node ${process.version}, librdkafka mock cluster (3 brokers), ${PARTITIONS} partitions per topic; row ~${sample.length} bytes JSON`);
+    console.log(`throughput: ${ROWS} rows per side, ${ROUNDS} round(s), lag cap ${LAG_CAP}; latency: ${RATE} rows/s for ${LATENCY_SECONDS} s per side; warm-up ${WARMUP} rows before each`);
+    console.log(`RSS after start-up ${mb(process.memoryUsage.rss())}`);
+
+    const throughput: Outcome[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const order: Side[] = r % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service'];
+      console.log(`\nthroughput round ${r + 1} (produce as fast as the lag cap allows):`);
+      for (const side of order) {
+        const o = await measure(cluster, gen, side, 'throughput', ROWS, 0);
+        throughput.push(o);
+        console.log(line(o));
+      }
+    }
+
+    const latency: Outcome[] = [];
+    const latencyRows = RATE * LATENCY_SECONDS;
+    if (latencyRows > 0) {
+      console.log(`\nlatency at ${RATE} rows/s (produce timestamp -> read back from the output topic):`);
+      const order: Side[] = ROUNDS % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service'];
+      for (const side of order) {
+        const o = await measure(cluster, gen, side, 'latency', latencyRows, RATE);
+        latency.push(o);
+        console.log(line(o));
+      }
+    }
+
+    const best = (side: Side): number => Math.max(...throughput.filter((o) => o.side === side).map(rowsPerSec));
+    const cpuPerRow = (side: Side): number => Math.min(...throughput.filter((o) => o.side === side).map((o) => o.cpuMs * 1000 / o.rows));
+    const ratio = best('service') / best('baseline');
+    console.log(`\nservice (flow bench_kafka)  ${fmtRate(best('service'))}${ROUNDS > 1 ? ` (best of ${ROUNDS})` : ''}`);
+    console.log(`baseline (kafkajs loop)     ${fmtRate(best('baseline'))}${ROUNDS > 1 ? ` (best of ${ROUNDS})` : ''}`);
+    console.log(`ratio service/baseline      ${ratio.toFixed(3)} (goal >= 0.9: ${ratio >= 0.9 ? 'met' : 'NOT met'})`);
+    console.log(`CPU per row, this process   service ${cpuPerRow('service').toFixed(1)} µs, baseline ${cpuPerRow('baseline').toFixed(1)} µs`);
+    for (const o of latency) {
+      const p99 = o.report.latency!.p99;
+      console.log(`p99 at ${RATE} rows/s, ${o.side.padEnd(9)}  ${ms(p99)} (goal < 100 ms: ${p99 < 100 ? 'met' : 'NOT met'})`);
+    }
+    for (const side of ['service', 'baseline'] as const) {
+      const runs = throughput.filter((o) => o.side === side);
+      console.log(`RSS over the throughput runs, ${side.padEnd(9)} at 25 % ${runs.map((o) => mb(o.rssAt[0])).join(', ')}; at 100 % ${runs.map((o) => mb(o.rssAt[o.rssAt.length - 1])).join(', ')}`);
+    }
+    console.log(`\npeak RSS ${mb(peakRss)} (this process, sampled every 100 ms); mock broker RSS at the end ${mb(rssOf(cluster.pid))}`);
+    console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await gen.close();
+    await cluster.stop();
+  }
+}
+
+if (process.argv[2] === '--loadgen') {
+  clearInterval(sampler);
+  loadgen(process.argv[3]!).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exit(1);
+  });
+} else {
+  main().then(() => clearInterval(sampler), (err: unknown) => {
+    clearInterval(sampler);
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exitCode = 1;
+  });
+}
