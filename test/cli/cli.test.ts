@@ -12,7 +12,7 @@ interface Ran { code: number | null; stdout: string; stderr: string }
 
 function kisflow(args: string[], env: NodeJS.ProcessEnv = {}, opts: { onSpawn?: (p: ReturnType<typeof spawn>) => void } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', KAFKA_BROKERS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -17,7 +17,7 @@ async function value(registry: Registry, name: string, labels: Record<string, st
 }
 
 test('a run of the demo counts rows in, out, rejected and dead-lettered per function, under the Go names', async () => {
-  const app = await prepareApp('config', { env: { ...process.env, KISFLOW_DEMO_SINK: 'none' } });
+  const app = await prepareApp('config', { env: { ...process.env, KISFLOW_DEMO_SINK: 'none', KAFKA_BROKERS: '' } });
   const registry = new Registry();
   const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), observer: new PromFlowObserver(registry), stdout: { write: (_t, cb) => { cb(); return true; } } });
   await svc.run();
