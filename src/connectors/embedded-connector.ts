@@ -1,11 +1,10 @@
 // A `type: kafka` connector on the embedded log. Save appends keyed records; Load joins rows with the
 // latest record saved under the same key (see JoinTable).
 import type { ConnConfig } from '../config/model.js';
-import type { Connector, JoinRelease, JoinRequest, JoinResult, SaveMeta } from '../core/connector.js';
-import { recordKey } from '../core/connector.js';
+import type { SaveMeta } from '../core/connector.js';
 import type { Position, Row } from '../kernel/types.js';
 import type { EmbeddedLog, EmbeddedTopic } from './embedded-log.js';
-import { JoinTable } from './join-table.js';
+import { TableConnector } from './join-table.js';
 
 export const DEFAULT_PARTITIONS = 4;
 
@@ -27,19 +26,14 @@ export function saveHeaders(meta: SaveMeta, p: Position | undefined): Record<str
   return headers;
 }
 
-export class EmbeddedConnector implements Connector {
+export class EmbeddedConnector extends TableConnector {
   readonly topic: EmbeddedTopic;
-  private readonly table: JoinTable;
 
-  constructor(readonly config: ConnConfig, log: EmbeddedLog) {
+  constructor(config: ConnConfig, log: EmbeddedLog) {
+    super(config);
     const { topic, partitions } = connectorTopic(config);
     this.topic = log.topic(topic, partitions ?? DEFAULT_PARTITIONS);
-    this.table = new JoinTable((row) => this.keyOf(row));
     this.topic.onAppend((_t, records) => this.table.saved(records));
-  }
-
-  keyOf(row: Row): string | undefined {
-    return recordKey(row, this.config.key);
   }
 
   async save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void> {
@@ -48,17 +42,5 @@ export class EmbeddedConnector implements Connector {
       value,
       headers: saveHeaders(meta, positions[i]),
     })));
-  }
-
-  join(req: JoinRequest): JoinResult {
-    return this.table.join(req);
-  }
-
-  onRelease(listener: (release: JoinRelease) => void): () => void {
-    return this.table.onRelease(listener);
-  }
-
-  expireHeld(): number {
-    return this.table.expireHeld();
   }
 }

@@ -1,7 +1,8 @@
 // The join side of a connector: the latest row saved under each key, and the rows that asked for a key
 // before it was saved. When the key arrives, the waiting rows are released, joined, to their flow
 // (after their Load step), so no arrival order loses a join. Shared by the embedded and Kafka connectors.
-import type { JoinRelease, JoinRequest, JoinResult } from '../core/connector.js';
+import type { ConnConfig } from '../config/model.js';
+import { recordKey, type Connector, type JoinRelease, type JoinRequest, type JoinResult, type SaveMeta } from '../core/connector.js';
 import type { Position, Row } from '../kernel/types.js';
 
 interface Held {
@@ -105,5 +106,32 @@ export class JoinTable {
       g.positions.push(h.position);
     }
     for (const g of groups.values()) for (const l of this.listeners) l(g);
+  }
+}
+
+/** A connector whose Load side is a JoinTable; subclasses say how Save writes. */
+export abstract class TableConnector implements Connector {
+  readonly table: JoinTable;
+
+  constructor(readonly config: ConnConfig) {
+    this.table = new JoinTable((row) => this.keyOf(row));
+  }
+
+  keyOf(row: Row): string | undefined {
+    return recordKey(row, this.config.key);
+  }
+
+  abstract save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void>;
+
+  join(req: JoinRequest): JoinResult {
+    return this.table.join(req);
+  }
+
+  onRelease(listener: (release: JoinRelease) => void): () => void {
+    return this.table.onRelease(listener);
+  }
+
+  expireHeld(): number {
+    return this.table.expireHeld();
   }
 }

@@ -7,7 +7,7 @@ import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs
 import type { Logger } from 'pino';
 import type { KafkaConnParamsT } from '../config/codecs.js';
 import type { ConnConfig, FlowConfig, KisConfig } from '../config/model.js';
-import { recordKey, type Connector, type JoinRelease, type JoinRequest, type JoinResult, type SaveMeta } from '../core/connector.js';
+import { recordKey, type SaveMeta } from '../core/connector.js';
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 import type { TopicWriter } from '../core/pool.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
@@ -17,7 +17,7 @@ import { KafkaSource } from '../sources/kafka-source.js';
 import type { Source } from '../sources/source.js';
 import { connectorTopic, saveHeaders } from './embedded-connector.js';
 import { deadLetterHeaders } from './embedded-dead-letters.js';
-import { JoinTable } from './join-table.js';
+import { TableConnector } from './join-table.js';
 import { ensureTopics, type TopicSpec } from './kafka-topics.js';
 import type { Transport } from './transport.js';
 
@@ -27,22 +27,17 @@ function stringify(row: Row): string {
   return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-class KafkaConnector implements Connector {
+class KafkaConnector extends TableConnector {
   readonly topic: string;
   private readonly acks: Acks;
   private readonly compression: CompressionTypes;
-  readonly table: JoinTable;
 
-  constructor(readonly config: ConnConfig, private readonly producer: Producer) {
+  constructor(config: ConnConfig, private readonly producer: Producer) {
+    super(config);
     this.topic = connectorTopic(config).topic;
     const p = config.params as KafkaConnParamsT;
     this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
     this.compression = p.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-    this.table = new JoinTable((row) => this.keyOf(row));
-  }
-
-  keyOf(row: Row): string | undefined {
-    return recordKey(row, this.config.key);
   }
 
   async save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void> {
@@ -61,18 +56,6 @@ class KafkaConnector implements Connector {
     } catch (err) {
       throw new KisError('KIS_ERR_CONNECTOR', `save to topic ${this.topic} (connector '${this.config.cid}') failed: ${errorMessage(err)}`, { cause: err, retriable: true });
     }
-  }
-
-  join(req: JoinRequest): JoinResult {
-    return this.table.join(req);
-  }
-
-  onRelease(listener: (release: JoinRelease) => void): () => void {
-    return this.table.onRelease(listener);
-  }
-
-  expireHeld(): number {
-    return this.table.expireHeld();
   }
 }
 

@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { generatedFiles, findStale, ROOT } from '../../scripts/gen-schemas.js';
 import { CONN_PARAMS_CODECS, KISTYPE_CODECS, SOURCE_PARAMS_CODECS, type KisType } from '../../src/config/codecs.js';
 import { closed } from '../../src/config/closed.js';
+import { SEED as SEED_TEXT } from '../helpers.js';
 import { kisSchemas, referenceMarkdown, SCHEMA_DIALECT, toJsonSchema, type JsonSchema } from '../../src/config/json-schema.js';
 import { BUILTIN_PARAMS } from '../../src/functions/builtins.js';
 
@@ -81,41 +82,7 @@ function yamlDocs(text: string): Array<Record<string, unknown>> {
   return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 }
 
-const SEED = yamlDocs(`
-kistype: func
-fid: 测试KisFunction_S1
-fname: 测试KisFunction_S1
-fmode: Save
-source: { name: 被校验的测试数据源1-用户订单维度, must: [userid, orderid] }
-option:
-  cid: 测试KisConnector_1
-  retry_times: 3
-  retry_duration: 500
-  default_params: { default1: default1_param, default2: default2_param }
----
-kistype: flow
-flow_id: MyFlow1
-status: 1
-flow_name: MyFlow1
-flows:
-  - { fid: 测试PrintInput, params: { args1: value1, args2: value2 } }
-  - { fid: 测试KisFunction_S1 }
----
-kistype: conn
-cid: 测试KisConnector_1
-cname: 测试KisConnector_1
-addrs: '0.0.0.0:9988,0.0.0.0:9999,0.0.0.0:9990'
-type: redis
-key: userid_orderid_option
-params: { args1: value1 }
-load: null
-save: [测试KisFunction_S1]
----
-kistype: global
-prometheus_enable: true
-prometheus_listen: true
-prometheus_serve: 0.0.0.0:20004
-`);
+const SEED = yamlDocs(SEED_TEXT);
 
 const func = { kistype: 'func', fid: 'f', fmode: 'Calculate' };
 const conn = { kistype: 'conn', cid: 'c', type: 'kafka' };
