@@ -7,7 +7,7 @@ import { loadConfigDir } from '../config/load.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { PromFlowObserver } from '../observability/metrics.js';
-import { serveMetrics } from '../observability/metrics-server.js';
+import { serveHttp } from '../observability/http-server.js';
 import { prepareApp } from '../runtime/app.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
@@ -85,8 +85,10 @@ async function run(dir: string): Promise<number> {
     locate: app.locate,
     ...(prom.enable ? { observer: new PromFlowObserver(registry) } : {}),
   });
-  const server = prom.enable && prom.listen ? await serveMetrics(registry, prom.serve) : undefined;
-  if (server) logger.info({ serve: prom.serve }, 'metrics served at /metrics');
+  const server = prom.listen
+    ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => service.readiness() })
+    : undefined;
+  if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;

@@ -62,6 +62,7 @@ export class KisService {
   private readonly rowsOut: Record<string, number> = {};
   private readonly deadLetterCounts: Record<string, number> = {};
   private inflight = 0;
+  private started = false;
   private unmatched = 0;
   private failure: unknown;
   private settled: (() => void) | undefined;
@@ -148,6 +149,7 @@ export class KisService {
     try {
       await this.transport.start();
       this.startDriven();
+      this.started = true;
       const upstream = this.sources.filter((s) => !this.isDriven(s.source));
       const upstreamRuns = upstream.map(async (s) => {
         await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
@@ -228,6 +230,14 @@ export class KisService {
     if (this.unmatched > 0) {
       this.opts.logger.warn({ rows: this.unmatched }, 'inner-join rows found no match before the input ended (use join: left to emit them unmatched)');
     }
+  }
+
+  /** Ready when the transport is connected (topics checked, join tables loaded) and every source is assigned its partitions. */
+  readiness(): { ready: boolean; waiting: string[] } {
+    if (this.failure) return { ready: false, waiting: [`failed: ${errorMessage(this.failure)}`] };
+    if (!this.started) return { ready: false, waiting: ['starting: connecting, checking topics, loading join tables'] };
+    const waiting = this.sources.flatMap((s) => s.source.waiting?.() ?? []);
+    return { ready: waiting.length === 0, waiting };
   }
 
   summary(): RunSummary {

@@ -69,6 +69,7 @@ export class KafkaSource implements Source {
   readonly finite = false;
   readonly id: string;
   private consumer: Consumer | undefined;
+  private assigned = false;
 
   constructor(private readonly opts: KafkaSourceOptions) {
     this.id = opts.id;
@@ -87,6 +88,7 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assignment = (e.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
       const list = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }));
+      this.assigned = true;
       logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
       this.opts.onAssign?.(list);
     });
@@ -109,6 +111,11 @@ export class KafkaSource implements Source {
       await consumer.stop().catch(() => undefined);
       await consumer.disconnect().catch(() => undefined);
     }
+  }
+
+  waiting(): string[] {
+    if (!this.consumer) return [`source '${this.id}': not connected`];
+    return this.assigned ? [] : [`source '${this.id}': consumer group ${this.opts.groupId} has not assigned partitions yet`];
   }
 
   private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {

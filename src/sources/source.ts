@@ -24,6 +24,8 @@ export interface Source {
   readonly finite: boolean;
   /** Reads until the input ends or `signal` aborts; resolves after the last hand-off has resolved. */
   run(handle: BatchHandler, signal: AbortSignal): Promise<void>;
+  /** Why the source is not ready yet (not connected, no partitions assigned); empty when it is. Absent: ready once running. */
+  waiting?(): string[];
 }
 
 export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {

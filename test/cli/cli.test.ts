@@ -181,7 +181,7 @@ test('usage errors exit 2 with the usage text', async () => {
   assert.match(e.stderr, /export needs --out DIR/);
 });
 
-test('prometheus_enable + prometheus_listen serve /metrics on prometheus_serve while the service runs', async () => {
+test('prometheus_enable + prometheus_listen serve /metrics, /healthz and /readyz on prometheus_serve while the service runs', async () => {
   const dir = await tempDir();
   const port = 20000 + Math.floor(Math.random() * 20000);
   try {
@@ -213,9 +213,13 @@ option: { default_params: { to: none } }
       await new Promise((r) => setTimeout(r, 25));
       text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
     }
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     child!.kill('SIGTERM');
     const r = await running;
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(ready.status, 200);
+    assert.equal(health.status, 200);
     assert.match(text, /flow_data_total\{flow_name="F"\} [1-9]/);
     assert.match(text, /func_schedule_cnts\{func_name="Out",func_mode="Expand"\} [1-9]/);
   } finally {

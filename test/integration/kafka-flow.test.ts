@@ -93,8 +93,11 @@ test('kafka mode end to end, 50,000 rows: exactly the expected rows and keys out
   const app = await prepareApp(dir, { env: { ...process.env, KAFKA_BROKERS: cluster.bootstrap } });
   const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
   assert.equal(svc.mode, 'kafka');
+  assert.equal(svc.readiness().ready, false, 'not ready before it runs');
   const running = svc.run();
   try {
+    // readiness flips once the consumer groups have their partitions
+    await waitFor('readiness', async () => (svc.readiness().ready ? true : undefined));
     // 50,000 rows: 1 in 100 malformed, 1 in 100 lacking orderid, 1 in 100 with qty 0 (rejected by the Verify filter)
     const N = 50_000;
     const good: Array<{ userid: string; orderid: string; qty: number; price: number }> = [];

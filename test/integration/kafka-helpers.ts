@@ -228,6 +228,33 @@ export class ServiceProcess {
   }
 }
 
+/**
+ * Works around a quirk of the librdkafka 2.0.2 mock coordinator so that a second member can join a
+ * running group. The mock completes a sync as soon as the leader's SyncGroup carries every member's
+ * assignment, and answers a follower whose SyncGroup arrives after that with INVALID_REQUEST (a real
+ * broker returns the assignment); kafkajs treats INVALID_REQUEST as fatal and the follower's consumer
+ * crashes. Plain kafkajs consumers show the same thing, so it is not the service's doing. A kafkajs
+ * leader refreshes metadata before it syncs, so delaying every broker's Metadata responses (no error,
+ * 1 s late) while the group rebalances lets the follower's SyncGroup arrive first, and the sync completes
+ * for both. Returns a function that stops topping up the delays (at most two per broker stay queued).
+ */
+export function delayMetadataWhileRebalancing(cluster: MockCluster, apiKeyMetadata: number, delayMs = 1_000): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const id of cluster.brokerIds) {
+        const queued = await cluster.brokerErrorCount(id, apiKeyMetadata).catch(() => 2);
+        if (running && queued < 2) await cluster.pushBrokerErrors(id, apiKeyMetadata, 2 - queued, 0, delayMs).catch(() => undefined);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 250): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/logger.js';
 import { PromFlowObserver } from '../../src/observability/metrics.js';
-import { serveMetrics } from '../../src/observability/metrics-server.js';
+import { serveHttp } from '../../src/observability/http-server.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -37,21 +37,38 @@ test('a run of the demo counts rows in, out, rejected and dead-lettered per func
   }
 });
 
-test('/metrics serves the registry; other paths are 404; a bad address is a clear error', async () => {
+test('/metrics serves the registry, /healthz the liveness, /readyz the readiness; other paths are 404; a bad address is a clear error', async () => {
   const registry = new Registry();
   const obs = new PromFlowObserver(registry);
   obs.flowStarted('F', 'F', 7);
-  const server = await serveMetrics(registry, '127.0.0.1:0');
+  let ready = false;
+  const server = await serveHttp('127.0.0.1:0', { registry, readiness: () => ({ ready, waiting: ready ? [] : ['source s: no partitions yet'] }) });
   try {
-    const addr = server.address() as { port: number };
-    const res = await fetch(`http://127.0.0.1:${addr.port}/metrics`);
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /flow_data_total\{flow_name="F"\} 7/);
-    assert.equal((await fetch(`http://127.0.0.1:${addr.port}/`)).status, 404);
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { status: string }).status, 'ok');
+    const notReady = await fetch(`${base}/readyz`);
+    assert.equal(notReady.status, 503);
+    assert.deepEqual(await notReady.json(), { status: 'not ready', waiting: ['source s: no partitions yet'] });
+    ready = true;
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    assert.equal((await fetch(`${base}/`)).status, 404);
   } finally {
     server.close();
   }
-  await assert.rejects(serveMetrics(registry, 'nope'), /prometheus_serve 'nope' is not host:port/);
+  const noMetrics = await serveHttp('127.0.0.1:0', { readiness: () => ({ ready: true, waiting: [] }) });
+  try {
+    const res = await fetch(`http://127.0.0.1:${(noMetrics.address() as { port: number }).port}/metrics`);
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /set prometheus_enable: true/);
+  } finally {
+    noMetrics.close();
+  }
+  await assert.rejects(serveHttp('nope', { readiness: () => ({ ready: true, waiting: [] }) }), /prometheus_serve 'nope' is not host:port/);
 });
 
 test('log lines redact passwords, tokens and secrets', () => {
