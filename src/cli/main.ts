@@ -9,6 +9,7 @@ import { createLogger, silentLogger } from '../observability/logger.js';
 import { PromFlowObserver } from '../observability/metrics.js';
 import { serveHttp } from '../observability/http-server.js';
 import { prepareApp } from '../runtime/app.js';
+import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
 
@@ -76,17 +77,19 @@ async function main(argv: string[]): Promise<number> {
 
 async function run(dir: string): Promise<number> {
   const logger = createLogger();
-  const app = await prepareApp(dir);
   const registry = new Registry();
-  const prom = app.config.global.prometheus;
-  const service = KisService.create(app.config, {
-    pool: app.pool,
+  // One observer for the life of the process: a hot reload swaps the service, not the metrics.
+  const observer = new PromFlowObserver(registry);
+  const supervisor = await Supervisor.start(dir, {
     logger,
-    locate: app.locate,
-    ...(prom.enable ? { observer: new PromFlowObserver(registry) } : {}),
+    observer,
+    onReload: (result) => observer.configReload(result),
   });
+  const config = supervisor.config;
+  const prom = config.global.prometheus;
+  if (!prom.enable) logger.info('metrics are collected but not served: prometheus_enable is false');
   const server = prom.listen
-    ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => service.readiness() })
+    ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => supervisor.current.readiness() })
     : undefined;
   if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
   let signals = 0;
@@ -96,18 +99,18 @@ async function run(dir: string): Promise<number> {
       logger.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(130);
     }
-    logger.info({ signal: sig, drainTimeoutMs: app.config.global.drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
-    service.stop();
+    logger.info({ signal: sig, drainTimeoutMs: config.global.drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    supervisor.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     setTimeout(() => {
-      logger.error({ drainTimeoutMs: app.config.global.drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs: config.global.drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
-    }, app.config.global.drainTimeoutMs).unref();
+    }, config.global.drainTimeoutMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await service.run();
+    await supervisor.done();
     return 0;
   } finally {
     server?.close();

@@ -80,6 +80,7 @@ export const GlobalCodec = closed('KisGlobal', {
   kafka: KafkaClusterCodec,
   functions: t.array(NonEmptyString),
   drain_timeout_ms: PositiveInt,
+  reload_interval_ms: NonNegativeInt,
 }, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
   kistype: 'Always global: tells the loader what this document is.',
   prometheus_enable: 'Collect the Prometheus metrics.',
@@ -89,6 +90,7 @@ export const GlobalCodec = closed('KisGlobal', {
   kafka: 'The Kafka cluster. Absent: connectors of type kafka run on the embedded in-process log.',
   functions: 'Function modules (files or folders, relative to the config directory) whose default export registers FaaS/CaaS in the pool.',
   drain_timeout_ms: 'On SIGTERM, how long in-flight batches may take to finish and commit before the process exits anyway (default 30000).',
+  reload_interval_ms: 'How often kisflow run looks for a changed config directory (Kafka mode); 0 turns hot reload off (default 2000).',
 });
 
 // ---- kistype: func ---------------------------------------------------------------------------

@@ -134,6 +134,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
       connectionTimeoutMs: g?.value.kafka?.connection_timeout_ms ?? 3000,
     } : undefined,
     drainTimeoutMs: g?.value.drain_timeout_ms ?? 30000,
+    reloadIntervalMs: g?.value.reload_interval_ms ?? 2000,
     functions: g?.value.functions ?? [],
     origin: g ? originOf(g.doc) : undefined,
     doc: g?.value,

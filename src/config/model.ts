@@ -15,6 +15,7 @@ export interface GlobalConfig {
   readonly prometheus: { readonly enable: boolean; readonly listen: boolean; readonly serve: string };
   readonly kafka: KafkaClusterConfig | undefined;
   readonly drainTimeoutMs: number;
+  readonly reloadIntervalMs: number;
   readonly functions: readonly string[];
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;

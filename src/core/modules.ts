@@ -34,7 +34,7 @@ function ensureTypeScript(): Promise<void> {
 }
 
 /** Imports every function module and lets it register; returns one error per module that fails. */
-export async function loadFunctionModules(config: KisConfig, pool: KisPool): Promise<KisError[]> {
+export async function loadFunctionModules(config: KisConfig, pool: KisPool, version?: string): Promise<KisError[]> {
   const errors: KisError[] = [];
   const where = config.global.origin ? `${config.global.origin.file} doc ${config.global.origin.doc}` : 'global';
   for (const [i, rel] of config.global.functions.entries()) {
@@ -50,7 +50,9 @@ export async function loadFunctionModules(config: KisConfig, pool: KisPool): Pro
       const shown = path.relative(config.dir, file);
       try {
         if (/\.m?ts$/.test(file)) await ensureTypeScript();
-        const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+        // A version query makes a hot reload import the module afresh (ESM caches modules by URL).
+        const url = pathToFileURL(file).href + (version ? `?v=${encodeURIComponent(version)}` : '');
+        const mod = (await import(url)) as { default?: unknown };
         if (typeof mod.default !== 'function') {
           errors.push(new KisError('KIS_ERR_MODULE_LOAD', `${where} at functions[${i}]: module ${shown} has no default export function; write export default (pool) => { pool.faas('Name', handler) }`));
           continue;

@@ -15,6 +15,7 @@ export class PromFlowObserver implements FlowObserver {
   private readonly funcMs: Histogram<'func_name' | 'func_mode'>;
   private readonly flowMs: Histogram<'flow_name'>;
   private readonly funcRows: Counter<'flow_id' | 'func_name' | 'func_mode' | 'outcome'>;
+  private readonly reloads: Counter<'result'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -30,6 +31,11 @@ export class PromFlowObserver implements FlowObserver {
       labelNames: ['flow_id', 'func_name', 'func_mode', 'outcome'],
       registers,
     });
+    this.reloads = new Counter({ name: 'kisflow_config_reloads_total', help: 'Config changes seen while running, by result: applied or rejected.', labelNames: ['result'], registers });
+  }
+
+  configReload(result: 'applied' | 'rejected'): void {
+    this.reloads.inc({ result });
   }
 
   flowStarted(_flowId: string, flowName: string, rows: number): void {

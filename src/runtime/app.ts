@@ -19,6 +19,8 @@ export interface App {
 export interface PrepareOptions extends LoadOptions {
   /** Registers more functions before the modules load (tests, embedding applications). */
   readonly register?: (pool: KisPool) => void;
+  /** Imports function modules afresh under this version (hot reload). */
+  readonly moduleVersion?: string;
 }
 
 /** Loads, validates and prepares a config directory; throws KisConfigErrors listing every problem. */
@@ -34,7 +36,7 @@ export async function prepareApp(dir: string, opts: PrepareOptions = {}): Promis
   } catch (err) {
     errors.push(err as KisError);
   }
-  errors.push(...await loadFunctionModules(config, pool));
+  errors.push(...await loadFunctionModules(config, pool, opts.moduleVersion));
   errors.push(...checkImplementations(config, pool, { stdout: process.stdout, onClose() {}, locate: loaded.locate }));
   if (errors.length > 0) throw new KisConfigErrors(errors);
   return { config, pool, locate: loaded.locate };

@@ -1,0 +1,151 @@
+// Runs the service for `kisflow run` and applies config changes while it runs (hot reload).
+// Kubernetes swaps a mounted ConfigMap through a symlink, so the directory is polled by content hash
+// rather than watched. A new config is validated in full first: a valid one is applied at a batch
+// boundary (the running service drains and commits, then the new one starts); an invalid one is
+// rejected, logged with every error, and counted, and the old flows keep running.
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { FlowObserver } from '../core/observer.js';
+import type { PrepareEnv } from '../core/pool.js';
+import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { prepareApp, type App } from './app.js';
+import { KisService, type RunSummary } from './service.js';
+
+export interface SupervisorOptions {
+  readonly logger: Logger;
+  readonly observer?: FlowObserver;
+  readonly stdout?: PrepareEnv['stdout'];
+  /** Told about every reload attempt (metrics). */
+  readonly onReload?: (result: 'applied' | 'rejected', detail: string) => void;
+}
+
+/** A hash of every file below the config directory (YAML and function modules), following symlinks. */
+export async function hashDir(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const walk = async (abs: string): Promise<void> => {
+    const names = (await readdir(abs)).filter((n) => !n.startsWith('.')).sort();
+    for (const n of names) {
+      const full = path.join(abs, n);
+      const s = await stat(full).catch(() => undefined);
+      if (!s) continue;
+      if (s.isDirectory()) await walk(full);
+      else {
+        h.update(path.relative(dir, full)).update('\0');
+        h.update(await readFile(full)).update('\0');
+      }
+    }
+  };
+  await walk(path.resolve(dir));
+  return h.digest('hex');
+}
+
+export class Supervisor {
+  private service: KisService;
+  private running: Promise<RunSummary>;
+  private hash: string | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private generation = 0;
+
+  private constructor(private readonly dir: string, private app: App, private readonly opts: SupervisorOptions) {
+    this.service = this.create(app);
+    this.running = this.service.run();
+  }
+
+  /** Loads and validates the config, starts the service, and (Kafka mode) starts watching for changes. */
+  static async start(dir: string, opts: SupervisorOptions): Promise<Supervisor> {
+    const app = await prepareApp(dir);
+    const s = new Supervisor(dir, app, opts);
+    s.hash = await hashDir(dir);
+    s.schedule();
+    return s;
+  }
+
+  get current(): KisService {
+    return this.service;
+  }
+
+  get config(): App['config'] {
+    return this.app.config;
+  }
+
+  /** Resolves with the last service's summary when the run ends (finite sources, stop(), or a failure). */
+  async done(): Promise<RunSummary> {
+    for (;;) {
+      const running = this.running;
+      const summary = await running;
+      await this.reloading;
+      if (this.running === running) return summary;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.service.stop();
+  }
+
+  /** Checks the directory now; applies a valid change, rejects an invalid one. */
+  async checkNow(): Promise<'unchanged' | 'applied' | 'rejected'> {
+    const hash = await hashDir(this.dir).catch(() => undefined);
+    if (hash === undefined || hash === this.hash) return 'unchanged';
+    this.hash = hash;
+    const logger = this.opts.logger;
+    let next: App;
+    try {
+      next = await prepareApp(this.dir, { moduleVersion: `${hash.slice(0, 12)}-${++this.generation}` });
+      KisService.create(next.config, { pool: next.pool, logger, withoutSources: true }); // builds every flow: params, expressions
+    } catch (err) {
+      const detail = err instanceof KisConfigErrors ? err.errors.map((e) => e.message).join('\n') : errorMessage(err);
+      logger.error({ dir: this.dir, errors: err instanceof KisConfigErrors ? err.errors.map((e) => e.message) : [detail] },
+        'config change rejected: the old flows keep running');
+      this.opts.onReload?.('rejected', detail);
+      return 'rejected';
+    }
+    if (next.config.global.kafka === undefined || this.app.config.global.kafka === undefined) {
+      const detail = 'hot reload applies to Kafka mode only (embedded mode keeps its log in memory); restart to switch modes';
+      logger.error({ dir: this.dir }, `config change rejected: ${detail}`);
+      this.opts.onReload?.('rejected', detail);
+      return 'rejected';
+    }
+    logger.info({ dir: this.dir }, 'config change accepted: draining the running flows, then starting the new ones');
+    let applied: () => void = () => {};
+    this.reloading = new Promise<void>((resolve) => { applied = resolve; });
+    try {
+      this.service.stop();
+      await this.running.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'the old service ended with an error'));
+      this.app = next;
+      this.service = this.create(next);
+      this.running = this.service.run();
+      this.opts.onReload?.('applied', '');
+      logger.info({ flows: [...next.config.flows.keys()] }, 'config change applied');
+    } finally {
+      applied();
+    }
+    return 'applied';
+  }
+
+  private create(app: App): KisService {
+    return KisService.create(app.config, {
+      pool: app.pool,
+      logger: this.opts.logger,
+      locate: app.locate,
+      ...(this.opts.observer ? { observer: this.opts.observer } : {}),
+      ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
+    });
+  }
+
+  private schedule(): void {
+    const every = this.app.config.global.reloadIntervalMs;
+    if (this.stopped || every === 0 || this.app.config.global.kafka === undefined) return;
+    this.timer = setTimeout(() => {
+      this.checkNow()
+        .catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, 'config check failed'))
+        .finally(() => this.schedule());
+    }, every);
+    this.timer.unref();
+  }
+}
