@@ -83,6 +83,7 @@ async function run(dir: string): Promise<number> {
   const supervisor = await Supervisor.start(dir, {
     logger,
     observer,
+    sourceObserver: observer,
     onReload: (result) => observer.configReload(result),
   });
   const config = supervisor.config;

@@ -83,9 +83,9 @@ export const GlobalCodec = closed('KisGlobal', {
   reload_interval_ms: NonNegativeInt,
 }, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
   kistype: 'Always global: tells the loader what this document is.',
-  prometheus_enable: 'Collect the Prometheus metrics.',
-  prometheus_listen: 'Serve them on prometheus_serve (otherwise they are only collected).',
-  prometheus_serve: "host:port for /metrics, e.g. '0.0.0.0:20004'.",
+  prometheus_enable: 'Answer /metrics with the Prometheus metrics (kisflow run collects them either way).',
+  prometheus_listen: 'Serve the HTTP endpoints (/metrics, /healthz, /readyz) on prometheus_serve.',
+  prometheus_serve: "host:port of the HTTP endpoints, e.g. '0.0.0.0:20004'.",
   app_id: 'Names consumer groups and internal topics (default: kisflow).',
   kafka: 'The Kafka cluster. Absent: connectors of type kafka run on the embedded in-process log.',
   functions: 'Function modules (files or folders, relative to the config directory) whose default export registers FaaS/CaaS in the pool.',

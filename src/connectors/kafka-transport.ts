@@ -14,7 +14,7 @@ import { errorMessage, KisError } from '../kernel/errors.js';
 import type { Position, Row } from '../kernel/types.js';
 import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
-import type { Source } from '../sources/source.js';
+import type { Source, SourceObserver } from '../sources/source.js';
 import { connectorTopic, saveHeaders } from './embedded-connector.js';
 import { deadLetterHeaders } from './embedded-dead-letters.js';
 import { TableConnector } from './join-table.js';
@@ -94,7 +94,12 @@ export class KafkaTransport implements Transport {
   private readonly tableAbort = new AbortController();
   private readonly tableRuns: Promise<void>[] = [];
 
-  constructor(private readonly config: KisConfig, private readonly logger: Logger, onDeadLetters?: (letters: readonly DeadLetter[]) => void) {
+  constructor(
+    private readonly config: KisConfig,
+    private readonly logger: Logger,
+    onDeadLetters?: (letters: readonly DeadLetter[]) => void,
+    private readonly observer?: SourceObserver,
+  ) {
     this.kafka = createKafka(config.global.kafka!, logger);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
     this.admin = this.kafka.admin();
@@ -133,6 +138,7 @@ export class KafkaTransport implements Transport {
       groupId: `${this.config.global.appId}.${flow.id}`,
       params: { topics: [topic], from_beginning: true },
       logger: this.logger,
+      ...(this.observer ? { observer: this.observer } : {}),
     });
   }
 

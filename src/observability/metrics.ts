@@ -3,11 +3,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FullMode } from '../config/codecs.js';
 import type { FlowObserver, FuncStats } from '../core/observer.js';
+import type { SourceObserver } from '../sources/source.js';
 
 const FUNC_MS_BUCKETS = [0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000];
 const FLOW_MS_BUCKETS = [...FUNC_MS_BUCKETS, 60000];
 
-export class PromFlowObserver implements FlowObserver {
+export class PromFlowObserver implements FlowObserver, SourceObserver {
   private readonly dataTotal: Counter;
   private readonly flowData: Gauge<'flow_name'>;
   private readonly flowRuns: Gauge<'flow_name'>;
@@ -16,6 +17,9 @@ export class PromFlowObserver implements FlowObserver {
   private readonly flowMs: Histogram<'flow_name'>;
   private readonly funcRows: Counter<'flow_id' | 'func_name' | 'func_mode' | 'outcome'>;
   private readonly reloads: Counter<'result'>;
+  private readonly consumerLag: Gauge<'source' | 'topic' | 'partition'>;
+  private readonly commitMs: Histogram<'source'>;
+  private readonly rebalances: Counter<'source'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -31,7 +35,22 @@ export class PromFlowObserver implements FlowObserver {
       labelNames: ['flow_id', 'func_name', 'func_mode', 'outcome'],
       registers,
     });
+    this.consumerLag = new Gauge({ name: 'kisflow_consumer_lag', help: 'Records behind the end of each partition, after the last batch.', labelNames: ['source', 'topic', 'partition'], registers });
+    this.commitMs = new Histogram({ name: 'kisflow_commit_duration_ms', help: 'Duration of an offset commit, ms.', labelNames: ['source'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000], registers });
+    this.rebalances = new Counter({ name: 'kisflow_rebalances_total', help: 'Partition assignments received by this member, per source.', labelNames: ['source'], registers });
     this.reloads = new Counter({ name: 'kisflow_config_reloads_total', help: 'Config changes seen while running, by result: applied or rejected.', labelNames: ['result'], registers });
+  }
+
+  lag(source: string, topic: string, partition: number, lag: number): void {
+    this.consumerLag.set({ source, topic, partition: String(partition) }, lag);
+  }
+
+  committed(source: string, ms: number): void {
+    this.commitMs.observe({ source }, ms);
+  }
+
+  rebalanced(source: string): void {
+    this.rebalances.inc({ source });
   }
 
   configReload(result: 'applied' | 'rejected'): void {

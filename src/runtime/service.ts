@@ -19,6 +19,7 @@ import type { Transport } from '../connectors/transport.js';
 import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import { createSource, type Batch, type Source } from '../sources/index.js';
+import type { SourceObserver } from '../sources/source.js';
 import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
 import { Executors } from './executor.js';
@@ -27,6 +28,8 @@ export interface ServiceOptions {
   readonly pool: KisPool;
   readonly logger: Logger;
   readonly observer?: FlowObserver;
+  /** Consumer lag, commit latency, rebalances. */
+  readonly sourceObserver?: SourceObserver;
   /** Where kis.print and the stdout sink write. */
   readonly stdout?: PrepareEnv['stdout'];
   readonly stdin?: Readable;
@@ -74,7 +77,7 @@ export class KisService {
       opts.onDeadLetters?.(letters);
     };
     this.transport = config.global.kafka
-      ? new KafkaTransport(config, logger, onDeadLetters)
+      ? new KafkaTransport(config, logger, onDeadLetters, opts.sourceObserver)
       : new EmbeddedTransport(logger, onDeadLetters);
     const connectors = new Map<string, Connector>();
     for (const c of config.conns.values()) {
@@ -256,6 +259,7 @@ export class KisService {
       groupId: params.group_id ?? `${this.config.global.appId}.${sc.sid}`,
       params,
       logger: this.opts.logger,
+      ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
     });
   }
 

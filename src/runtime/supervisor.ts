@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowObserver } from '../core/observer.js';
+import type { SourceObserver } from '../sources/source.js';
 import type { PrepareEnv } from '../core/pool.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
 import { prepareApp, type App } from './app.js';
@@ -16,6 +17,7 @@ import { KisService, type RunSummary } from './service.js';
 export interface SupervisorOptions {
   readonly logger: Logger;
   readonly observer?: FlowObserver;
+  readonly sourceObserver?: SourceObserver;
   readonly stdout?: PrepareEnv['stdout'];
   /** Told about every reload attempt (metrics). */
   readonly onReload?: (result: 'applied' | 'rejected', detail: string) => void;
@@ -134,6 +136,7 @@ export class Supervisor {
       logger: this.opts.logger,
       locate: app.locate,
       ...(this.opts.observer ? { observer: this.opts.observer } : {}),
+      ...(this.opts.sourceObserver ? { sourceObserver: this.opts.sourceObserver } : {}),
       ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
     });
   }

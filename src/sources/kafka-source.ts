@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { KafkaSourceParamsT } from '../config/codecs.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
 import type { Position, Row } from '../kernel/types.js';
-import { batchOf, type BatchHandler, type Source, type Undecodable } from './source.js';
+import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from './source.js';
 
 export const DEFAULT_MAX_BATCH_ROWS = 500;
 export const DEFAULT_PARTITIONS_CONCURRENTLY = 4;
@@ -19,8 +19,8 @@ export interface KafkaSourceOptions {
   readonly groupId: string;
   readonly params: KafkaSourceParamsT;
   readonly logger: Logger;
-  /** Called when partitions are assigned or revoked (rebalance bookkeeping, metrics). */
-  readonly onAssign?: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => void;
+  /** Lag, commit latency and rebalances go here. */
+  readonly observer?: SourceObserver;
 }
 
 function headersOf(m: KafkaMessage): Record<string, string> {
@@ -70,9 +70,11 @@ export class KafkaSource implements Source {
   readonly id: string;
   private consumer: Consumer | undefined;
   private assigned = false;
+  private readonly observer: SourceObserver;
 
   constructor(private readonly opts: KafkaSourceOptions) {
     this.id = opts.id;
+    this.observer = opts.observer ?? NO_SOURCE_OBSERVER;
   }
 
   async run(handle: BatchHandler, signal: AbortSignal): Promise<void> {
@@ -90,7 +92,7 @@ export class KafkaSource implements Source {
       const list = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }));
       this.assigned = true;
       logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
-      this.opts.onAssign?.(list);
+      this.observer.rebalanced(this.id);
     });
     try {
       await consumer.connect();
@@ -128,14 +130,18 @@ export class KafkaSource implements Source {
       const last = chunk[chunk.length - 1]!;
       resolveOffset(last.offset);
       if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
-      await this.commit(batch.topic, batch.partition, (BigInt(last.offset) + 1n).toString());
+      const next = BigInt(last.offset) + 1n;
+      await this.commit(batch.topic, batch.partition, next.toString());
+      this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - next)));
       await heartbeat();
     }
   }
 
   private async commit(topic: string, partition: number, offset: string): Promise<void> {
     try {
+      const t0 = performance.now();
       await this.consumer!.commitOffsets([{ topic, partition, offset }]);
+      this.observer.committed(this.id, performance.now() - t0);
     } catch (err) {
       // A rebalance in progress refuses commits: the records are processed again by the next owner (at least once).
       this.opts.logger.warn({ source: this.id, topic, partition, offset, err: errorMessage(err) }, 'offset commit refused; the next owner of the partition will process these records again');

@@ -31,3 +31,19 @@ export interface Source {
 export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {
   return { source, partition, rows, positions, undecodable };
 }
+
+/** What sources report for metrics (injected; the runtime hands in a Prometheus-backed one). */
+export interface SourceObserver {
+  /** Records not yet read behind the partition's end, after a batch. */
+  lag(source: string, topic: string, partition: number, lag: number): void;
+  /** One offset commit (or checkpoint), how long it took. */
+  committed(source: string, ms: number): void;
+  /** The consumer group gave this member a new assignment. */
+  rebalanced(source: string): void;
+}
+
+export const NO_SOURCE_OBSERVER: SourceObserver = {
+  lag() {},
+  committed() {},
+  rebalanced() {},
+};

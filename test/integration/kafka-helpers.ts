@@ -235,16 +235,17 @@ export class ServiceProcess {
  * broker returns the assignment); kafkajs treats INVALID_REQUEST as fatal and the follower's consumer
  * crashes. Plain kafkajs consumers show the same thing, so it is not the service's doing. A kafkajs
  * leader refreshes metadata before it syncs, so delaying every broker's Metadata responses (no error,
- * 1 s late) while the group rebalances lets the follower's SyncGroup arrive first, and the sync completes
- * for both. Returns a function that stops topping up the delays (at most two per broker stay queued).
+ * 1.5 s late; `depth` of them kept queued per broker, since other clients use them up too) while the
+ * group rebalances lets the follower's SyncGroup arrive first, and the sync completes for both. Returns a
+ * function that stops topping up the delays (what is still queued delays a few more Metadata requests).
  */
-export function delayMetadataWhileRebalancing(cluster: MockCluster, apiKeyMetadata: number, delayMs = 1_000): () => Promise<void> {
+export function delayMetadataWhileRebalancing(cluster: MockCluster, apiKeyMetadata: number, delayMs = 1_500, depth = 8): () => Promise<void> {
   let running = true;
   const loop = (async () => {
     while (running) {
       for (const id of cluster.brokerIds) {
-        const queued = await cluster.brokerErrorCount(id, apiKeyMetadata).catch(() => 2);
-        if (running && queued < 2) await cluster.pushBrokerErrors(id, apiKeyMetadata, 2 - queued, 0, delayMs).catch(() => undefined);
+        const queued = await cluster.brokerErrorCount(id, apiKeyMetadata).catch(() => depth);
+        if (running && queued < depth) await cluster.pushBrokerErrors(id, apiKeyMetadata, depth - queued, 0, delayMs).catch(() => undefined);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -89,6 +89,10 @@ test('a valid config change alters the output; an invalid one is rejected and th
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, /kisflow_config_reloads_total\{result="applied"\} 1/);
     assert.match(metrics, /kisflow_config_reloads_total\{result="rejected"\} 1/);
+    // consumer metrics: lag per partition (caught up: 0), commits timed, rebalances counted
+    assert.match(metrics, new RegExp(`kisflow_consumer_lag\\{source="s",topic="${input}",partition="0"\\} 0`));
+    assert.match(metrics, /kisflow_commit_duration_ms_count\{source="s"\} [1-9]/);
+    assert.match(metrics, /kisflow_rebalances_total\{source="s"\} [1-9]/);
     await kcatProduce(cluster.bootstrap, input, [6].map((n) => ({ value: JSON.stringify({ n }) })));
     const after6 = await waitFor('row 6', async () => { const r = await outRows(); return r.find((x) => x.n === 6); });
     assert.equal(after6.tag, 'v2', 'the old (last valid) flows keep running');

@@ -200,6 +200,11 @@ describe('kafka resilience of the kisflow service', { concurrency: true }, () =>
     await withPipeline(async (h) => {
       const N = 10_000;
       const CHUNK = 500;
+      // Broker 2 is the coordinator of both groups and leads partition 0 of every pipeline topic, so the
+      // outage hits heartbeats and commits, fetches, and the service's own produces.
+      await h.cluster.setCoordinator('group', `${h.names.app}.orders`, 2);
+      await h.cluster.setCoordinator('group', `${h.names.app}.Publish`, 2);
+      for (const topic of [h.names.input, h.names.mid, h.names.out]) await h.cluster.setPartitionLeader(topic, 0, 2);
       const svc = start(h, 'svc');
       await waitFor('the service to join both groups', () => (svc.assignments('orders', h.names.input).length > 0 && svc.assignments('conn:mid', h.names.mid).length > 0 ? true : undefined), 60_000);
       let outageStart: number | undefined;
@@ -229,11 +234,17 @@ describe('kafka resilience of the kisflow service', { concurrency: true }, () =>
       // Once per incident, not per row or retry: the warnings and errors logged since the outage began.
       const since = (l: LogLine): boolean => Number(l['time']) >= (outageStart ?? 0);
       const warnings = svc.lines.filter((l) => (l.level ?? 0) >= 40 && since(l));
-      const connection = warnings.filter((l) => /connect|broker|leader|closed|timed? ?out|ECONN/i.test(JSON.stringify(l)));
+      const connection = warnings.filter((l) => /connect|closed|leader|coordinator|timed? ?out|ECONN|EPIPE/i.test(`${String(l.msg)} ${JSON.stringify(l['err'] ?? '')}`));
       t.diagnostic(`${warnings.length} warn+ lines since the outage (${connection.length} about the connection) for ${N} rows; duplicates out ${report.duplicates}`);
       for (const l of warnings) t.diagnostic(`  ${String(l.level)} ${String(l.msg)} ${String(l['err'] ?? '')}`.slice(0, 240));
+      assert.ok(connection.length >= 1, 'the outage is logged');
       assert.ok(warnings.length < 50, `${warnings.length} warn+ lines for one outage:\n${warnings.slice(0, 20).map((l) => JSON.stringify(l)).join('\n')}`);
       await assertNoDeadLetters(h, svc);
+      // Fails in about half of the runs: a bug in src/cli/main.ts. After the outage kafkajs can keep a
+      // consumer connection to the broker that was down open past consumer.disconnect() (it is re-opened by
+      // the heartbeat() KafkaSource.onBatch sends after a commit). The CLI neither exits once service.run()
+      // resolved nor clears its drain-timeout timer, so the process outlives 'run finished' and exits 1
+      // after drain_timeout_ms (30 s), logging that in-flight batches were not committed (they were).
       await assertCleanStop(svc);
     });
   });
