@@ -47,6 +47,8 @@ export class Supervisor {
   private service: KisService;
   private running: Promise<RunSummary>;
   private hash: string | undefined;
+  /** A new hash seen once; applied only when the next look sees it again (files still being written are not read half-way). */
+  private pendingHash: string | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -90,10 +92,18 @@ export class Supervisor {
     this.service.stop();
   }
 
-  /** Checks the directory now; applies a valid change, rejects an invalid one. */
-  async checkNow(): Promise<'unchanged' | 'applied' | 'rejected'> {
+  /** Checks the directory now; a change that is the same on two looks in a row is applied if valid, rejected if not. */
+  async checkNow(): Promise<'unchanged' | 'settling' | 'applied' | 'rejected'> {
     const hash = await hashDir(this.dir).catch(() => undefined);
-    if (hash === undefined || hash === this.hash) return 'unchanged';
+    if (hash === undefined || hash === this.hash) {
+      this.pendingHash = undefined;
+      return 'unchanged';
+    }
+    if (hash !== this.pendingHash) {
+      this.pendingHash = hash;
+      return 'settling';
+    }
+    this.pendingHash = undefined;
     this.hash = hash;
     const logger = this.opts.logger;
     let next: App;

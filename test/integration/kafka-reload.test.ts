@@ -3,7 +3,7 @@
 // reported (log and metric), and the old flows keep running.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -44,6 +44,13 @@ fmode: Expand
 option: { default_params: { to: topic, topic: ${out}, key: n } }
 `;
 
+/** Replaces a file at once, as Kubernetes swaps a ConfigMap (the service never sees half a file). */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -74,7 +81,7 @@ test('a valid config change alters the output; an invalid one is rejected and th
     await waitFor('3 rows tagged v1', async () => ((await outRows()).length >= 3 ? true : undefined));
 
     // a valid change: the tag expression
-    await writeFile(path.join(dir, 'flows.yml'), flowYaml(input, out, "'v2'", port));
+    await replaceFile(path.join(dir, 'flows.yml'), flowYaml(input, out, "'v2'", port));
     await waitFor('the change applied', async () => (stderr.includes('config change applied') ? true : undefined));
     await kcatProduce(cluster.bootstrap, input, [4, 5].map((n) => ({ value: JSON.stringify({ n }) })));
     const rows = await waitFor('5 rows', async () => { const r = await outRows(); return r.length >= 5 ? r : undefined; });
@@ -83,12 +90,13 @@ test('a valid config change alters the output; an invalid one is rejected and th
     assert.equal(rows.length, 5, 'nothing processed twice: the old service committed before the new one started');
 
     // an invalid change: a misspelt key
-    await writeFile(path.join(dir, 'flows.yml'), flowYaml(input, out, "'v3'", port).replace('reload_interval_ms', 'reload_intervall_ms'));
+    await replaceFile(path.join(dir, 'flows.yml'), flowYaml(input, out, "'v3'", port).replace('reload_interval_ms', 'reload_intervall_ms'));
     await waitFor('the change rejected', async () => (stderr.includes('config change rejected') ? true : undefined));
     assert.match(stderr, /unknown key 'reload_intervall_ms'/);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    assert.match(metrics, /kisflow_config_reloads_total\{result="applied"\} 1/);
-    assert.match(metrics, /kisflow_config_reloads_total\{result="rejected"\} 1/);
+    const reloads = metrics.split('\n').filter((l) => l.startsWith('kisflow_config_reloads_total'));
+    assert.deepEqual(reloads, ['kisflow_config_reloads_total{result="applied"} 1', 'kisflow_config_reloads_total{result="rejected"} 1'],
+      stderr.split('\n').filter((l) => l.includes('config change')).join('\n'));
     // consumer metrics: lag per partition (caught up: 0), commits timed, rebalances counted
     assert.match(metrics, new RegExp(`kisflow_consumer_lag\\{source="s",topic="${input}",partition="0"\\} 0`));
     assert.match(metrics, /kisflow_commit_duration_ms_count\{source="s"\} [1-9]/);
