@@ -2,20 +2,24 @@
 // map, Save; bench/kafka-config/) -> Kafka, against a hand-written kafkajs consume -> the same verify
 // and map -> produce loop, on the librdkafka mock cluster, in the same run.
 //
-// Two processes besides the mock broker: this one runs the side under test (the service or the loop)
-// and nothing else; a child (this file with --loadgen) produces the input rows and reads the output
-// and dead-letter topics back, counting every row and timing it. The mock keeps only about 5 MiB per
-// partition, so rows are produced while they are consumed and the producer never runs more than
-// BENCH_LAG_CAP rows ahead of the output; a row missing at the output fails the benchmark.
+// This process runs the side under test (the service or the loop) and nothing else. A child (this
+// file with --loadgen) feeds the input topic through kcat and reads the output and dead-letter topics
+// back with kafkajs, accounting for every row id and timing each row from its produce stamp. The mock
+// keeps only about 5 MiB per partition, so rows are produced while they are consumed, never more than
+// BENCH_LAG_CAP rows ahead of the output; a row missing, doubled or wrong at the output fails the run.
 //
-// Env: BENCH_ROWS (default 500000, throughput phase), BENCH_RATE (20000 rows/s, latency phase),
-// BENCH_LATENCY_SECONDS (15), BENCH_ROUNDS (1, throughput rounds, alternating which side goes first),
-// BENCH_WARMUP (20000 rows before each timed run), BENCH_LAG_CAP (100000 rows).
-import { fork, type ChildProcess } from 'node:child_process';
+// Env: BENCH_ROWS (default 500000, throughput phase; 0 skips it), BENCH_RATE (20000 rows/s) and
+// BENCH_LATENCY_SECONDS (15; 0 skips) for the latency phase, BENCH_ROUNDS (2, throughput rounds,
+// alternating which side goes first), BENCH_WARMUP (20000 rows before each timed run), BENCH_LAG_CAP
+// (100000), BENCH_SIDES (service,baseline), BENCH_TICK_MS (20), BENCH_LINGER_MS (2), BENCH_MAX_WAIT_MS
+// (100, the source's max_wait_ms, both sides).
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, Partitioners, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import type { KafkaSourceParamsT } from '../src/config/codecs.js';
 import type { KafkaClusterConfig } from '../src/config/model.js';
 import type { FlowContext } from '../src/core/context.js';
@@ -41,14 +45,25 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const ROWS = Math.max(1, envInt('BENCH_ROWS', 500_000));
+const ROWS = envInt('BENCH_ROWS', 500_000);
 const RATE = Math.max(1, envInt('BENCH_RATE', 20_000));
 const LATENCY_SECONDS = envInt('BENCH_LATENCY_SECONDS', 15);
-const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 1));
+const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 2));
 const WARMUP = envInt('BENCH_WARMUP', 20_000);
 const LAG_CAP = Math.max(1000, envInt('BENCH_LAG_CAP', 100_000));
+const SIDES = (process.env['BENCH_SIDES'] || 'service,baseline').split(',').map((s) => s.trim());
+for (const s of SIDES) if (s !== 'service' && s !== 'baseline') throw new Error(`BENCH_SIDES lists service and/or baseline, found ${JSON.stringify(s)}`);
 /** A run with no new row at the output for this long has lost rows. */
 const STALL_MS = 30_000;
+/**
+ * In the latency phase the rows due are handed to the producer every TICK_MS, which lingers LINGER_MS:
+ * the mock answers a fetch with one producer batch per partition, so smaller batches cap what any
+ * consumer can read (BENCHMARKS.md).
+ */
+const TICK_MS = Math.max(1, envInt('BENCH_TICK_MS', 20));
+const LINGER_MS = envInt('BENCH_LINGER_MS', 2);
+/** The meter's fetch wait: the mock holds a fetch that finds nothing for this long. */
+const METER_WAIT_MS = 20;
 
 /** Wall-clock milliseconds with sub-millisecond resolution; producer and meter share a process, so a clock. */
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -145,7 +160,12 @@ interface RunReport {
   /** Records in the output and dead-letter topics so far (high watermarks), against what was expected. */
   readonly topicRecords: { readonly output: number; readonly dlq: number; readonly expectedOutput: number; readonly expectedDlq: number };
   readonly duplicates: number;
+  /** Rows with an unknown id, at the wrong topic, or (for the sampled rows) with the wrong content. */
+  readonly unexpected: number;
+  /** Input records the mock's retention had dropped by the end (after they were read: none went missing). */
   readonly inputLogStart: number;
+  /** CPU time of the load generator (node and kcat) over the run. */
+  readonly loadgenCpuMs: number;
 }
 
 type ToLoadgen = RunRequest | { readonly kind: 'release'; readonly topics: Topics } | { readonly kind: 'exit' };
@@ -164,6 +184,72 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))]!;
 }
 
+const KEY_DELIM = '\x1f';
+
+/**
+ * Produces the input rows through kcat (librdkafka, linger BENCH_LINGER_MS), fed line by line on its
+ * stdin: a kafkajs producer would cost the load generator about as much CPU per row as the side under
+ * test, on a machine with two cores for everything.
+ */
+class Feeder {
+  private readonly proc: ChildProcess;
+  private stderr = '';
+  private closing = false;
+  private readonly exited: Promise<number | null>;
+  failure: Error | undefined;
+
+  constructor(bootstrap: string, private readonly topic: string) {
+    this.proc = spawn('kcat', ['-b', bootstrap, '-t', topic, '-P', '-K', KEY_DELIM, '-X', 'acks=1', '-X', `linger.ms=${LINGER_MS}`, '-X', 'partitioner=murmur2_random',
+      '-X', 'queue.buffering.max.messages=2000000', '-X', 'queue.buffering.max.kbytes=2097151'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.proc.stderr!.setEncoding('utf8');
+    this.proc.stderr!.on('data', (c: string) => { this.stderr = (this.stderr + c).slice(-8192); });
+    this.proc.stdin!.on('error', (err) => { this.failure ??= err; });
+    this.proc.once('error', (err) => { this.failure ??= new Error(`cannot start kcat: ${err.message}`); });
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => {
+      if (!this.closing || code !== 0) this.failure ??= new Error(`kcat -P to ${topic} exited (code ${code}): ${this.stderr.trim()}`);
+      resolve(code);
+    }));
+  }
+
+  /** Hands rows to kcat; resolves when the pipe takes more. */
+  async write(text: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.proc.stdin!.write(text)) await Promise.race([once(this.proc.stdin!, 'drain'), this.exited]);
+  }
+
+  /**
+   * kcat reads its input 1024 bytes at a time and keeps the last read's lines until more input comes (or
+   * the end): empty lines, which it skips, push them out. Between two writes of a fixed-rate run this
+   * holds a few rows for one tick at most, which only makes their measured latency longer.
+   */
+  flush(): Promise<void> {
+    return this.write('\n'.repeat(1100));
+  }
+
+  cpuMs(): number | undefined {
+    return cpuMsOf(this.proc.pid);
+  }
+
+  /** Flushes (kcat delivers everything queued before it exits) and checks kcat's exit. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.proc.stdin!.end();
+    await this.exited;
+    if (this.failure) throw this.failure;
+    if (/delivery failed|error/i.test(this.stderr)) throw new Error(`kcat -P to ${this.topic} reported: ${this.stderr.trim()}`);
+  }
+}
+
+/** `rows` rows from id `first`, stamped `ts`, as kcat input lines (key, \x1f, JSON value). */
+function inputLines(first: number, rows: number, ts: number): string {
+  let text = '';
+  for (let id = first; id < first + rows; id++) {
+    const row = makeRow(id, ts);
+    text += `${row['userid'] as string}${KEY_DELIM}${JSON.stringify(row)}\n`;
+  }
+  return text;
+}
+
 interface ActiveRun {
   readonly req: RunRequest;
   got: number;
@@ -174,7 +260,13 @@ interface ActiveRun {
   latN: number;
 }
 
-/** Reads a side's output and dead-letter topics from the beginning and accounts for every row id. */
+/** Every CHECK_EVERY-th row read back is compared byte for byte with what the same steps make of its input. */
+const CHECK_EVERY = 101;
+
+/**
+ * Reads a side's output and dead-letter topics from the beginning and accounts for every row id. Values
+ * are not parsed: every row starts with {"id":<id>, and carries "ts":<produce time>.
+ */
 class Meter {
   private seen = new Uint8Array(0);
   private consumer: Consumer | undefined;
@@ -182,12 +274,13 @@ class Meter {
   duplicates = 0;
   misplaced = 0;
   unknown = 0;
+  wrongContent = 0;
   progress: () => void = () => {};
 
   constructor(private readonly kafka: Kafka, readonly topics: Topics, private readonly send: (m: FromLoadgen) => void) {}
 
   async start(): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId: randomName('bench-meter'), maxWaitTimeInMs: 20 });
+    const consumer = this.kafka.consumer({ groupId: randomName('bench-meter'), maxWaitTimeInMs: METER_WAIT_MS });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topics.output, this.topics.dlq], fromBeginning: true });
@@ -205,23 +298,29 @@ class Meter {
       grown.set(this.seen);
       this.seen = grown;
     }
-    const now = nowMs();
-    this.run = { req, got: 0, nextMark: 0, lastSeenAt: 0, lastProgressAt: now, lat: req.latency ? new Float64Array(req.rows) : undefined, latN: 0 };
+    this.run = { req, got: 0, nextMark: 0, lastSeenAt: 0, lastProgressAt: nowMs(), lat: req.latency ? new Float64Array(req.rows) : undefined, latN: 0 };
     return this.run;
   }
 
   private account(dlq: boolean, messages: readonly KafkaMessage[], now: number): void {
     const run = this.run;
     for (const m of messages) {
-      const row = JSON.parse(m.value!.toString('utf8')) as { id: number; ts: number };
-      const id = row.id;
+      const value = m.value?.toString('utf8') ?? '';
+      const comma = value.startsWith('{"id":') ? value.indexOf(',', 6) : -1;
+      const id = comma > 0 ? Number(value.slice(6, comma)) : NaN;
       if (!(id >= 0 && id < this.seen.length)) { this.unknown++; continue; }
       if (this.seen[id]) { this.duplicates++; continue; }
       this.seen[id] = 1;
       if (dlq !== isDeadLetter(id)) this.misplaced++;
+      const at = value.indexOf('"ts":', comma);
+      const ts = at > 0 ? parseFloat(value.slice(at + 5, at + 30)) : NaN;
+      if (id % CHECK_EVERY === 0) {
+        const input = makeRow(id, ts);
+        if (value !== JSON.stringify(dlq ? input : mapRow(input))) this.wrongContent++;
+      }
       if (run && id >= run.req.idStart && id < run.req.idStart + run.req.rows) {
         run.got++;
-        if (run.lat) run.lat[run.latN++] = now - row.ts;
+        if (run.lat) run.lat[run.latN++] = now - ts;
       }
     }
     if (run && messages.length > 0) {
@@ -251,83 +350,69 @@ class Meter {
 async function loadgen(bootstrap: string): Promise<void> {
   const send = (m: FromLoadgen): void => { process.send!(m); };
   const kafka = new Kafka({ clientId: 'bench-loadgen', brokers: bootstrap.split(','), logLevel: logLevel.ERROR });
-  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   const admin = kafka.admin();
-  await producer.connect();
   await admin.connect();
-  const meters = new Map<string, Meter>();
+  /** Per side and phase (keyed by the output topic): the feeder and the meter, kept from the warm-up to the timed run. */
+  const sets = new Map<string, { feeder: Feeder; meter: Meter }>();
 
   const sumHigh = async (topic: string): Promise<number> =>
     (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
 
   async function execute(req: RunRequest): Promise<RunReport> {
-    let meter = meters.get(req.topics.output);
-    if (!meter) {
-      meter = new Meter(kafka, req.topics, send);
-      meters.set(req.topics.output, meter);
-      await meter.start();
+    let set = sets.get(req.topics.output);
+    if (!set) {
+      set = { feeder: new Feeder(bootstrap, req.topics.input), meter: new Meter(kafka, req.topics, send) };
+      sets.set(req.topics.output, set);
+      await set.meter.start();
     }
+    const { feeder, meter } = set;
     const run = meter.begin(req);
     let wake: (() => void) | undefined;
     const waitProgress = (): Promise<void> => new Promise<void>((resolve) => { wake = resolve; });
     meter.progress = () => { const w = wake; wake = undefined; w?.(); };
-    let sendError: unknown;
-    let inflight = 0;
-    const fire = (first: number, n: number): void => {
-      const ts = nowMs();
-      const messages = new Array<{ key: string; value: string }>(n);
-      for (let k = 0; k < n; k++) {
-        const row = makeRow(first + k, ts);
-        messages[k] = { key: row['userid'] as string, value: JSON.stringify(row) };
-      }
-      inflight++;
-      producer.send({ topic: req.topics.input, acks: 1, messages }).then(
-        () => { inflight--; meter.progress(); },
-        (err: unknown) => { inflight--; sendError ??= err; meter.progress(); },
-      );
-    };
-
     const watchdog = setInterval(() => meter.progress(), 250);
     const end = req.idStart + req.rows;
     let next = req.idStart;
+    const cpu0 = process.cpuUsage();
+    const kcat0 = feeder.cpuMs();
     const firstProducedAt = nowMs();
     let capWaitMs = 0;
     try {
       if (req.rate === 0) {
-        // As fast as the producer goes, at most LAG_CAP rows ahead of the output, 4 sends of 1000 in flight.
+        // As fast as kcat takes them, at most LAG_CAP rows ahead of the output (the mock's retention).
         while (next < end) {
-          if (sendError) throw sendError;
-          const ahead = next - req.idStart - run.got;
-          if (ahead >= LAG_CAP || inflight >= 4) {
+          if (next - req.idStart - run.got >= LAG_CAP) {
             const t0 = nowMs();
             await waitProgress();
-            if (ahead >= LAG_CAP) capWaitMs += nowMs() - t0;
+            capWaitMs += nowMs() - t0;
             if (nowMs() - run.lastProgressAt > STALL_MS) throw stalled(meter, req, next);
             continue;
           }
           const n = Math.min(1000, end - next);
-          fire(next, n);
+          await feeder.write(inputLines(next, n, nowMs()));
           next += n;
         }
       } else {
-        // A fixed rate: every few ms, every row whose time has come, stamped when it is made.
+        // A fixed rate: every TICK_MS, every row whose time has come, stamped when it is handed to kcat.
         while (next < end) {
-          if (sendError) throw sendError;
-          const due = Math.min(end, req.idStart + Math.floor(((nowMs() - firstProducedAt) / 1000) * req.rate));
+          const now = nowMs();
+          const due = Math.min(end, req.idStart + Math.floor(((now - firstProducedAt) / 1000) * req.rate));
           if (due > next) {
-            fire(next, due - next);
+            await feeder.write(inputLines(next, due - next, now));
             next = due;
           }
-          await new Promise((r) => setTimeout(r, 2));
+          await new Promise((r) => setTimeout(r, TICK_MS));
         }
       }
       const lastProducedAt = nowMs();
+      await feeder.flush();
       while (run.got < req.rows) {
-        if (sendError) throw sendError;
+        if (feeder.failure) throw feeder.failure;
         await waitProgress();
         if (nowMs() - run.lastProgressAt > STALL_MS) throw stalled(meter, req, next);
       }
-      if (sendError) throw sendError;
+      const cpu = process.cpuUsage(cpu0);
+      const kcat1 = feeder.cpuMs();
       let latency: Latency | undefined;
       if (run.lat) {
         const sorted = run.lat.slice(0, run.latN).sort();
@@ -338,18 +423,19 @@ async function loadgen(bootstrap: string): Promise<void> {
       const inputLogStart = (await admin.fetchTopicOffsets(req.topics.input)).reduce((n, p) => n + Number(p.low), 0);
       let dead = 0;
       for (let id = req.idStart; id < end; id++) if (isDeadLetter(id)) dead++;
-      const producing = Math.max(1, lastProducedAt - firstProducedAt);
       return {
         firstProducedAt,
         lastProducedAt,
         lastSeenAt: run.lastSeenAt,
         output: req.rows - dead,
         deadLetters: dead,
-        capBound: capWaitMs / producing,
+        capBound: capWaitMs / Math.max(1, lastProducedAt - firstProducedAt),
         latency,
         topicRecords: { output: await sumHigh(req.topics.output), dlq: await sumHigh(req.topics.dlq), expectedOutput, expectedDlq: end - expectedOutput },
-        duplicates: meter.duplicates + meter.unknown + meter.misplaced,
+        duplicates: meter.duplicates,
+        unexpected: meter.unknown + meter.misplaced + meter.wrongContent,
         inputLogStart,
+        loadgenCpuMs: (cpu.user + cpu.system) / 1000 + (kcat0 !== undefined && kcat1 !== undefined ? kcat1 - kcat0 : 0),
       };
     } finally {
       clearInterval(watchdog);
@@ -362,7 +448,14 @@ async function loadgen(bootstrap: string): Promise<void> {
     const missing = meter.missing(produced);
     return new Error(`no new row at ${req.topics.output} / ${req.topics.dlq} for ${STALL_MS / 1000} s: ` +
       `${missing.output} rows missing at the output and ${missing.dlq} dead letters missing, of ${produced} produced. ` +
-      `Lost to the mock's retention (about 5 MiB per partition) or never processed.`);
+      'Lost to the mock\'s retention (about 5 MiB per partition) or never processed.');
+  }
+
+  async function release(output: string): Promise<void> {
+    const set = sets.get(output);
+    sets.delete(output);
+    await set?.feeder.close();
+    await set?.meter.stop();
   }
 
   let queue = Promise.resolve();
@@ -370,12 +463,10 @@ async function loadgen(bootstrap: string): Promise<void> {
     queue = queue.then(async () => {
       if (m.kind === 'run') send({ kind: 'done', runId: m.runId, report: await execute(m) });
       else if (m.kind === 'release') {
-        await meters.get(m.topics.output)?.stop();
-        meters.delete(m.topics.output);
+        await release(m.topics.output);
         send({ kind: 'released' });
       } else {
-        for (const meter of meters.values()) await meter.stop();
-        await producer.disconnect();
+        for (const output of [...sets.keys()]) await release(output);
         await admin.disconnect();
         process.disconnect();
       }
@@ -491,6 +582,18 @@ function rssOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** CPU time of another process (the mock broker, kcat) in ms, from /proc; undefined where there is no /proc. */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields 14 and 15 (utime, stime, in clock ticks) after the parenthesised command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
 interface Outcome {
   readonly side: Side;
   readonly phase: 'throughput' | 'latency';
@@ -498,6 +601,7 @@ interface Outcome {
   readonly report: RunReport;
   /** CPU time of this process (the side under test) over the timed run. */
   readonly cpuMs: number;
+  readonly brokerCpuMs: number | undefined;
   readonly rssAt: readonly number[];
   readonly heapAt: readonly number[];
   readonly peakRss: number;
@@ -576,6 +680,7 @@ async function measure(cluster: MockCluster, gen: LoadgenClient, side: Side, pha
     const heapAt: number[] = [];
     windowPeak = process.memoryUsage.rss();
     const cpu0 = process.cpuUsage();
+    const broker0 = cpuMsOf(cluster.pid);
     const report = await Promise.race([running.failed, gen.run(topics, WARMUP, rows, rate, phase === 'latency', () => {
       const m = process.memoryUsage();
       windowPeak = Math.max(windowPeak, m.rss);
@@ -583,8 +688,10 @@ async function measure(cluster: MockCluster, gen: LoadgenClient, side: Side, pha
       heapAt.push(m.heapUsed);
     })]);
     const cpu = process.cpuUsage(cpu0);
+    const broker1 = cpuMsOf(cluster.pid);
     check(side, phase, report);
-    return { side, phase, rows, report, cpuMs: (cpu.user + cpu.system) / 1000, rssAt, heapAt, peakRss: windowPeak };
+    const brokerCpuMs = broker0 === undefined || broker1 === undefined ? undefined : broker1 - broker0;
+    return { side, phase, rows, report, cpuMs: (cpu.user + cpu.system) / 1000, brokerCpuMs, rssAt, heapAt, peakRss: windowPeak };
   } finally {
     await running.stop();
     await gen.release(topics);
@@ -596,7 +703,8 @@ function check(side: Side, phase: string, r: RunReport): void {
   const tr = r.topicRecords;
   if (tr.output !== tr.expectedOutput) problems.push(`output topic holds ${tr.output} records, expected ${tr.expectedOutput}`);
   if (tr.dlq !== tr.expectedDlq) problems.push(`dead-letter topic holds ${tr.dlq} records, expected ${tr.expectedDlq}`);
-  if (r.duplicates > 0) problems.push(`${r.duplicates} rows seen twice, at the wrong topic or with an unknown id`);
+  if (r.duplicates > 0) problems.push(`${r.duplicates} rows read back twice`);
+  if (r.unexpected > 0) problems.push(`${r.unexpected} rows with an unknown id, at the wrong topic or with the wrong content`);
   if (problems.length > 0) throw new Error(`BENCHMARK INVALID: ${side}, ${phase} phase: ${problems.join('; ')}`);
 }
 
@@ -604,15 +712,22 @@ const rowsPerSec = (o: Outcome): number => o.rows / ((o.report.lastSeenAt - o.re
 const fmtRate = (r: number): string => `${Math.round(r).toLocaleString('en-US')} rows/s`;
 const mb = (b: number | undefined): string => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)} MB`);
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
+const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function line(o: Outcome): string {
   const r = o.report;
   const head = o.phase === 'throughput'
     ? `${fmtRate(rowsPerSec(o)).padStart(16)}  ${((r.lastSeenAt - r.firstProducedAt) / 1000).toFixed(2)} s  producer waited on the lag cap ${(r.capBound * 100).toFixed(0)} %`
-    : `latency p50 ${ms(r.latency!.p50)}  p90 ${ms(r.latency!.p90)}  p99 ${ms(r.latency!.p99)}  p99.9 ${ms(r.latency!.p999)}  max ${ms(r.latency!.max)}  (${r.latency!.count} rows, produced at ${fmtRate(o.rows / ((r.lastProducedAt - r.firstProducedAt) / 1000))})`;
+    : `latency p50 ${ms(r.latency!.p50)}  p90 ${ms(r.latency!.p90)}  p99 ${ms(r.latency!.p99)}  p99.9 ${ms(r.latency!.p999)}  max ${ms(r.latency!.max)}\n` +
+      `            ${r.latency!.count} rows produced at ${fmtRate(o.rows / ((r.lastProducedAt - r.firstProducedAt) / 1000))}; the last one read back ${ms(r.lastSeenAt - r.lastProducedAt)} after the last was produced`;
+  const perRow = (cpuMs: number | undefined): string => (cpuMs === undefined ? '?' : (cpuMs * 1000 / o.rows).toFixed(1));
+  const wall = (r.lastSeenAt - r.firstProducedAt) / 1000;
+  const cores = (cpuMs: number | undefined): string => (cpuMs === undefined ? '?' : (cpuMs / 1000 / wall).toFixed(2));
   return `  ${o.side.padEnd(9)} ${head}\n` +
-    `            out ${r.output}  dead letters ${r.deadLetters}  CPU ${(o.cpuMs * 1000 / o.rows).toFixed(1)} µs/row in this process` +
-    `  rss@25/50/75/100% ${o.rssAt.map(mb).join(' / ')}  heap ${o.heapAt.map(mb).join(' / ')}  peak ${mb(o.peakRss)}`;
+    `            out ${r.output}  dead letters ${r.deadLetters}  input records dropped by retention after being read ${r.inputLogStart}\n` +
+    `            CPU µs/row (cores): ${o.side} ${perRow(o.cpuMs)} (${cores(o.cpuMs)}),` +
+    ` load generator ${perRow(r.loadgenCpuMs)} (${cores(r.loadgenCpuMs)}), mock broker ${perRow(o.brokerCpuMs)} (${cores(o.brokerCpuMs)})\n` +
+    `            rss@25/50/75/100% ${o.rssAt.map(mb).join(' / ')}  heap ${o.heapAt.map(mb).join(' / ')}  peak ${mb(o.peakRss)}`;
 }
 
 async function main(): Promise<void> {
@@ -624,11 +739,12 @@ async function main(): Promise<void> {
     const sample = JSON.stringify(makeRow(123_456, nowMs()));
     console.log(`kisflow kafka benchmark: node ${process.version}, librdkafka mock cluster (3 brokers), ${PARTITIONS} partitions per topic; row ~${sample.length} bytes JSON`);
     console.log(`throughput: ${ROWS} rows per side, ${ROUNDS} round(s), lag cap ${LAG_CAP}; latency: ${RATE} rows/s for ${LATENCY_SECONDS} s per side; warm-up ${WARMUP} rows before each`);
+    console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), ${mb(os.totalmem())}; load average ${loadavg()} before the run`);
     console.log(`RSS after start-up ${mb(process.memoryUsage.rss())}`);
 
     const throughput: Outcome[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const order: Side[] = r % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service'];
+    for (let r = 0; ROWS > 0 && r < ROUNDS; r++) {
+      const order = ((r % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service']) as Side[]).filter((s) => SIDES.includes(s));
       console.log(`\nthroughput round ${r + 1} (produce as fast as the lag cap allows):`);
       for (const side of order) {
         const o = await measure(cluster, gen, side, 'throughput', ROWS, 0);
@@ -641,7 +757,7 @@ async function main(): Promise<void> {
     const latencyRows = RATE * LATENCY_SECONDS;
     if (latencyRows > 0) {
       console.log(`\nlatency at ${RATE} rows/s (produce timestamp -> read back from the output topic):`);
-      const order: Side[] = ROUNDS % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service'];
+      const order = ((ROUNDS % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service']) as Side[]).filter((s) => SIDES.includes(s));
       for (const side of order) {
         const o = await measure(cluster, gen, side, 'latency', latencyRows, RATE);
         latency.push(o);
@@ -649,23 +765,28 @@ async function main(): Promise<void> {
       }
     }
 
-    const best = (side: Side): number => Math.max(...throughput.filter((o) => o.side === side).map(rowsPerSec));
-    const cpuPerRow = (side: Side): number => Math.min(...throughput.filter((o) => o.side === side).map((o) => o.cpuMs * 1000 / o.rows));
-    const ratio = best('service') / best('baseline');
-    console.log(`\nservice (flow bench_kafka)  ${fmtRate(best('service'))}${ROUNDS > 1 ? ` (best of ${ROUNDS})` : ''}`);
-    console.log(`baseline (kafkajs loop)     ${fmtRate(best('baseline'))}${ROUNDS > 1 ? ` (best of ${ROUNDS})` : ''}`);
-    console.log(`ratio service/baseline      ${ratio.toFixed(3)} (goal >= 0.9: ${ratio >= 0.9 ? 'met' : 'NOT met'})`);
-    console.log(`CPU per row, this process   service ${cpuPerRow('service').toFixed(1)} µs, baseline ${cpuPerRow('baseline').toFixed(1)} µs`);
+    const ran = (side: Side): Outcome[] => throughput.filter((o) => o.side === side);
+    const best = (side: Side): number => Math.max(...ran(side).map(rowsPerSec));
+    const cpuPerRow = (side: Side): number => Math.min(...ran(side).map((o) => o.cpuMs * 1000 / o.rows));
+    console.log('');
+    for (const side of (throughput.length > 0 ? SIDES : []) as Side[]) {
+      const label = side === 'service' ? 'service (flow bench_kafka)' : 'baseline (kafkajs loop)';
+      console.log(`${label.padEnd(27)} ${fmtRate(best(side))}${ROUNDS > 1 ? ` (best of ${ROUNDS})` : ''}, ${cpuPerRow(side).toFixed(1)} µs CPU per row in this process`);
+    }
+    if (SIDES.length === 2 && throughput.length > 0) {
+      const ratio = best('service') / best('baseline');
+      console.log(`ratio service/baseline      ${ratio.toFixed(3)} (goal >= 0.9: ${ratio >= 0.9 ? 'met' : 'NOT met'})`);
+    }
     for (const o of latency) {
       const p99 = o.report.latency!.p99;
       console.log(`p99 at ${RATE} rows/s, ${o.side.padEnd(9)}  ${ms(p99)} (goal < 100 ms: ${p99 < 100 ? 'met' : 'NOT met'})`);
     }
-    for (const side of ['service', 'baseline'] as const) {
-      const runs = throughput.filter((o) => o.side === side);
+    for (const side of (throughput.length > 0 ? SIDES : []) as Side[]) {
+      const runs = ran(side);
       console.log(`RSS over the throughput runs, ${side.padEnd(9)} at 25 % ${runs.map((o) => mb(o.rssAt[0])).join(', ')}; at 100 % ${runs.map((o) => mb(o.rssAt[o.rssAt.length - 1])).join(', ')}`);
     }
     console.log(`\npeak RSS ${mb(peakRss)} (this process, sampled every 100 ms); mock broker RSS at the end ${mb(rssOf(cluster.pid))}`);
-    console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadavg()} at the end`);
   } finally {
     await gen.close();
     await cluster.stop();

@@ -14,16 +14,24 @@ export function connectorTopic(conn: ConnConfig): { topic: string; partitions: n
   return { topic, partitions };
 }
 
-/** Headers every saved record carries: the flow and function that saved it, and the source position. */
+/**
+ * The two headers every saved record carries (two, not six: kafkajs encodes each header separately,
+ * and per-record headers were the largest cost of a Save):
+ *   kis-flow  `<flow>/<fn>`                                 who saved it
+ *   kis-pos   `<partition>:<offset>:<topic>:<source id>`   where its source row was (topic empty when not Kafka)
+ * A topic name cannot hold ':' and partition and offset are numbers, so the source id (any UTF-8) is the rest.
+ */
 export function saveHeaders(meta: SaveMeta, p: Position | undefined): Record<string, string> {
-  const headers: Record<string, string> = { 'kis-flow': meta.flow, 'kis-fn': meta.fn };
-  if (p) {
-    headers['kis-source'] = p.source;
-    if (p.topic !== undefined) headers['kis-topic'] = p.topic;
-    headers['kis-partition'] = String(p.partition);
-    headers['kis-offset'] = p.offset;
-  }
+  const headers: Record<string, string> = { 'kis-flow': `${meta.flow}/${meta.fn}` };
+  if (p) headers['kis-pos'] = `${p.partition}:${p.offset}:${p.topic ?? ''}:${p.source}`;
   return headers;
+}
+
+/** Reads a kis-pos header back. */
+export function parsePosHeader(value: string): { partition: number; offset: string; topic: string | undefined; source: string } | undefined {
+  const m = /^(\d+):([^:]*):([^:]*):(.*)$/s.exec(value);
+  if (!m) return undefined;
+  return { partition: Number(m[1]), offset: m[2]!, topic: m[3] || undefined, source: m[4]! };
 }
 
 export class EmbeddedConnector extends TableConnector {

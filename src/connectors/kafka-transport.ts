@@ -23,8 +23,13 @@ import type { Transport } from './transport.js';
 
 type Acks = -1 | 0 | 1;
 
+/** JSON of a row; a replacer (slow on every value) only for the rare row that holds a BigInt. */
 function stringify(row: Row): string {
-  return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  try {
+    return JSON.stringify(row);
+  } catch {
+    return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  }
 }
 
 class KafkaConnector extends TableConnector {

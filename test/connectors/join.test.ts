@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { TestDriver } from '../../src/testing/driver.js';
+import { parsePosHeader } from '../../src/connectors/embedded-connector.js';
 
 const CONFIG = (join = 'inner', as = '') => `
 kistype: conn
@@ -63,8 +64,8 @@ test('Save writes keyed records to the connector topic, on the partition Kafka w
   for (const r of recs) {
     assert.equal(r.key, `${String(r.value['userid'])}_${String(r.value['orderid'])}`);
     assert.equal(r.partition, partitionForKey(r.key!, 4));
-    assert.equal(r.headers['kis-flow'], 'Orders');
-    assert.equal(r.headers['kis-source'], 'orders_in');
+    assert.equal(r.headers['kis-flow'], 'Orders/SaveOrder');
+    assert.deepEqual(parsePosHeader(r.headers['kis-pos']!), { partition: 0, offset: r.headers['kis-pos']!.split(':')[1], topic: undefined, source: 'orders_in' });
   }
   // a flow whose first step is a Load and that no source feeds reads the topic itself
   assert.deepEqual(d.output('Audit').sort((a, b) => String(a['orderid']).localeCompare(String(b['orderid']))), orders);

@@ -11,6 +11,7 @@ import { kcatConsume, kcatProduce, randomName, startMockCluster, type MockCluste
 import { silentLogger } from '../../src/observability/logger.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
+import { parsePosHeader } from '../../src/connectors/embedded-connector.js';
 
 let cluster: MockCluster;
 before(async () => { cluster = await startMockCluster({ brokers: 3 }); });
@@ -123,7 +124,13 @@ test('kafka mode end to end, 50,000 rows: exactly the expected rows and keys out
     }
     const mid = await kcatConsume(cluster.bootstrap, names.mid, { timeoutMs: 20_000 });
     assert.equal(mid.length, good.length);
-    for (const m of mid) assert.equal(m.key, (JSON.parse(m.value) as { userid: string }).userid, 'saved rows are keyed by the connector key');
+    for (const m of mid) {
+      assert.equal(m.key, (JSON.parse(m.value) as { userid: string }).userid, 'saved rows are keyed by the connector key');
+      assert.equal(m.headers?.['kis-flow'], 'Enrich/SaveMid');
+      const pos = parsePosHeader(m.headers?.['kis-pos'] ?? '');
+      assert.equal(pos?.source, 'orders');
+      assert.equal(pos?.topic, names.input);
+    }
     const total = bad.decode + bad.missing + bad.rejected;
     const dlq = await waitFor(`${total} dead letters`, async () => {
       const msgs = await kcatConsume(cluster.bootstrap, 'Enrich.dlq', { timeoutMs: 20_000 }).catch(() => []);
