@@ -123,17 +123,26 @@ export class KafkaSource implements Source {
   private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const max = this.opts.params.max_batch_rows ?? DEFAULT_MAX_BATCH_ROWS;
-    for (let i = 0; i < batch.messages.length; i += max) {
-      if (!isRunning() || isStale()) return; // revoked or stopping: what is left stays uncommitted
-      const chunk = batch.messages.slice(i, i + max);
-      await handle(this.toBatch(batch, chunk));
-      const last = chunk[chunk.length - 1]!;
-      resolveOffset(last.offset);
-      if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
-      const next = BigInt(last.offset) + 1n;
-      await this.commit(batch.topic, batch.partition, next.toString());
-      this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - next)));
-      await heartbeat();
+    // Commits run in order, each after its chunk is fully processed, while the next chunk is processed;
+    // all of them are done before this batch returns to kafkajs, which rebalances only between batches.
+    let commits: Promise<void> = Promise.resolve();
+    try {
+      for (let i = 0; i < batch.messages.length; i += max) {
+        if (!isRunning() || isStale()) return; // revoked or stopping: what is left stays uncommitted
+        const chunk = batch.messages.slice(i, i + max);
+        await handle(this.toBatch(batch, chunk));
+        const last = chunk[chunk.length - 1]!;
+        resolveOffset(last.offset);
+        const next = BigInt(last.offset) + 1n;
+        commits = commits.then(async () => {
+          if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
+          await this.commit(batch.topic, batch.partition, next.toString());
+          this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - next)));
+        });
+        await heartbeat();
+      }
+    } finally {
+      await commits;
     }
   }
 
