@@ -226,3 +226,46 @@ option: { default_params: { to: none } }
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a second signal exits at once, without waiting for the drain', async () => {
+  const dir = await tempDir();
+  try {
+    await writeFile(path.join(dir, 'slow.mjs'), `export default (pool) => pool.faas('Slow', async (flow, rows) => {
+  process.stdout.write('busy\\n');
+  await new Promise((r) => setTimeout(r, 60000));
+  flow.commitRows(rows);
+});
+`);
+    await writeFile(path.join(dir, 'c.yml'), `kistype: global
+functions: [slow.mjs]
+---
+kistype: source
+sid: gen
+type: generator
+params: { template: { n: "{{ $seq }}" } }
+flows: [F]
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: Slow }]
+---
+kistype: func
+fid: Slow
+fmode: Calculate
+`);
+    let child: ReturnType<typeof spawn> | undefined;
+    const running = kisflow(['run', '--config', dir], {}, { onSpawn: (p) => { child = p; } });
+    let busy = false;
+    child!.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('busy')) busy = true; });
+    for (let i = 0; i < 400 && !busy; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(busy, 'a batch is in flight');
+    child!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    child!.kill('SIGTERM');
+    const r = await running;
+    assert.equal(r.code, 130);
+    assert.match(r.stderr, /second signal: exiting now/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

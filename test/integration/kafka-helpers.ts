@@ -233,26 +233,17 @@ export class ServiceProcess {
  * running group. The mock completes a sync as soon as the leader's SyncGroup carries every member's
  * assignment, and answers a follower whose SyncGroup arrives after that with INVALID_REQUEST (a real
  * broker returns the assignment); kafkajs treats INVALID_REQUEST as fatal and the follower's consumer
- * crashes. Plain kafkajs consumers show the same thing, so it is not the service's doing. A kafkajs
- * leader refreshes metadata before it syncs, so delaying every broker's Metadata responses (no error,
- * 1.5 s late; `depth` of them kept queued per broker, since other clients use them up too) while the
- * group rebalances lets the follower's SyncGroup arrive first, and the sync completes for both. Returns a
- * function that stops topping up the delays (what is still queued delays a few more Metadata requests).
+ * crashes. Plain kafkajs consumers show the same thing, so it is not the service's doing: the follower
+ * loses a race of about a millisecond, because both JoinGroup answers go out together and the leader only
+ * refreshes metadata before it syncs. Slowing every broker's responses by `rttMs` while the group
+ * rebalances makes that metadata round trip long enough for the follower's SyncGroup to arrive first (the
+ * mock's Metadata handler ignores injected errors and delays, so only the broker-wide RTT works). Returns
+ * a function that sets the RTT back to 0.
  */
-export function delayMetadataWhileRebalancing(cluster: MockCluster, apiKeyMetadata: number, delayMs = 1_500, depth = 8): () => Promise<void> {
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      for (const id of cluster.brokerIds) {
-        const queued = await cluster.brokerErrorCount(id, apiKeyMetadata).catch(() => depth);
-        if (running && queued < depth) await cluster.pushBrokerErrors(id, apiKeyMetadata, depth - queued, 0, delayMs).catch(() => undefined);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+export async function slowResponsesWhileRebalancing(cluster: MockCluster, rttMs = 100): Promise<() => Promise<void>> {
+  for (const id of cluster.brokerIds) await cluster.setRtt(id, rttMs);
   return async () => {
-    running = false;
-    await loop;
+    for (const id of cluster.brokerIds) await cluster.setRtt(id, 0).catch(() => undefined);
   };
 }
 
