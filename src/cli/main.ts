@@ -94,6 +94,7 @@ async function run(dir: string): Promise<number> {
     : undefined;
   if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
   let signals = 0;
+  let drainTimer: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
@@ -103,10 +104,11 @@ async function run(dir: string): Promise<number> {
     logger.info({ signal: sig, drainTimeoutMs: config.global.drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
     supervisor.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
-    setTimeout(() => {
+    drainTimer = setTimeout(() => {
       logger.error({ drainTimeoutMs: config.global.drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
-    }, config.global.drainTimeoutMs).unref();
+    }, config.global.drainTimeoutMs);
+    drainTimer.unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -114,23 +116,33 @@ async function run(dir: string): Promise<number> {
     await supervisor.done();
     return 0;
   } finally {
+    if (drainTimer) clearTimeout(drainTimer);
     server?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
+/**
+ * Ends the process once its work is done. A client library may keep a socket open after it was told to
+ * disconnect (kafkajs does, to a broker that was down), which would keep a finished service alive.
+ */
+function exit(code: number): void {
   process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then((code) => {
+  exit(code);
 }, (err: unknown) => {
   if (err instanceof KisConfigErrors) {
     process.stderr.write(`kisflow: the config is not valid, nothing was started.\n${err.message}\n`);
-    process.exitCode = 1;
+    exit(1);
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`kisflow: ${errorMessage(err)}\n\n${USAGE}`);
-    process.exitCode = 2;
+    exit(2);
   } else {
     process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    exit(1);
   }
 });

@@ -326,7 +326,7 @@ export class KisService {
   private fail(err: unknown): void {
     if (this.failure) return;
     this.failure = err;
-    this.opts.logger.error({ err: errorMessage(err) }, 'the service stops: a batch could not be processed');
+    this.opts.logger.error({ err: errorMessage(err) }, 'the service stops: an error it cannot recover from (offsets after the last commit will be processed again)');
     this.abort.abort();
   }
 }

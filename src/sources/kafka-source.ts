@@ -146,14 +146,25 @@ export class KafkaSource implements Source {
     }
   }
 
+  private refusedSince = 0;
+  private refused = 0;
+
   private async commit(topic: string, partition: number, offset: string): Promise<void> {
     try {
       const t0 = performance.now();
       await this.consumer!.commitOffsets([{ topic, partition, offset }]);
       this.observer.committed(this.id, performance.now() - t0);
     } catch (err) {
-      // A rebalance in progress refuses commits: the records are processed again by the next owner (at least once).
-      this.opts.logger.warn({ source: this.id, topic, partition, offset, err: errorMessage(err) }, 'offset commit refused; the next owner of the partition will process these records again');
+      // A rebalance in progress refuses commits: the records are processed again by the next owner (at least
+      // once). Logged once per incident (30 s), with how many were refused, not once per chunk.
+      this.refused++;
+      const now = Date.now();
+      if (now - this.refusedSince > 30_000) {
+        this.opts.logger.warn({ source: this.id, topic, partition, offset, refusedSinceLastWarning: this.refused, err: errorMessage(err) },
+          'offset commit refused; the next owner of the partition will process these records again');
+        this.refusedSince = now;
+        this.refused = 0;
+      }
     }
   }
 
