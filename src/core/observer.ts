@@ -14,6 +14,8 @@ export interface FlowObserver {
   flowStarted(flowId: string, flowName: string, rows: number): void;
   funcFinished(flowId: string, flowName: string, fid: string, mode: FullMode, stats: FuncStats): void;
   flowFinished(flowId: string, flowName: string, ms: number): void;
+  /** Rows written to a flow's dead-letter sink (by any function, or before any: undecodable records). */
+  deadLettered?(flowId: string, code: string, rows: number): void;
 }
 
 export const NO_OBSERVER: FlowObserver = {

@@ -17,6 +17,7 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
   private readonly flowMs: Histogram<'flow_name'>;
   private readonly funcRows: Counter<'flow_id' | 'func_name' | 'func_mode' | 'outcome'>;
   private readonly reloads: Counter<'result'>;
+  private readonly deadLetters: Counter<'flow_id' | 'code'>;
   private readonly consumerLag: Gauge<'source' | 'topic' | 'partition'>;
   private readonly commitMs: Histogram<'source'>;
   private readonly rebalances: Counter<'source'>;
@@ -38,6 +39,7 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
     this.consumerLag = new Gauge({ name: 'kisflow_consumer_lag', help: 'Records behind the end of each partition, after the last batch.', labelNames: ['source', 'topic', 'partition'], registers });
     this.commitMs = new Histogram({ name: 'kisflow_commit_duration_ms', help: 'Duration of an offset commit, ms.', labelNames: ['source'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000], registers });
     this.rebalances = new Counter({ name: 'kisflow_rebalances_total', help: 'Partition assignments received by this member, per source.', labelNames: ['source'], registers });
+    this.deadLetters = new Counter({ name: 'kisflow_dead_letters_total', help: 'Rows written to the dead-letter sink, per flow and error code.', labelNames: ['flow_id', 'code'], registers });
     this.reloads = new Counter({ name: 'kisflow_config_reloads_total', help: 'Config changes seen while running, by result: applied or rejected.', labelNames: ['result'], registers });
   }
 
@@ -51,6 +53,10 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
 
   rebalanced(source: string): void {
     this.rebalances.inc({ source });
+  }
+
+  deadLettered(flowId: string, code: string, rows: number): void {
+    this.deadLetters.inc({ flow_id: flowId, code }, rows);
   }
 
   configReload(result: 'applied' | 'rejected'): void {

@@ -73,7 +73,10 @@ export class KisService {
   private constructor(readonly config: KisConfig, private readonly opts: ServiceOptions) {
     const logger = opts.logger;
     const onDeadLetters = (letters: readonly DeadLetter[]): void => {
-      for (const d of letters) this.deadLetterCounts[d.flow] = (this.deadLetterCounts[d.flow] ?? 0) + 1;
+      for (const d of letters) {
+        this.deadLetterCounts[d.flow] = (this.deadLetterCounts[d.flow] ?? 0) + 1;
+        opts.observer?.deadLettered?.(d.flow, d.code, 1);
+      }
       opts.onDeadLetters?.(letters);
     };
     this.transport = config.global.kafka

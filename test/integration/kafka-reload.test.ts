@@ -77,7 +77,7 @@ test('a valid config change alters the output; an invalid one is rejected and th
   const outRows = async () => (await kcatConsume(cluster.bootstrap, out, { timeoutMs: 5000 }).catch(() => []))
     .map((m) => JSON.parse(m.value) as { n: number; tag: string });
   try {
-    await kcatProduce(cluster.bootstrap, input, [1, 2, 3].map((n) => ({ value: JSON.stringify({ n }) })));
+    await kcatProduce(cluster.bootstrap, input, [...[1, 2, 3].map((n) => ({ value: JSON.stringify({ n }) })), { value: '{"n": ' }]);
     await waitFor('3 rows tagged v1', async () => ((await outRows()).length >= 3 ? true : undefined));
 
     // a valid change: the tag expression
@@ -97,6 +97,9 @@ test('a valid config change alters the output; an invalid one is rejected and th
     const reloads = metrics.split('\n').filter((l) => l.startsWith('kisflow_config_reloads_total'));
     assert.deepEqual(reloads, ['kisflow_config_reloads_total{result="applied"} 1', 'kisflow_config_reloads_total{result="rejected"} 1'],
       stderr.split('\n').filter((l) => l.includes('config change')).join('\n'));
+    // rows counted equal rows sent (3 + 2 before the scrape; the malformed one is a dead letter, not a row)
+    assert.match(metrics, /flow_data_total\{flow_name="F"\} 5\n/);
+    assert.match(metrics, /kisflow_dead_letters_total\{flow_id="F",code="KIS_ERR_ROW_DECODE"\} 1\n/);
     // consumer metrics: lag per partition (caught up: 0), commits timed, rebalances counted
     assert.match(metrics, new RegExp(`kisflow_consumer_lag\\{source="s",topic="${input}",partition="0"\\} 0`));
     assert.match(metrics, /kisflow_commit_duration_ms_count\{source="s"\} [1-9]/);

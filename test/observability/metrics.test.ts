@@ -29,6 +29,9 @@ test('a run of the demo counts rows in, out, rejected and dead-lettered per func
   assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'rejected' }), 2);
   assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'VerifyOrder', outcome: 'dead_lettered' }), 2);
   assert.equal(await value(registry, 'kisflow_func_rows_total', { func_name: 'SettlePayment', outcome: 'out' }), 17);
+  assert.equal(await value(registry, 'kisflow_dead_letters_total', { flow_id: 'MyFlow1', code: 'KIS_ERR_ROW_DECODE' }), 1);
+  assert.equal(await value(registry, 'kisflow_dead_letters_total', { flow_id: 'MyFlow1', code: 'KIS_ERR_ROW_MISSING_FIELD' }), 1);
+  assert.equal(await value(registry, 'kisflow_dead_letters_total', { flow_id: 'MyFlow1', code: 'KIS_ERR_ROW_REJECTED' }), 1);
   assert.equal(await value(registry, 'func_schedule_cnts', { func_name: 'VerifyOrder', func_mode: 'Verify' }) > 0, true);
   assert.equal(await value(registry, 'kisflow_data_total') >= 19 + 20 + 17, true);
   const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
