@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // kisflow run | validate | graph | export — the command line of the service.
+import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
@@ -12,6 +13,9 @@ import { prepareApp } from '../runtime/app.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
+
+/** The drain deadline before the config is read (the global document's drain_timeout_ms after). */
+const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 const USAGE = `usage: kisflow <command> [--config DIR]
 
@@ -80,19 +84,9 @@ async function run(dir: string): Promise<number> {
   const registry = new Registry();
   // One observer for the life of the process: a hot reload swaps the service, not the metrics.
   const observer = new PromFlowObserver(registry);
-  const supervisor = await Supervisor.start(dir, {
-    logger,
-    observer,
-    sourceObserver: observer,
-    onReload: (result) => observer.configReload(result),
-  });
-  const config = supervisor.config;
-  const prom = config.global.prometheus;
-  if (!prom.enable) logger.info('metrics are collected but not served: prometheus_enable is false');
-  const server = prom.listen
-    ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => supervisor.current.readiness() })
-    : undefined;
-  if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
+  // Signals are handled from the first moment: a SIGTERM during start-up stops the service as soon as it exists.
+  let supervisor: Supervisor | undefined;
+  let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -101,19 +95,35 @@ async function run(dir: string): Promise<number> {
       logger.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(130);
     }
-    logger.info({ signal: sig, drainTimeoutMs: config.global.drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
-    supervisor.stop();
+    logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    supervisor?.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     drainTimer = setTimeout(() => {
-      logger.error({ drainTimeoutMs: config.global.drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
-    }, config.global.drainTimeoutMs);
+    }, drainTimeoutMs);
     drainTimer.unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let server: Server | undefined;
   try {
-    await supervisor.done();
+    const sup = await Supervisor.start(dir, {
+      logger,
+      observer,
+      sourceObserver: observer,
+      onReload: (result) => observer.configReload(result),
+    });
+    supervisor = sup;
+    drainTimeoutMs = sup.config.global.drainTimeoutMs;
+    if (signals > 0) sup.stop();
+    const prom = sup.config.global.prometheus;
+    if (!prom.enable) logger.info('metrics are collected but not served: prometheus_enable is false');
+    server = prom.listen
+      ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
+      : undefined;
+    if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
+    await sup.done();
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
