@@ -12,78 +12,15 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
 import { parsePosHeader } from '../../src/connectors/embedded-connector.js';
+import { pipelineYaml, waitFor as waitForState, type PipelineNames } from './kafka-helpers.js';
 
 let cluster: MockCluster;
 before(async () => { cluster = await startMockCluster({ brokers: 3 }); });
 after(async () => { await cluster?.stop(); });
 
-function config(names: { app: string; input: string; mid: string; out: string }, midPartitions = 4, midExtra = '', sourceExtra = ''): string {
-  return `kistype: global
-app_id: ${names.app}
-kafka: { brokers: "\${KAFKA_BROKERS}" }
----
-kistype: source
-sid: orders
-type: kafka
-params: { topics: [${names.input}], from_beginning: true, max_batch_rows: 200${sourceExtra} }
-flows: [Enrich]
----
-kistype: conn
-cid: mid
-type: kafka
-key: userid
-params: { topic: ${names.mid}, partitions: ${midPartitions}${midExtra} }
-save: [SaveMid]
-load: [LoadMid]
----
-kistype: flow
-flow_name: Enrich
-flows: [{ fid: Check }, { fid: Total }, { fid: SaveMid }]
----
-kistype: flow
-flow_name: Publish
-flows: [{ fid: LoadMid }, { fid: Out }]
----
-kistype: func
-fid: Check
-fname: kis.filter
-fmode: Verify
-source: { name: orders, must: [userid, orderid] }
-option: { default_params: { where: "qty > 0" } }
----
-kistype: func
-fid: Total
-fname: kis.map
-fmode: Calculate
-option: { default_params: { set: { total: "qty * price" } } }
----
-kistype: func
-fid: SaveMid
-fmode: Save
-option: { cid: mid }
----
-kistype: func
-fid: LoadMid
-fmode: Load
-option: { cid: mid }
----
-kistype: func
-fid: Out
-fname: kis.sink
-fmode: Expand
-option: { default_params: { to: topic, topic: ${names.out}, key: orderid } }
-`;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const config = (names: PipelineNames, midPartitions = 4, midExtra = '', sourceExtra = ''): string =>
+  pipelineYaml(names, { midPartitions, midExtra, sourceExtra });
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => waitForState(what, fn, timeoutMs);
 
 test('kafka mode end to end, 50,000 rows: exactly the expected rows and keys out, exactly the bad ones in the DLQ with reasons, offsets committed', async () => {
   const names = { app: randomName('app'), input: randomName('in'), mid: randomName('mid'), out: randomName('out') };

@@ -24,8 +24,17 @@ export function pipelineNames(): PipelineNames {
   return { app: randomName('app'), input: randomName('in'), mid: randomName('mid'), out: randomName('out') };
 }
 
+export interface PipelineOptions {
+  /** params.partitions of the mid connector (default 4). */
+  readonly midPartitions?: number;
+  /** More params of the mid connector, e.g. ', acks: 1'. */
+  readonly midExtra?: string;
+  /** More params of the kafka source, e.g. ', group_id: g'. */
+  readonly sourceExtra?: string;
+}
+
 /** Enrich (Verify, Calculate, Save to mid) fed by the input topic; Publish (Load from mid, sink to out). */
-export function pipelineYaml(n: PipelineNames): string {
+export function pipelineYaml(n: PipelineNames, o: PipelineOptions = {}): string {
   return `kistype: global
 app_id: ${n.app}
 kafka: { brokers: "\${KAFKA_BROKERS}" }
@@ -33,14 +42,14 @@ kafka: { brokers: "\${KAFKA_BROKERS}" }
 kistype: source
 sid: orders
 type: kafka
-params: { topics: [${n.input}], from_beginning: true, max_batch_rows: 200 }
+params: { topics: [${n.input}], from_beginning: true, max_batch_rows: 200${o.sourceExtra ?? ''} }
 flows: [Enrich]
 ---
 kistype: conn
 cid: mid
 type: kafka
 key: userid
-params: { topic: ${n.mid}, partitions: 4 }
+params: { topic: ${n.mid}, partitions: ${o.midPartitions ?? 4}${o.midExtra ?? ''} }
 save: [SaveMid]
 load: [LoadMid]
 ---

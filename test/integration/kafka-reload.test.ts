@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { kcatConsume, kcatProduce, randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
+import { waitFor as waitForState } from './kafka-helpers.js';
 
 let cluster: MockCluster;
 before(async () => { cluster = await startMockCluster({ brokers: 1 }); });
@@ -51,15 +52,7 @@ async function replaceFile(file: string, text: string): Promise<void> {
   await rename(tmp, file);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => waitForState(what, fn, timeoutMs, 200);
 
 test('a valid config change alters the output; an invalid one is rejected and the old flows keep running', async () => {
   const input = randomName('in');
