@@ -26,11 +26,13 @@ async function moduleFiles(entry: string): Promise<string[]> {
   return out;
 }
 
-let tsLoader: Promise<void> | undefined;
-/** TypeScript function modules load through tsx's ESM hooks, registered on first need. */
-function ensureTypeScript(): Promise<void> {
-  tsLoader ??= import('tsx/esm/api').then((m) => { m.register(); });
-  return tsLoader;
+/**
+ * Imports a TypeScript function module through tsx, as an ES module whatever package.json (if any) sits
+ * above the config directory: a mounted /etc/kisflow has none, and Node would treat the file as CommonJS.
+ */
+async function importTypeScript(url: string): Promise<unknown> {
+  const { tsImport } = await import('tsx/esm/api');
+  return tsImport(url, { parentURL: import.meta.url });
 }
 
 /** Imports every function module and lets it register; returns one error per module that fails. */
@@ -49,15 +51,17 @@ export async function loadFunctionModules(config: KisConfig, pool: KisPool, vers
     for (const file of files) {
       const shown = path.relative(config.dir, file);
       try {
-        if (/\.m?ts$/.test(file)) await ensureTypeScript();
         // A version query makes a hot reload import the module afresh (ESM caches modules by URL).
         const url = pathToFileURL(file).href + (version ? `?v=${encodeURIComponent(version)}` : '');
-        const mod = (await import(url)) as { default?: unknown };
-        if (typeof mod.default !== 'function') {
+        const mod = (/\.m?ts$/.test(file) ? await importTypeScript(url) : await import(url)) as { default?: unknown };
+        // A module compiled as CommonJS arrives wrapped once more: { default: { default: fn } }.
+        const inner = mod.default as { default?: unknown } | undefined;
+        const register = typeof mod.default === 'function' ? mod.default : inner?.default;
+        if (typeof register !== 'function') {
           errors.push(new KisError('KIS_ERR_MODULE_LOAD', `${where} at functions[${i}]: module ${shown} has no default export function; write export default (pool) => { pool.faas('Name', handler) }`));
           continue;
         }
-        await (mod.default as FunctionModule)(pool);
+        await (register as FunctionModule)(pool);
       } catch (cause) {
         errors.push(isKisError(cause)
           ? new KisError(cause.code, `${where} at functions[${i}]: module ${shown}: ${cause.message}`, { cause })
