@@ -4,7 +4,7 @@ import type { ConnConfig, FlowConfig } from '../config/model.js';
 import { recordKey } from '../core/connector.js';
 import type { DeadLetter } from '../core/dead-letter.js';
 import type { TopicWriter } from '../core/pool.js';
-import { EmbeddedConnector, connectorTopic, DEFAULT_PARTITIONS } from './embedded-connector.js';
+import { EmbeddedConnector, DEFAULT_PARTITIONS } from './embedded-connector.js';
 import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
 import { EmbeddedLog } from './embedded-log.js';
 import { EmbeddedTopicSource } from './embedded-topic-source.js';
@@ -39,10 +39,8 @@ export class EmbeddedTransport implements Transport {
     };
   }
 
-  drivenSource(flow: FlowConfig, conn: ConnConfig): EmbeddedTopicSource {
-    const c = this.connector(conn);
-    void flow;
-    return new EmbeddedTopicSource(`conn:${conn.cid}`, c.topic);
+  drivenSource(_flow: FlowConfig, conn: ConnConfig): EmbeddedTopicSource {
+    return new EmbeddedTopicSource(`conn:${conn.cid}`, this.connector(conn).topic);
   }
 
   async start(): Promise<void> {}
@@ -50,4 +48,3 @@ export class EmbeddedTransport implements Transport {
   async close(): Promise<void> {}
 }
 
-export { connectorTopic };

@@ -11,6 +11,7 @@ import { recordKey, type SaveMeta } from '../core/connector.js';
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 import type { TopicWriter } from '../core/pool.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
+import { rowToJson } from '../kernel/json.js';
 import type { Position, Row } from '../kernel/types.js';
 import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
@@ -23,14 +24,6 @@ import type { Transport } from './transport.js';
 
 type Acks = -1 | 0 | 1;
 
-/** JSON of a row; a replacer (slow on every value) only for the rare row that holds a BigInt. */
-function stringify(row: Row): string {
-  try {
-    return JSON.stringify(row);
-  } catch {
-    return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  }
-}
 
 class KafkaConnector extends TableConnector {
   readonly topic: string;
@@ -54,7 +47,7 @@ class KafkaConnector extends TableConnector {
         compression: this.compression,
         messages: rows.map((value, i) => ({
           key: this.config.key.length > 0 ? this.keyOf(value) ?? null : null,
-          value: stringify(value),
+          value: rowToJson(value),
           headers: saveHeaders(meta, positions[i]),
         })),
       });
@@ -74,7 +67,7 @@ class KafkaDeadLetters implements DeadLetterSink {
         acks: -1,
         messages: letters.map((d) => ({
           key: d.position?.key ?? null,
-          value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? d.row['raw'] : stringify(d.row),
+          value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? d.row['raw'] : rowToJson(d.row),
           headers: deadLetterHeaders(d),
         })),
       });
@@ -127,7 +120,7 @@ export class KafkaTransport implements Transport {
       topic,
       async write(rows, keyFields) {
         try {
-          await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: recordKey(r, keyFields) ?? null, value: stringify(r) })) });
+          await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: recordKey(r, keyFields) ?? null, value: rowToJson(r) })) });
         } catch (err) {
           throw new KisError('KIS_ERR_SINK', `writing ${rows.length} rows to topic ${topic} failed: ${errorMessage(err)}`, { cause: err, retriable: true });
         }

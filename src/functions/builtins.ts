@@ -8,6 +8,7 @@ import { closed } from '../config/closed.js';
 import { NonEmptyString } from '../config/codecs.js';
 import { keyFields } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
+import { rowToJson } from '../kernel/json.js';
 import { compileExpression, truthy, type CompiledExpression } from '../kernel/expression.js';
 import type { Row } from '../kernel/types.js';
 import type { FaasHandler } from '../core/context.js';
@@ -60,15 +61,12 @@ function writeAsync(out: PrepareEnv['stdout'], text: string): Promise<void> {
   });
 }
 
-function stringify(row: Row): string {
-  return JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-}
 
 const print = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
   const args = Object.entries(params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
   return async (flow, rows) => {
     const head = `[${flow.flowId}/${flow.fid}${args ? ' ' + args : ''}]`;
-    await writeAsync(env.stdout, rows.map((r) => `${head} ${stringify(r)}\n`).join(''));
+    await writeAsync(env.stdout, rows.map((r) => `${head} ${rowToJson(r)}\n`).join(''));
     for (const r of rows) flow.commitRow(r, r);
   };
 };
@@ -142,7 +140,7 @@ const sink = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasH
     env.onClose(() => new Promise<void>((resolve) => (stream ? stream.end(() => resolve()) : resolve())));
   }
   return async (flow, rows) => {
-    if (out && rows.length > 0) await writeAsync(out, rows.map((r) => stringify(r) + '\n').join(''));
+    if (out && rows.length > 0) await writeAsync(out, rows.map((r) => rowToJson(r) + '\n').join(''));
     for (const r of rows) flow.commitRow(r, r);
   };
 };

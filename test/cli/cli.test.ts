@@ -23,6 +23,26 @@ function kisflow(args: string[], env: NodeJS.ProcessEnv = {}, opts: { onSpawn?: 
   });
 }
 
+/** An endless generator at `rate` rows/s into one kis.sink step with the given params. */
+function endlessRun(rate: number, sinkParams: string): string {
+  return `kistype: source
+sid: gen
+type: generator
+params: { rate: ${rate}, template: { n: "{{ $seq }}" } }
+flows: [F]
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: Out }]
+---
+kistype: func
+fid: Out
+fname: kis.sink
+fmode: Expand
+option: { default_params: ${sinkParams} }
+`;
+}
+
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(tmpdir(), 'kisflow-cli-'));
 }
@@ -132,22 +152,7 @@ test('kisflow export writes one file per object, and the export validates', asyn
 test('SIGTERM stops an endless run cleanly: exit 0, in-flight batches finish, the sink is flushed', async () => {
   const dir = await tempDir();
   try {
-    await writeFile(path.join(dir, 'c.yml'), `kistype: source
-sid: gen
-type: generator
-params: { rate: 2000, template: { n: "{{ $seq }}" } }
-flows: [F]
----
-kistype: flow
-flow_name: F
-flows: [{ fid: Out }]
----
-kistype: func
-fid: Out
-fname: kis.sink
-fmode: Expand
-option: { default_params: { to: file, path: out.jsonl } }
-`);
+    await writeFile(path.join(dir, 'c.yml'), endlessRun(2000, '{ to: file, path: out.jsonl }'));
     let child: ReturnType<typeof spawn> | undefined;
     const running = kisflow(['run', '--config', dir], {}, { onSpawn: (p) => { child = p; } });
     // wait until rows are flowing, then ask it to stop
@@ -190,22 +195,7 @@ prometheus_enable: true
 prometheus_listen: true
 prometheus_serve: 127.0.0.1:${port}
 ---
-kistype: source
-sid: gen
-type: generator
-params: { rate: 500, template: { n: "{{ $seq }}" } }
-flows: [F]
----
-kistype: flow
-flow_name: F
-flows: [{ fid: Out }]
----
-kistype: func
-fid: Out
-fname: kis.sink
-fmode: Expand
-option: { default_params: { to: none } }
-`);
+` + endlessRun(500, '{ to: none }'));
     let child: ReturnType<typeof spawn> | undefined;
     const running = kisflow(['run', '--config', dir], {}, { onSpawn: (p) => { child = p; } });
     let text = '';
