@@ -224,8 +224,8 @@ export const SourceCodec = closed('KisSource', {
   kistype: 'Always source: tells the loader what this document is.',
   sid: 'The id.',
   sname: 'A readable name.',
-  type: 'file (JSON lines), generator, stdin, kafka (a consumer group; needs kafka.brokers or addrs); binlog is not in this build yet.',
-  addrs: "Addresses of the upstream: for kafka, brokers 'host:port,...' overriding the global cluster.",
+  type: 'file (JSON lines), generator, stdin, kafka (a consumer group; needs kafka.brokers or addrs), binlog (MySQL / MariaDB row binlog).',
+  addrs: "Addresses of the upstream: for kafka, brokers 'host:port,...' overriding the global cluster; for binlog, the database 'host:port'.",
   params: 'Type-specific settings (see the source types).',
   flows: 'The flows (flow_id) every batch of this source runs through.',
 });
@@ -289,6 +289,51 @@ export const KafkaSourceParams = closed('KisKafkaSourceParams', {
   partitions_concurrently: 'Partitions processed at the same time, each in order (default 4).',
 });
 
+export const BinlogTlsCodec = closed('KisBinlogTls', {}, {
+  ca: t.string,
+  cert: t.string,
+  key: t.string,
+  reject_unauthorized: t.boolean,
+}, 'TLS to the database. Values are PEM text (use ${VAR} to read them from Secrets).', {
+  ca: 'CA certificate(s), PEM.',
+  cert: 'Client certificate, PEM (mutual TLS).',
+  key: 'Client key, PEM (mutual TLS).',
+  reject_unauthorized: "Verify the server's certificate (default true).",
+});
+
+export const BinlogSourceParams = closed('KisBinlogSourceParams', {
+  user: NonEmptyString,
+  tables: t.array(NonEmptyString),
+}, {
+  password: t.string,
+  exclude: t.array(NonEmptyString),
+  server_id: PositiveInt,
+  start: NonEmptyString,
+  snapshot: t.keyof({ none: null, initial: null }),
+  snapshot_chunk_rows: PositiveInt,
+  max_batch_rows: PositiveInt,
+  partitions: PositiveInt,
+  tls: t.union([t.boolean, BinlogTlsCodec]),
+  checkpoint_file: NonEmptyString,
+  checkpoint_topic: NonEmptyString,
+  connect_retries: NonNegativeInt,
+}, 'params of a source with type binlog: the row changes of MySQL 5.7/8.x or MariaDB tables (zongji).', {
+  user: 'The replication user (needs REPLICATION SLAVE, REPLICATION CLIENT / BINLOG MONITOR, and SELECT on the tables for a snapshot).',
+  password: 'Its password: write ${MYSQL_PASSWORD}, never the password itself.',
+  tables: "Tables to read, 'schema.table'; '*' matches any run of characters ('shop.*', '*.orders').",
+  exclude: "Tables to leave out, same patterns as tables (default none).",
+  server_id: 'The replica server id this reader announces; unique among the replicas of the database (default: derived from app_id and sid).',
+  start: "Where to begin when there is no checkpoint: end (default), beginning, '<file>:<pos>' or 'gtid:<set>'.",
+  snapshot: 'none (default), or initial: read the existing rows of the tables first (op r), then the binlog from where the snapshot began.',
+  snapshot_chunk_rows: 'Rows per snapshot SELECT, in primary-key order (default 1000); progress is checkpointed per chunk.',
+  max_batch_rows: 'Rows per batch at most; a transaction is never split, so a larger one makes a larger batch (default 500).',
+  partitions: 'Spread rows over this many partitions by primary key (default 1): each partition runs in order, so changes to one key stay ordered.',
+  tls: 'true for TLS with the system CAs, or a mapping with ca / cert / key / reject_unauthorized.',
+  checkpoint_file: 'Keep the checkpoint in this file (relative to the config directory). Default: the Kafka topic in Kafka mode, .kisflow/<sid>.binlog.json under the config directory in embedded mode.',
+  checkpoint_topic: 'The Kafka topic of checkpoints, keyed by sid (default <app_id>.binlog-checkpoints).',
+  connect_retries: 'Reconnect attempts after a lost connection before the source fails (default 10, with backoff up to 10 s).',
+});
+
 export type GlobalDoc = t.TypeOf<typeof GlobalCodec>;
 export type FuncDoc = t.TypeOf<typeof FuncCodec>;
 export type FlowDoc = t.TypeOf<typeof FlowCodec>;
@@ -299,6 +344,7 @@ export type GeneratorSourceParamsT = Unbranded<t.TypeOf<typeof GeneratorSourcePa
 export type StdinSourceParamsT = Unbranded<t.TypeOf<typeof StdinSourceParams>>;
 export type KafkaConnParamsT = Unbranded<t.TypeOf<typeof KafkaConnParamsCodec>>;
 export type KafkaSourceParamsT = Unbranded<t.TypeOf<typeof KafkaSourceParams>>;
+export type BinlogSourceParamsT = Unbranded<t.TypeOf<typeof BinlogSourceParams>>;
 
 /** One codec per kistype; the loader dispatches on `kistype` and the schema generator walks these. */
 export const KISTYPE_CODECS = {
@@ -316,6 +362,7 @@ export const SOURCE_PARAMS_CODECS = {
   generator: GeneratorSourceParams,
   stdin: StdinSourceParams,
   kafka: KafkaSourceParams,
+  binlog: BinlogSourceParams,
 } as const;
 export const CONN_PARAMS_CODECS = {
   kafka: KafkaConnParamsCodec,

@@ -34,6 +34,8 @@ export interface LoadResult {
 }
 
 const KAFKA_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
+/** A binlog source's start: end, beginning, '<file>:<pos>' or 'gtid:<set>'. */
+export const BINLOG_START = /^(end|beginning|[^:\s]+:\d+|gtid:.*)$/;
 
 export async function readConfigDir(dir: string): Promise<ConfigFile[]> {
   const root = path.resolve(dir);
@@ -268,7 +270,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
     const paramsCodec = SOURCE_PARAMS_CODECS[value.type as keyof typeof SOURCE_PARAMS_CODECS] as t.Mixed | undefined;
     if (!paramsCodec) {
       errors.push(docError('KIS_ERR_CONFIG_UNSUPPORTED', doc, ['type'],
-        `source type '${value.type}' is part of the contract but not in this build yet; use file, generator, stdin or kafka`));
+        `source type '${value.type}' is part of the contract but not in this build yet; use file, generator, stdin, kafka or binlog`));
     } else {
       const res = paramsCodec.decode(params);
       if (isLeft(res)) errors.push(...reportValidation(doc, res.left, { prefix: ['params'], what: `params of type ${value.type}` }));
@@ -276,6 +278,19 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
         const p = res.right as { partitions?: number; key?: unknown };
         if ((p.partitions ?? 1) > 1 && p.key === undefined) {
           errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, ['params', 'partitions'], 'a generator with partitions > 1 needs params.key (the fields that choose the partition)'));
+        }
+      } else if (value.type === 'binlog') {
+        const p = res.right as { start?: string; tables: string[]; exclude?: string[] };
+        if (p.start !== undefined && !BINLOG_START.test(p.start)) {
+          errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, ['params', 'start'], `expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found '${p.start}'`));
+        }
+        for (const [field, list] of [['tables', p.tables], ['exclude', p.exclude ?? []]] as const) {
+          list.forEach((pattern, i) => {
+            if (!/^[^.]+\.[^.]+$/.test(pattern)) errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, ['params', field, i], `expected 'schema.table' ('*' as a wildcard), found '${pattern}'`));
+          });
+        }
+        if (splitList(value.addrs).length !== 1) {
+          errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, ['addrs'], "a binlog source needs addrs: the database 'host:port' (one address)"));
         }
       }
     }

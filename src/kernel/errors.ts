@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   KIS_ERR_CONNECTOR: 'A connector call (save, load) failed.',
   KIS_ERR_SOURCE: 'A source failed to open or to read.',
   KIS_ERR_SINK: 'An Expand sink failed to write.',
+  KIS_ERR_BINLOG_ACCESS: 'The binlog source was refused: wrong user or password, or a missing grant (REPLICATION SLAVE, REPLICATION CLIENT / BINLOG MONITOR, SELECT).',
+  KIS_ERR_BINLOG_POSITION: 'The server cannot serve the binlog from the checkpointed or configured position (purged files, an impossible position or GTID).',
+  KIS_ERR_BINLOG_UNDECODABLE: 'The binlog holds events zongji cannot decode (compressed transactions, partial JSON updates); the source stops rather than skip them.',
   KIS_ERR_USAGE: 'The command line is wrong.',
 } as const;
 

@@ -21,6 +21,9 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
   private readonly consumerLag: Gauge<'source' | 'topic' | 'partition'>;
   private readonly commitMs: Histogram<'source'>;
   private readonly rebalances: Counter<'source'>;
+  private readonly binlogLagSeconds: Gauge<'source'>;
+  private readonly binlogQueued: Gauge<'source'>;
+  private readonly binlogLeaderGauge: Gauge<'source'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -39,6 +42,9 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
     this.consumerLag = new Gauge({ name: 'kisflow_consumer_lag', help: 'Records behind the end of each partition, after the last batch.', labelNames: ['source', 'topic', 'partition'], registers });
     this.commitMs = new Histogram({ name: 'kisflow_commit_duration_ms', help: 'Duration of an offset commit, ms.', labelNames: ['source'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000], registers });
     this.rebalances = new Counter({ name: 'kisflow_rebalances_total', help: 'Partition assignments received by this member, per source.', labelNames: ['source'], registers });
+    this.binlogLagSeconds = new Gauge({ name: 'kisflow_binlog_lag_seconds', help: 'Seconds between the commit of the last binlog transaction handed on and the moment its batch was done.', labelNames: ['source'], registers });
+    this.binlogQueued = new Gauge({ name: 'kisflow_binlog_queued_transactions', help: 'Binlog transactions read but not yet handed on, after the last batch.', labelNames: ['source'], registers });
+    this.binlogLeaderGauge = new Gauge({ name: 'kisflow_binlog_leader', help: '1 while this replica is the elected binlog reader of the source, else 0.', labelNames: ['source'], registers });
     this.deadLetters = new Counter({ name: 'kisflow_dead_letters_total', help: 'Rows written to the dead-letter sink, per flow and error code.', labelNames: ['flow_id', 'code'], registers });
     this.reloads = new Counter({ name: 'kisflow_config_reloads_total', help: 'Config changes seen while running, by result: applied or rejected.', labelNames: ['result'], registers });
   }
@@ -53,6 +59,15 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
 
   rebalanced(source: string): void {
     this.rebalances.inc({ source });
+  }
+
+  binlogLag(source: string, seconds: number, queued: number): void {
+    this.binlogLagSeconds.set({ source }, seconds);
+    this.binlogQueued.set({ source }, queued);
+  }
+
+  binlogLeader(source: string, leader: boolean): void {
+    this.binlogLeaderGauge.set({ source }, leader ? 1 : 0);
   }
 
   deadLettered(flowId: string, code: string, rows: number): void {

@@ -2,7 +2,8 @@
 // transports: with kafka.brokers everything runs on Kafka; without, on the embedded in-process log.
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { KafkaSourceParamsT } from '../config/codecs.js';
+import path from 'node:path';
+import type { BinlogSourceParamsT, KafkaSourceParamsT } from '../config/codecs.js';
 import type { KisConfig, SourceConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
@@ -18,11 +19,19 @@ import { KafkaTransport } from '../connectors/kafka-transport.js';
 import type { Transport } from '../connectors/transport.js';
 import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
-import { createSource, type Batch, type Source } from '../sources/index.js';
+import { BinlogSource, createSource, FileCheckpointStore, KafkaCheckpointStore, type Batch, type Source } from '../sources/index.js';
 import type { SourceObserver } from '../sources/source.js';
 import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
 import { Executors } from './executor.js';
+
+/** How long a dead binlog reader holds its election before another replica takes over. */
+const BINLOG_ELECTION_SESSION_MS = 10_000;
+
+/** A source id as a file name: characters outside [A-Za-z0-9._-] become '_' (ids may be any UTF-8). */
+function safeFileName(id: string): string {
+  return /^[A-Za-z0-9._-]+$/.test(id) ? id : encodeURIComponent(id).replace(/%/g, '_');
+}
 
 export interface ServiceOptions {
   readonly pool: KisPool;
@@ -111,6 +120,7 @@ export class KisService {
               configDir: config.dir,
               ...(opts.stdin ? { stdin: opts.stdin } : {}),
               ...(config.global.kafka ? { kafka: (s: SourceConfig) => this.kafkaSource(s) } : {}),
+              binlog: (s: SourceConfig) => this.binlogSource(s),
             }),
             flows,
           });
@@ -263,6 +273,31 @@ export class KisService {
       params,
       logger: this.opts.logger,
       ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
+    });
+  }
+
+  /**
+   * A binlog source. Kafka mode: checkpoints in <app_id>.binlog-checkpoints (or params.checkpoint_topic) and
+   * one reader across replicas, elected in the group <app_id>.<sid>.leader. Embedded mode, or with
+   * params.checkpoint_file: a checkpoint file, default .kisflow/<sid>.binlog.json under the config directory.
+   */
+  private binlogSource(sc: SourceConfig): Source {
+    const params = sc.params as BinlogSourceParamsT;
+    const appId = this.config.global.appId;
+    const kafka = this.config.global.kafka ? (this.transport as KafkaTransport).kafka : undefined;
+    const store = kafka && params.checkpoint_file === undefined
+      ? new KafkaCheckpointStore(kafka, params.checkpoint_topic ?? `${appId}.binlog-checkpoints`, sc.sid, this.opts.logger)
+      : new FileCheckpointStore(path.resolve(this.config.dir, params.checkpoint_file ?? path.join('.kisflow', `${safeFileName(sc.sid)}.binlog.json`)));
+    const leaderTopic = `${appId}.${sc.sid}.leader`;
+    return new BinlogSource({
+      id: sc.sid,
+      addr: sc.addrs[0] ?? '',
+      params,
+      appId,
+      store,
+      logger: this.opts.logger,
+      ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
+      ...(kafka ? { election: { kafka, groupId: leaderTopic, topic: leaderTopic, sessionTimeoutMs: BINLOG_ELECTION_SESSION_MS } } : {}),
     });
   }
 

@@ -40,6 +40,10 @@ export interface SourceObserver {
   committed(source: string, ms: number): void;
   /** The consumer group gave this member a new assignment. */
   rebalanced(source: string): void;
+  /** Binlog sources, after each batch: seconds between the commit of its last transaction and now, and transactions still queued. */
+  binlogLag?(source: string, seconds: number, queued: number): void;
+  /** Binlog sources in Kafka mode: this replica became (true) or stopped being (false) the elected reader. */
+  binlogLeader?(source: string, leader: boolean): void;
 }
 
 export const NO_SOURCE_OBSERVER: SourceObserver = {

@@ -123,9 +123,21 @@ test('a kafka connector whose cid is not a topic name needs params.topic; its pa
   assert.ok(msgs.some((m) => m.includes("conn '订单' is not a valid Kafka topic name") && m.includes('params.topic is required')), msgs.join('\n'));
 });
 
-test('a source type that is not in this build yet', () => {
+test('a binlog source: its params, start, table patterns and addrs are checked', () => {
   const r = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\nflows: []\n' });
-  assert.match(errorWith(r.errors, 'KIS_ERR_CONFIG_UNSUPPORTED').message, /^b\.yml doc 1 at type \(line 3, col 7\): source type 'binlog' is part of the contract but not in this build yet/);
+  const msgs = r.errors.map((e) => e.message);
+  assert.ok(msgs.some((m) => m.startsWith('b.yml doc 1 (params of type binlog) at params.user') && m.includes('missing required key')), msgs.join('\n'));
+  assert.ok(!msgs.some((m) => m.includes('not in this build yet')), msgs.join('\n'));
+  const bad = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\nparams: { user: u, tables: [shop], start: "soon", snapshot: always }\nflows: []\n' });
+  const badMsgs = bad.errors.map((e) => e.message);
+  assert.ok(badMsgs.some((m) => m.includes('params.snapshot') && m.includes('always')), badMsgs.join('\n'));
+  const bad2 = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\nparams: { user: u, tables: [shop], start: "soon" }\nflows: []\n' });
+  const bad2Msgs = bad2.errors.map((e) => e.message);
+  assert.ok(bad2Msgs.some((m) => m.includes("at params.start") && m.includes("expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found 'soon'")), bad2Msgs.join('\n'));
+  assert.ok(bad2Msgs.some((m) => m.includes('at params.tables[0]') && m.includes("expected 'schema.table'")), bad2Msgs.join('\n'));
+  assert.ok(bad2Msgs.some((m) => m.includes('at addrs') && m.includes("the database 'host:port'")), bad2Msgs.join('\n'));
+  const good = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\naddrs: 127.0.0.1:3306\nparams: { user: u, password: p, tables: ["shop.*"], start: "binlog.000001:4" }\nflows: []\n' });
+  assert.deepEqual(good.errors.map((e) => e.message), []);
 });
 
 test('a Load step that is not first in a flow no source feeds', () => {

@@ -1,0 +1,136 @@
+// One binlog reader per source across replicas, elected through Kafka: every replica joins the consumer
+// group <app_id>.<sid>.leader over a one-partition topic of the same name, and the member that is assigned
+// partition 0 reads. When a rebalance begins, the reader stops (it finishes the batch in flight and
+// checkpoints it); when the leader dies, the group gives partition 0 to another member after the session
+// timeout, and that member resumes from the checkpoint.
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorMessage, KisError } from '../../kernel/errors.js';
+
+export interface ElectionOptions {
+  readonly source: string;
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly topic: string;
+  readonly logger: Logger;
+  readonly sessionTimeoutMs: number;
+  readonly onChange?: (leader: boolean) => void;
+}
+
+/** Runs `lead` while this replica holds partition 0 of the election topic; a lead that fails fails the election. */
+export class LeaderElection {
+  private consumer: Consumer | undefined;
+  private leading: { abort: AbortController; done: Promise<void> } | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private joined = false;
+  private failure: ((err: unknown) => void) | undefined;
+
+  constructor(private readonly opts: ElectionOptions) {}
+
+  get isLeader(): boolean {
+    return this.leading !== undefined;
+  }
+
+  get hasJoined(): boolean {
+    return this.joined;
+  }
+
+  async run(lead: (signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const failed = new Promise<never>((_, reject) => {
+      this.failure = reject;
+    });
+    failed.catch(() => undefined);
+    const stopped = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    try {
+      while (!signal.aborted) {
+        const crashed = await this.member(lead, signal, failed, stopped);
+        if (!crashed) break;
+        // The consumer died for good (the librdkafka mock answers some SyncGroups with INVALID_REQUEST): join again.
+        this.opts.logger.warn({ source: this.opts.source, group: this.opts.groupId, err: errorMessage(crashed) }, 'binlog election: group member crashed; joining again');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    } finally {
+      await this.stopLeading();
+    }
+  }
+
+  /** One group membership; resolves with the crash that ended it, or undefined when the source stops. */
+  private async member(lead: (signal: AbortSignal) => Promise<void>, signal: AbortSignal, failed: Promise<never>, stopped: Promise<void>): Promise<unknown> {
+    const { kafka, groupId, topic, logger, source } = this.opts;
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      rebalanceTimeout: this.opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 5)),
+      allowAutoTopicCreation: true,
+      maxWaitTimeInMs: 500,
+    });
+    this.consumer = consumer;
+    let crashedWith: ((err: unknown) => void) | undefined;
+    const crash = new Promise<unknown>((resolve) => { crashedWith = resolve; });
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload as { error: Error; restart: boolean };
+      if (!restart) crashedWith?.(error);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      // Stop reading before the partition may move: the next owner starts from our last checkpoint.
+      if (this.leading) logger.info({ source, group: groupId }, 'binlog election: rebalance; the reader stops');
+      void this.stopLeading();
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      const assignment = (e.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
+      const mine = (assignment[topic] ?? []).includes(0);
+      logger.info({ source, group: groupId, leader: mine }, mine ? 'binlog election: this replica reads the binlog' : 'binlog election: another replica reads the binlog');
+      if (mine) this.startLeading(lead);
+      else void this.stopLeading();
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: false });
+      await consumer.run({ autoCommit: true, eachMessage: async () => undefined });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw new KisError('KIS_ERR_SOURCE', `source '${source}': cannot join the binlog election group ${groupId} on ${topic}: ${errorMessage(err)}`, { cause: err });
+    }
+    try {
+      return await Promise.race([stopped.then(() => undefined), crash, failed]);
+    } finally {
+      await this.stopLeading();
+      await consumer.disconnect().catch(() => undefined);
+      this.consumer = undefined;
+      this.joined = false;
+      void signal;
+    }
+  }
+
+  private startLeading(lead: (signal: AbortSignal) => Promise<void>): void {
+    if (this.leading) return;
+    const abort = new AbortController();
+    // A new term starts only after the previous one has fully stopped (its last checkpoint written).
+    const done = this.chain.then(async () => {
+      if (abort.signal.aborted) return;
+      this.opts.onChange?.(true);
+      try {
+        await lead(abort.signal);
+      } catch (err) {
+        this.failure?.(err);
+      } finally {
+        this.opts.onChange?.(false);
+      }
+    });
+    this.leading = { abort, done };
+    this.chain = done;
+  }
+
+  private async stopLeading(): Promise<void> {
+    const l = this.leading;
+    if (!l) return;
+    this.leading = undefined;
+    l.abort.abort();
+    await l.done;
+  }
+}

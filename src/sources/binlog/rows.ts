@@ -1,0 +1,257 @@
+// From binlog events to change rows: which tables are read, how a column value becomes JSON, how the
+// events of one transaction are gathered until its commit, and which partition a row goes to. Pure code,
+// no connection: the reader feeds it events, the snapshot feeds it SELECTed rows.
+import type { AnyBinlogEvent, BinlogEventByName, BinlogEventName } from '@vlasky/zongji';
+import { KisError } from '../../kernel/errors.js';
+import { partitionForKey } from '../../kernel/partitioner.js';
+import type { Row } from '../../kernel/types.js';
+
+export type ChangeOp = 'c' | 'u' | 'd' | 'r';
+
+/** Where a change is in the binlog: the end of its transaction (resuming there reads what follows it). */
+export interface BinlogPoint {
+  readonly file: string;
+  readonly pos: number;
+  /** The GTID position / set covering the transaction ('' when the server runs without GTIDs). */
+  readonly gtid: string;
+}
+
+/** One row change as it is handed to the flows. */
+export interface ChangeRow extends Row {
+  op: ChangeOp;
+  schema: string;
+  table: string;
+  /** The primary-key columns and their values (null for a table without a primary key). */
+  pk: Record<string, unknown> | null;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  position: { file: string; pos: number; gtid: string };
+  /** Commit timestamp of the transaction (binlog header, whole seconds), ms since the epoch. */
+  ts_ms: number;
+}
+
+/** A committed transaction's changes of the selected tables (possibly none: the position still advances). */
+export interface Transaction {
+  readonly rows: ChangeRow[];
+  readonly end: BinlogPoint;
+  readonly tsMs: number;
+}
+
+// ---- table selection -------------------------------------------------------------------------
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp('^' + glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+}
+
+/** `tables` and `exclude` patterns, 'schema.table' with '*' wildcards. */
+export class TableFilter {
+  private readonly include: RegExp[];
+  private readonly exclude: RegExp[];
+  private readonly cache = new Map<string, boolean>();
+
+  constructor(readonly tables: readonly string[], readonly excluded: readonly string[] = []) {
+    this.include = tables.map(globToRegExp);
+    this.exclude = excluded.map(globToRegExp);
+  }
+
+  matches(schema: string, table: string): boolean {
+    const name = `${schema}.${table}`;
+    let hit = this.cache.get(name);
+    if (hit === undefined) {
+      hit = this.include.some((r) => r.test(name)) && !this.exclude.some((r) => r.test(name));
+      this.cache.set(name, hit);
+    }
+    return hit;
+  }
+
+  /** zongji's includeSchema, when every pattern names its schema exactly (saves decoding other schemas). */
+  zongjiIncludeSchema(): Record<string, string[] | true> | undefined {
+    const out: Record<string, string[] | true> = {};
+    for (const p of this.tables) {
+      const [schema = '', table = ''] = p.split('.');
+      if (schema.includes('*')) return undefined;
+      const cur = out[schema];
+      if (table.includes('*') || cur === true) out[schema] = true;
+      else out[schema] = [...(cur ?? []), table];
+    }
+    return out;
+  }
+}
+
+// ---- values ------------------------------------------------------------------------------------
+
+/**
+ * A column value as JSON: numbers stay numbers (BIGINT beyond 2^53 and DECIMAL arrive as exact strings),
+ * temporal types as MySQL text ('2024-02-29 23:59:58.123456', the connection uses dateStrings), JSON as its
+ * text, binary strings and BLOBs as base64.
+ */
+export function jsonValue(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(jsonValue);
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, jsonValue(x)]));
+  return v;
+}
+
+export function jsonImage(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = jsonValue(v);
+  return out;
+}
+
+export function pkOf(image: Record<string, unknown> | null, pkColumns: readonly string[] | undefined): Record<string, unknown> | null {
+  if (!image || !pkColumns || pkColumns.length === 0) return null;
+  const out: Record<string, unknown> = {};
+  for (const c of pkColumns) out[c] = image[c] ?? null;
+  return out;
+}
+
+/** The partition of a row: hash of its table and primary key, so that changes to one key stay in one ordered partition. */
+export function partitionOf(row: Pick<ChangeRow, 'schema' | 'table' | 'pk' | 'after' | 'before'>, partitions: number): number {
+  if (partitions <= 1) return 0;
+  // Without a primary key the whole image is the identity of the row.
+  const identity = row.pk ?? row.after ?? row.before;
+  return partitionForKey(`${row.schema}.${row.table}:${JSON.stringify(identity)}`, partitions);
+}
+
+// ---- transactions ------------------------------------------------------------------------------
+
+/** Event types the reader asks zongji for. 'tablemap' must be there, or zongji drops every row event. */
+export const BINLOG_EVENTS: BinlogEventName[] = [
+  'rotate', 'tablemap', 'writerows', 'updaterows', 'deleterows', 'xid', 'query', 'gtid', 'mariadbgtid',
+  'transactionpayload', 'partialupdaterows',
+];
+
+/** Events zongji reports but cannot decode: their row changes would be lost, so the source stops. */
+export const UNDECODABLE: Readonly<Record<string, string>> = {
+  transactionpayload: 'a compressed transaction (MySQL binlog_transaction_compression=ON); set binlog_transaction_compression=OFF',
+  partialupdaterows: 'a partial JSON update (MySQL binlog_row_value_options=PARTIAL_JSON); set binlog_row_value_options=\'\'',
+};
+
+export function undecodableError(source: string, kind: string, at: string): KisError {
+  return new KisError('KIS_ERR_BINLOG_UNDECODABLE',
+    `source '${source}': the binlog at ${at} holds ${UNDECODABLE[kind] ?? kind}, which zongji cannot decode; the source stops rather than skip those changes`,
+    { context: { source } });
+}
+
+function isEvent<N extends BinlogEventName>(e: AnyBinlogEvent, name: N): e is BinlogEventByName<N> {
+  return e.getEventName() === name;
+}
+
+/**
+ * Gathers the row events of one transaction until its commit (xid, or COMMIT for non-transactional
+ * tables; a DDL statement is a group of its own), then hands the transaction on whole. MariaDB opens a
+ * transaction with its GTID event, MySQL with a BEGIN query (after its GTID event when gtid_mode=ON).
+ */
+export class TransactionAssembler {
+  private file = '';
+  private rows: ChangeRow[] = [];
+  private open = false;
+
+  constructor(
+    private readonly source: string,
+    private readonly filter: TableFilter,
+    /** The gtid set / position the reader knows after the commit (zongji's gtidSet, read synchronously). */
+    private readonly gtidNow: () => string,
+    private readonly emit: (t: Transaction) => void,
+  ) {}
+
+  get currentFile(): string {
+    return this.file;
+  }
+
+  /** Drops a transaction in progress (the connection was lost mid-transaction; it is read again after reconnecting). */
+  reset(): void {
+    this.rows = [];
+    this.open = false;
+  }
+
+  push(e: AnyBinlogEvent): void {
+    const name = e.getEventName();
+    if (name in UNDECODABLE) throw undecodableError(this.source, name, `${this.file}:${e.nextPosition}`);
+    if (isEvent(e, 'rotate')) {
+      this.file = e.binlogName;
+      return;
+    }
+    if (isEvent(e, 'tablemap')) {
+      this.tableMap(e);
+      return;
+    }
+    if (isEvent(e, 'mariadbgtid') || isEvent(e, 'gtid')) {
+      this.rows = [];
+      this.open = true;
+      return;
+    }
+    if (isEvent(e, 'query')) {
+      const q = e.query.trim().toUpperCase();
+      if (q === 'BEGIN') {
+        this.rows = [];
+        this.open = true;
+      } else {
+        // COMMIT of a non-transactional group, or a standalone statement (DDL): the group ends here.
+        this.commit(e.nextPosition, e.timestamp);
+      }
+      return;
+    }
+    if (isEvent(e, 'xid')) {
+      this.commit(e.nextPosition, e.timestamp);
+      return;
+    }
+    if (isEvent(e, 'writerows') || isEvent(e, 'updaterows') || isEvent(e, 'deleterows')) {
+      const tm = e.tableMap[e.tableId];
+      if (!tm || !this.filter.matches(tm.parentSchema, tm.tableName)) return;
+      const pkColumns = this.pkColumns(e);
+      const base = { schema: tm.parentSchema, table: tm.tableName, position: { file: '', pos: 0, gtid: '' }, ts_ms: 0 };
+      if (isEvent(e, 'updaterows')) {
+        for (const r of e.rows) {
+          const before = jsonImage(r.before);
+          const after = jsonImage(r.after);
+          this.rows.push({ ...base, op: 'u', pk: pkOf(after, pkColumns), before, after });
+        }
+      } else {
+        const op: ChangeOp = isEvent(e, 'writerows') ? 'c' : 'd';
+        for (const r of e.rows) {
+          const image = jsonImage(r);
+          this.rows.push({ ...base, op, pk: pkOf(image, pkColumns), before: op === 'd' ? image : null, after: op === 'c' ? image : null });
+        }
+      }
+    }
+  }
+
+  private pkColumns(e: BinlogEventByName<'writerows' | 'updaterows' | 'deleterows'>): string[] | undefined {
+    // The TableMap event (FULL metadata) names the key columns by index; zongji keeps the last one per table id.
+    const tm = this.tableMaps.get(e.tableId);
+    if (!tm?.primaryKey || !tm.columnNames) return undefined;
+    return tm.primaryKey.map((i) => tm.columnNames![i]!).filter((c) => c !== undefined);
+  }
+
+  private readonly tableMaps = new Map<number, { primaryKey?: number[]; columnNames?: string[] }>();
+
+  /** zongji's table cache does not keep the key columns: they are taken from the TableMap events. */
+  private tableMap(e: BinlogEventByName<'tablemap'>): void {
+    this.tableMaps.set(e.tableId, {
+      ...(e.primaryKey ? { primaryKey: e.primaryKey } : {}),
+      ...(e.columnNames ? { columnNames: e.columnNames } : {}),
+    });
+    if (this.tableMaps.size > 10_000) this.tableMaps.clear();
+  }
+
+  private commit(nextPosition: number, timestamp: number): void {
+    const end: BinlogPoint = { file: this.file, pos: nextPosition, gtid: this.gtidNow() };
+    const position = { file: end.file, pos: end.pos, gtid: end.gtid };
+    for (const r of this.rows) {
+      r.position = position;
+      r.ts_ms = timestamp;
+    }
+    const rows = this.rows;
+    this.rows = [];
+    this.open = false;
+    this.emit({ rows, end, tsMs: timestamp });
+  }
+
+  get inTransaction(): boolean {
+    return this.open;
+  }
+}
