@@ -3,7 +3,7 @@
 // partition 0 reads. When a rebalance begins, the reader stops (it finishes the batch in flight and
 // checkpoints it); when the leader dies, the group gives partition 0 to another member after the session
 // timeout, and that member resumes from the checkpoint.
-import type { Consumer, Kafka } from 'kafkajs';
+import { AssignerProtocol, type Consumer, type Kafka, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 
@@ -17,12 +17,46 @@ export interface ElectionOptions {
   readonly onChange?: (leader: boolean) => void;
 }
 
+/**
+ * Partition 0 goes to the member that held it in the last generation (so a replica joining does not move
+ * the reader), else to the first member by id; the other partitions (if any) round-robin. Every member gets
+ * an assignment, possibly empty: kafkajs' round-robin assigner leaves empty ones out, and the librdkafka mock
+ * then holds the SyncGroup until the rebalance times out.
+ */
+export function electionAssigner(wasLeader: () => boolean): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: 'KisBinlogElection',
+    version: 1,
+    async assign({ members, topics }) {
+      const ids = members.map((m) => m.memberId).sort();
+      const holder = members.find((m) => AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData.toString() === 'leader')?.memberId;
+      const order = holder ? [holder, ...ids.filter((id) => id !== holder)] : ids;
+      const plan = new Map<string, Record<string, number[]>>(order.map((id) => [id, {}]));
+      let i = 0;
+      for (const topic of topics) {
+        for (const p of cluster.findTopicPartitionMetadata(topic).map((x) => x.partitionId).sort((a, b) => a - b)) {
+          const owner = order[p === 0 ? 0 : i++ % order.length]!;
+          (plan.get(owner)![topic] ??= []).push(p);
+        }
+      }
+      return order.map((memberId) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: plan.get(memberId)!, userData: Buffer.alloc(0) }),
+      }));
+    },
+    protocol({ topics }) {
+      return { name: 'KisBinlogElection', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(wasLeader() ? 'leader' : '') }) };
+    },
+  });
+}
+
 /** Runs `lead` while this replica holds partition 0 of the election topic; a lead that fails fails the election. */
 export class LeaderElection {
   private consumer: Consumer | undefined;
   private leading: { abort: AbortController; done: Promise<void> } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private joined = false;
+  private heldLastGeneration = false;
   private failure: ((err: unknown) => void) | undefined;
 
   constructor(private readonly opts: ElectionOptions) {}
@@ -63,10 +97,11 @@ export class LeaderElection {
     const consumer = kafka.consumer({
       groupId,
       sessionTimeout: this.opts.sessionTimeoutMs,
-      rebalanceTimeout: this.opts.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 5)),
+      rebalanceTimeout: Math.max(60_000, this.opts.sessionTimeoutMs),
+      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(this.opts.sessionTimeoutMs / 5))),
       allowAutoTopicCreation: true,
       maxWaitTimeInMs: 500,
+      partitionAssigners: [electionAssigner(() => this.heldLastGeneration)],
     });
     this.consumer = consumer;
     let crashedWith: ((err: unknown) => void) | undefined;
@@ -84,6 +119,7 @@ export class LeaderElection {
       this.joined = true;
       const assignment = (e.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
       const mine = (assignment[topic] ?? []).includes(0);
+      this.heldLastGeneration = mine;
       logger.info({ source, group: groupId, leader: mine }, mine ? 'binlog election: this replica reads the binlog' : 'binlog election: another replica reads the binlog');
       if (mine) this.startLeading(lead);
       else void this.stopLeading();

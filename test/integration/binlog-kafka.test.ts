@@ -1,0 +1,232 @@
+// The binlog source in the real service process (`kisflow run`) on Kafka: binlog -> flow (Verify, Calculate)
+// -> output topic, with the checkpoint in <app_id>.binlog-checkpoints and one reader elected among replicas.
+// A kill -9 mid-stream and a restart; two replicas, the reader killed, the other takes over. One private
+// MariaDB and one mock cluster for the file; each test has its own table, app_id and topics. Assertions are
+// on state: the ids in the output topic, the checkpoint record, which replica read.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import type { Admin } from 'kafkajs';
+import { randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
+import { startMariaDb, type MariaDb } from '../infra/mariadb/index.js';
+import { admin, readTopic, recordCount, ServiceProcess, slowResponsesWhileRebalancing, waitFor, type LogLine } from './kafka-helpers.js';
+
+interface Names {
+  readonly app: string;
+  readonly table: string;
+  readonly out: string;
+  readonly checkpoints: string;
+  readonly leader: string;
+}
+
+function binlogYaml(db: MariaDb, n: Names): string {
+  return `kistype: global
+app_id: ${n.app}
+kafka: { brokers: "\${KAFKA_BROKERS}" }
+---
+kistype: source
+sid: db
+type: binlog
+addrs: ${db.host}:${db.port}
+params: { user: root, password: "\${MYSQL_PASSWORD:-}", tables: [shop.${n.table}], start: beginning, max_batch_rows: 100 }
+flows: [Changes]
+---
+kistype: flow
+flow_name: Changes
+flows: [{ fid: Check }, { fid: Shape }, { fid: Out }]
+---
+kistype: func
+fid: Check
+fname: kis.filter
+fmode: Verify
+option: { default_params: { where: "op in ['c', 'u', 'd', 'r']" } }
+---
+kistype: func
+fid: Shape
+fname: kis.map
+fmode: Calculate
+option: { default_params: { set: { id: "$string(pk.id)" } } }
+---
+kistype: func
+fid: Out
+fname: kis.sink
+fmode: Expand
+option: { default_params: { to: topic, topic: ${n.out}, key: id } }
+`;
+}
+
+describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, concurrency: true }, () => {
+  let db: MariaDb;
+  let cluster: MockCluster;
+  let a: Admin;
+  const dirs: string[] = [];
+  const services: ServiceProcess[] = [];
+
+  before(async () => {
+    [db, cluster] = await Promise.all([startMariaDb(), startMockCluster({ brokers: 3 })]);
+    await db.query('CREATE DATABASE shop');
+    a = admin(cluster.bootstrap);
+    await a.connect();
+  });
+
+  after(async () => {
+    await Promise.all(services.map((s) => s.kill()));
+    await a?.disconnect().catch(() => undefined);
+    await cluster?.stop();
+    await db?.stop();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  async function setUp(): Promise<{ names: Names; dir: string }> {
+    const app = randomName('bl');
+    const names: Names = { app, table: app.replace(/-/g, '_'), out: `${app}.out`, checkpoints: `${app}.binlog-checkpoints`, leader: `${app}.db.leader` };
+    await db.query(`CREATE TABLE shop.${names.table} (id INT PRIMARY KEY, v VARCHAR(20), n INT)`);
+    // The mock cannot create topics through the admin API: pre-create them with the partition counts we want.
+    await cluster.createTopic(names.out, 4);
+    await cluster.createTopic(names.checkpoints, 1);
+    await cluster.createTopic(names.leader, 1);
+    await cluster.createTopic('Changes.dlq', 1).catch(() => undefined);
+    const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-binlog-kafka-'));
+    dirs.push(dir);
+    await writeFile(path.join(dir, 'binlog.yml'), binlogYaml(db, names));
+    return { names, dir };
+  }
+
+  function start(name: string, dir: string): ServiceProcess {
+    const s = ServiceProcess.start(name, dir, cluster.bootstrap);
+    services.push(s);
+    return s;
+  }
+
+  /** Inserts ids [from, to) in transactions of `perTxn` rows, then updates every tenth row (a second change of the same key). */
+  async function write(n: Names, from: number, to: number, perTxn = 5): Promise<void> {
+    const conn = await db.connect();
+    try {
+      for (let i = from; i < to; i += perTxn) {
+        await conn.query('START TRANSACTION');
+        for (let k = i; k < Math.min(to, i + perTxn); k++) await conn.query(`INSERT INTO shop.${n.table} VALUES (?, ?, ?)`, [k, `v${k}`, 0]);
+        await conn.query(`UPDATE shop.${n.table} SET n = n + 1 WHERE id >= ? AND id < ? AND id % 10 = 0`, [i, i + perTxn]);
+        await conn.query('COMMIT');
+      }
+    } finally {
+      await conn.end();
+    }
+  }
+
+  interface OutRow { id: string; op: string; after: { n: number } | null }
+
+  async function outRows(n: Names): Promise<OutRow[]> {
+    return (await readTopic(cluster.bootstrap, n.out)).map((m) => JSON.parse(m.value) as OutRow);
+  }
+
+  /** Every id in [0, count) has reached the output topic, with its update (n = 1) for every tenth. */
+  async function waitForAll(n: Names, count: number, timeoutMs: number): Promise<OutRow[]> {
+    let last: OutRow[] = [];
+    try {
+      return await waitFor(`all ${count} ids in ${n.out}`, async () => {
+        if ((await recordCount(a, n.out)) < count) return undefined;
+        last = await outRows(n);
+        const ids = new Set(last.filter((r) => r.op === 'c').map((r) => r.id));
+        const updated = new Set(last.filter((r) => r.op === 'u').map((r) => r.id));
+        for (let i = 0; i < count; i++) if (!ids.has(String(i)) || (i % 10 === 0 && !updated.has(String(i)))) return undefined;
+        return last;
+      }, timeoutMs, 500);
+    } catch (err) {
+      const ids = new Set(last.map((r) => r.id));
+      const missing = Array.from({ length: count }, (_, i) => String(i)).filter((i) => !ids.has(i));
+      throw new Error(`${(err as Error).message}: ${missing.length} missing (first ${missing.slice(0, 5).join(', ')}), ${last.length} records`);
+    }
+  }
+
+  async function checkpoint(n: Names): Promise<{ file: string; pos: number; gtid: string } | undefined> {
+    const records = (await readTopic(cluster.bootstrap, n.checkpoints)).filter((m) => m.key === 'db');
+    const lastRecord = records.at(-1);
+    return lastRecord ? (JSON.parse(lastRecord.value) as { file: string; pos: number; gtid: string }) : undefined;
+  }
+
+  /** The checkpoint reaches the binlog position of now (the other test writes too, so at or past it). */
+  async function checkpointAtEnd(n: Names): Promise<void> {
+    const end = await db.binlogPosition();
+    let cp: { file: string; pos: number } | undefined;
+    await waitFor('the checkpoint at the end of the binlog', async () => {
+      cp = await checkpoint(n);
+      return cp && (cp.file > end.file || (cp.file === end.file && cp.pos >= end.position)) ? true : undefined;
+    }, 30_000, 500).catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(cp)} < ${JSON.stringify(end)}`); });
+  }
+
+  const leaderLines = (s: ServiceProcess): LogLine[] => s.lines.filter((l) => l.msg === 'binlog election: this replica reads the binlog');
+
+  test('kill -9 mid-stream, then restart: every change reaches the output topic, resumed from the Kafka checkpoint', async (t: TestContext) => {
+    const { names, dir } = await setUp();
+    const N = 2000;
+    await write(names, 0, 500);
+    const first = start('first', dir);
+    const writing = write(names, 500, N);
+    await waitFor('the first rows in the output topic', async () => ((await recordCount(a, names.out)) > 0 ? true : undefined), 60_000, 100);
+    await waitFor('a checkpoint', async () => ((await checkpoint(names)) ? true : undefined), 30_000, 200);
+    first.signal('SIGKILL');
+    assert.equal((await first.exited).signal, 'SIGKILL');
+    const outAtKill = await recordCount(a, names.out);
+    const cpAtKill = await checkpoint(names);
+    await writing;
+    assert.ok(outAtKill < N + N / 10, `killed mid-stream (${outAtKill} records out)`);
+
+    const second = start('second', dir);
+    const rows = await waitForAll(names, N, 120_000);
+    await checkpointAtEnd(names);
+    assert.ok(second.alive, second.tail());
+    const resumed = second.lines.find((l) => l.msg === 'binlog: resuming from the checkpoint');
+    assert.ok(resumed, `the second process resumed from the checkpoint\n${second.tail()}`);
+    assert.deepEqual({ file: resumed['file'], pos: resumed['pos'] }, { file: cpAtKill?.file, pos: cpAtKill?.pos }, 'from the last checkpoint written before the kill');
+    const duplicates = rows.length - (N + N / 10);
+    t.diagnostic(`killed with ${outAtKill} records out; ${rows.length} records in the end, ${duplicates} duplicates (at least once)`);
+    // Every key's changes arrive in order: its insert before its update.
+    const seen = new Map<string, string[]>();
+    for (const r of rows) seen.set(r.id, [...(seen.get(r.id) ?? []), r.op]);
+    for (const [id, ops] of seen) if (Number(id) % 10 === 0) assert.ok(ops.lastIndexOf('u') > ops.indexOf('c'), `${id}: ${ops.join(',')}`);
+    await second.stop();
+  });
+
+  test('two replicas: only one reads; kill it, the other takes over from the checkpoint, nothing lost', async (t: TestContext) => {
+    const { names, dir } = await setUp();
+    const N = 1500;
+    await write(names, 0, 300);
+    const A = start('A', dir);
+    await waitFor('A to lead', () => (leaderLines(A).length > 0 ? true : undefined), 60_000);
+    await waitFor('rows from A', async () => ((await recordCount(a, names.out)) > 0 ? true : undefined), 60_000, 100);
+    const restoreRtt = await slowResponsesWhileRebalancing(cluster);
+    let B: ServiceProcess;
+    try {
+      B = start('B', dir);
+      await waitFor('B to join the election', () => (B.lines.some((l) => l.msg === 'binlog election: another replica reads the binlog' || l.msg === 'binlog election: this replica reads the binlog') ? true : undefined), 90_000)
+        .catch((err: Error) => { throw new Error(`${err.message}\n${B.tail(30)}\n${A.tail(30)}`); });
+    } finally {
+      await restoreRtt();
+    }
+    await write(names, 300, 800);
+    await waitForAll(names, 800, 90_000);
+    // Exactly one reader at a time: whoever leads now, the other does not.
+    const leaderNow = (s: ServiceProcess): boolean => {
+      const l = s.lines.filter((x) => /^binlog election: (this|another) replica reads/.test(String(x.msg))).at(-1);
+      return l?.msg === 'binlog election: this replica reads the binlog';
+    };
+    assert.equal([A, B!].filter(leaderNow).length, 1, `${A.tail()}\n${B!.tail()}`);
+    const reader = leaderNow(A) ? A : B!;
+    const other = reader === A ? B! : A;
+    const connectedBefore = other.lines.filter((l) => l.msg === 'binlog reader connected').length;
+    reader.signal('SIGKILL');
+    await reader.exited;
+    const killedAt = Date.now();
+    await write(names, 800, N);
+    await waitFor(`${other.name} to take over`, () => (other.lines.filter((l) => l.msg === 'binlog reader connected').length > connectedBefore ? true : undefined), 90_000);
+    const tookOverMs = Date.now() - killedAt;
+    await waitForAll(names, N, 90_000);
+    await checkpointAtEnd(names);
+    assert.ok(leaderNow(other), other.tail());
+    assert.ok(other.alive, other.tail());
+    t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms`);
+    await other.stop();
+  });
+});
