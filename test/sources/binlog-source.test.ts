@@ -283,6 +283,40 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
     );
   });
 
+  test('partitions: 3 spreads rows by primary key; every change of a key is in one partition, in commit order', async () => {
+    await db.query('CREATE TABLE shop.parts (id INT PRIMARY KEY, n INT)');
+    const r = start('parts', { tables: ['shop.parts'], partitions: 3 });
+    await started(r);
+    const conn = await db.connect();
+    try {
+      for (let round = 0; round < 5; round++) {
+        await conn.query('START TRANSACTION');
+        for (let id = 0; id < 12; id++) await conn.query(round === 0 ? 'INSERT INTO shop.parts VALUES (?, 0)' : 'UPDATE shop.parts SET n = n + 1 WHERE id = ?', [id]);
+        await conn.query('COMMIT');
+      }
+    } finally {
+      await conn.end();
+    }
+    await waitFor('60 changes', () => (r.rows().length >= 60 ? true : undefined));
+    await r.stop();
+    const byKey = new Map<number, { partitions: Set<number>; ns: number[] }>();
+    for (const b of r.batches) {
+      for (const x of b.rows as ChangeRow[]) {
+        const k = Number(x.pk?.['id']);
+        const e = byKey.get(k) ?? { partitions: new Set<number>(), ns: [] };
+        e.partitions.add(b.partition);
+        e.ns.push(Number(x.after?.['n']));
+        byKey.set(k, e);
+      }
+    }
+    assert.equal(byKey.size, 12);
+    for (const [k, e] of byKey) {
+      assert.equal(e.partitions.size, 1, `key ${k} in partitions ${[...e.partitions].join(',')}`);
+      assert.deepEqual(e.ns, [0, 1, 2, 3, 4], `key ${k} in order`);
+    }
+    assert.equal(new Set(r.batches.map((b) => b.partition)).size, 3, 'all three partitions used');
+  });
+
   test('ALTER TABLE mid-stream: rows after it decode with the new columns', async () => {
     await db.query('CREATE TABLE shop.evolve (id INT PRIMARY KEY, d DATE)');
     const r = start('evolve', { tables: ['shop.evolve'] });

@@ -1,0 +1,80 @@
+// The pure parts of the binlog source: table patterns, JSON values, partitions by key, start points,
+// error classification, and the events zongji cannot decode (they cannot be produced by MariaDB, so the
+// assembler is fed the event objects zongji would emit for them).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AnyBinlogEvent } from '@vlasky/zongji';
+import { hasCode } from '../../src/kernel/errors.js';
+import { parseStart, serverIdOf } from '../../src/sources/binlog/binlog-source.js';
+import { classifyBinlogError, type ErrorContext } from '../../src/sources/binlog/reader.js';
+import { jsonValue, partitionOf, TableFilter, TransactionAssembler, type Transaction } from '../../src/sources/binlog/rows.js';
+
+const ctx: ErrorContext = { source: 'db', addr: 'db:3306', user: 'kis', from: { kind: 'pos', file: 'binlog.000007', pos: 1234 }, checkpoint: 'topic app.binlog-checkpoints (key db)' };
+
+test('table patterns: schema.table with * wildcards, exclusions win, zongji includeSchema only when schemas are exact', () => {
+  const f = new TableFilter(['shop.*', 'crm.users', 'log_*.events'], ['shop.tmp_*']);
+  assert.deepEqual(
+    [['shop', 'orders'], ['shop', 'tmp_x'], ['crm', 'users'], ['crm', 'leads'], ['log_2024', 'events'], ['shopx', 'orders']].map(([s, t]) => f.matches(s!, t!)),
+    [true, false, true, false, true, false],
+  );
+  assert.equal(f.zongjiIncludeSchema(), undefined, 'a wildcard schema: every schema is decoded and filtered here');
+  assert.deepEqual(new TableFilter(['shop.*', 'crm.users', 'crm.leads']).zongjiIncludeSchema(), { shop: true, crm: ['users', 'leads'] });
+  assert.equal(new TableFilter(['a.b']).matches('a', 'bb'), false, 'no partial matches; dots are literal');
+});
+
+test('values: Buffers base64, bigint as exact text, nested JSON-safe; others unchanged', () => {
+  assert.deepEqual(jsonValue({ b: Buffer.from([0, 255]), n: 12n, s: 'x', arr: [Buffer.from('a')], nil: undefined }), { b: 'AP8=', n: '12', s: 'x', arr: ['YQ=='], nil: null });
+  assert.equal(jsonValue('18446744073709551615'), '18446744073709551615');
+});
+
+test('partitions: the same table and key always go to the same partition; one partition by default', () => {
+  const row = (id: number) => ({ schema: 's', table: 't', pk: { id }, before: null, after: { id } });
+  assert.equal(partitionOf(row(5), 1), 0);
+  const parts = Array.from({ length: 200 }, (_, i) => partitionOf(row(i), 4));
+  assert.deepEqual(parts, Array.from({ length: 200 }, (_, i) => partitionOf(row(i), 4)));
+  assert.deepEqual(new Set(parts), new Set([0, 1, 2, 3]), 'keys spread over all partitions');
+});
+
+test('start points and the derived server_id', () => {
+  assert.deepEqual(parseStart(undefined), { kind: 'end' });
+  assert.deepEqual(parseStart('end'), { kind: 'end' });
+  assert.equal(parseStart('beginning'), 'beginning');
+  assert.deepEqual(parseStart('mysql-bin.000012:4567'), { kind: 'pos', file: 'mysql-bin.000012', pos: 4567 });
+  assert.deepEqual(parseStart('gtid:0-1-100,1-2-3'), { kind: 'gtid', set: '0-1-100,1-2-3' });
+  assert.equal(serverIdOf('app', 'db'), serverIdOf('app', 'db'), 'every replica of a source announces the same id');
+  assert.notEqual(serverIdOf('app', 'db'), serverIdOf('app', 'db2'));
+  assert.equal(serverIdOf('app', 'db', 77), 77);
+  assert.ok(serverIdOf('app', 'db') >= 1000 && serverIdOf('app', 'db') < 2 ** 31);
+});
+
+test('errors: access, grants, purged position, same server id, undecodable, connection trouble', () => {
+  const e = (errno: number, message: string, code?: string) => Object.assign(new Error(message), { errno, code });
+  const login = classifyBinlogError(e(1045, "Access denied for user 'kis'@'10.0.0.1' (using password: YES)"), ctx);
+  assert.ok(hasCode(login, 'KIS_ERR_BINLOG_ACCESS') && !login.retriable);
+  assert.match(login.message, /GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON \*\.\* TO 'kis'@'%'/);
+  const grant = classifyBinlogError(e(1227, 'Access denied; you need (at least one of) the REPLICATION SLAVE privilege(s) for this operation'), ctx);
+  assert.ok(hasCode(grant, 'KIS_ERR_BINLOG_ACCESS') && !grant.retriable);
+  const purged = classifyBinlogError(e(1236, 'Could not find first log file name in binary log index file'), ctx);
+  assert.ok(hasCode(purged, 'KIS_ERR_BINLOG_POSITION') && !purged.retriable);
+  assert.match(purged.message, /binlog\.000007:1234/);
+  assert.match(purged.message, /delete the checkpoint \(topic app\.binlog-checkpoints \(key db\)\) and re-read the tables with snapshot: initial/);
+  const sameId = classifyBinlogError(e(4052, "A slave with the same server_uuid/server_id is already connected; the first event 'binlog.000001' at 4"), ctx);
+  assert.ok(hasCode(sameId, 'KIS_ERR_SOURCE') && sameId.retriable);
+  const payload = classifyBinlogError(new Error('Server sent a TRANSACTION_PAYLOAD_EVENT (binlog_transaction_compression=ON). zongji cannot decode compressed transactions'), ctx);
+  assert.ok(hasCode(payload, 'KIS_ERR_BINLOG_UNDECODABLE') && !payload.retriable);
+  const lost = classifyBinlogError(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST' }), ctx);
+  assert.ok(hasCode(lost, 'KIS_ERR_SOURCE') && lost.retriable);
+});
+
+test('the assembler stops at events zongji cannot decode instead of skipping their changes', () => {
+  const seen: Transaction[] = [];
+  const a = new TransactionAssembler('db', new TableFilter(['s.*']), () => '', (t) => seen.push(t));
+  const ev = (name: string, extra: Record<string, unknown> = {}) => ({ getEventName: () => name, nextPosition: 900, timestamp: 1_700_000_000_000, ...extra }) as unknown as AnyBinlogEvent;
+  a.push(ev('rotate', { binlogName: 'binlog.000003', position: 4 }));
+  a.push(ev('query', { query: 'BEGIN' }));
+  for (const name of ['transactionpayload', 'partialupdaterows']) {
+    assert.throws(() => a.push(ev(name)), (err: unknown) => hasCode(err, 'KIS_ERR_BINLOG_UNDECODABLE') && /binlog\.000003:900/.test((err as Error).message));
+  }
+  a.push(ev('query', { query: 'COMMIT' }));
+  assert.deepEqual(seen.map((t) => ({ rows: t.rows.length, end: t.end })), [{ rows: 0, end: { file: 'binlog.000003', pos: 900, gtid: '' } }], 'MySQL BEGIN ... COMMIT is a transaction too');
+});
