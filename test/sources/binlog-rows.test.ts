@@ -7,7 +7,7 @@ import type { AnyBinlogEvent } from '@vlasky/zongji';
 import { hasCode } from '../../src/kernel/errors.js';
 import { parseStart, serverIdOf } from '../../src/sources/binlog/binlog-source.js';
 import { classifyBinlogError, type ErrorContext } from '../../src/sources/binlog/reader.js';
-import { jsonValue, partitionOf, TableFilter, TransactionAssembler, type Transaction } from '../../src/sources/binlog/rows.js';
+import { GtidTracker, jsonValue, partitionOf, TableFilter, TransactionAssembler, type Transaction } from '../../src/sources/binlog/rows.js';
 
 const ctx: ErrorContext = { source: 'db', addr: 'db:3306', user: 'kis', from: { kind: 'pos', file: 'binlog.000007', pos: 1234 }, checkpoint: 'topic app.binlog-checkpoints (key db)' };
 
@@ -68,7 +68,7 @@ test('errors: access, grants, purged position, same server id, undecodable, conn
 
 test('the assembler stops at events zongji cannot decode instead of skipping their changes', () => {
   const seen: Transaction[] = [];
-  const a = new TransactionAssembler('db', new TableFilter(['s.*']), () => '', (t) => seen.push(t));
+  const a = new TransactionAssembler('db', new TableFilter(['s.*']), new GtidTracker(''), (t) => seen.push(t));
   const ev = (name: string, extra: Record<string, unknown> = {}) => ({ getEventName: () => name, nextPosition: 900, timestamp: 1_700_000_000_000, ...extra }) as unknown as AnyBinlogEvent;
   a.push(ev('rotate', { binlogName: 'binlog.000003', position: 4 }));
   a.push(ev('query', { query: 'BEGIN' }));
@@ -77,4 +77,20 @@ test('the assembler stops at events zongji cannot decode instead of skipping the
   }
   a.push(ev('query', { query: 'COMMIT' }));
   assert.deepEqual(seen.map((t) => ({ rows: t.rows.length, end: t.end })), [{ rows: 0, end: { file: 'binlog.000003', pos: 900, gtid: '' } }], 'MySQL BEGIN ... COMMIT is a transaction too');
+});
+
+test('GTID tracking: a MariaDB position advances per domain from its seed; a MySQL set only with a seed', () => {
+  const maria = new GtidTracker('0-1-10,1-2-5');
+  maria.begin({ getEventName: () => 'mariadbgtid', domainId: 0, serverId: 1, seqNo: 11 } as never);
+  assert.equal(maria.commit(), '0-1-11,1-2-5');
+  const fresh = new GtidTracker('');
+  fresh.begin({ getEventName: () => 'mariadbgtid', domainId: 0, serverId: 3, seqNo: '18446744073709551615' } as never);
+  assert.equal(fresh.commit(), '0-3-18446744073709551615');
+  const uuid = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+  const mysql = new GtidTracker(`${uuid}:1-5`);
+  mysql.begin({ getEventName: () => 'gtid', gtid: `${uuid}:6` } as never);
+  assert.equal(mysql.commit(), `${uuid}:1-6`);
+  const unseeded = new GtidTracker('');
+  unseeded.begin({ getEventName: () => 'gtid', gtid: `${uuid}:6` } as never);
+  assert.equal(unseeded.commit(), '', 'a set with gaps would be wrong: unknown instead');
 });

@@ -205,7 +205,10 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
     await second.stop();
     assert.deepEqual(first.rows().map((x) => x.pk?.['id']), Array.from({ length: 50 }, (_, i) => i));
     assert.deepEqual(second.rows().map((x) => x.pk?.['id']), Array.from({ length: 50 }, (_, i) => 50 + i), 'exactly the rows after the checkpoint');
-    assert.equal((await second.checkpoint())?.file, (await db.binlogPosition()).file, 'the checkpoint follows the rotation');
+    const cp2 = await second.checkpoint();
+    assert.equal(cp2?.file, (await db.binlogPosition()).file, 'the checkpoint follows the rotation');
+    assert.equal(cp2?.gtid, await db.gtidBinlogPos(), 'the GTID position is carried on from the checkpoint after a resume by file:pos');
+    assert.equal(second.rows().at(-1)?.position.gtid, await db.gtidBinlogPos());
   });
 
   test('snapshot: initial with concurrent writes, crashed mid-way and resumed: applied in order, the output equals the table', async () => {

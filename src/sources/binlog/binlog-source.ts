@@ -242,7 +242,7 @@ export class BinlogSource implements Source {
     const readerAbort = new AbortController();
     let readerError: unknown;
     let readerDone = false;
-    const readerRun = reader.run(start, readerAbort.signal).then(
+    const readerRun = reader.run(start, readerAbort.signal, initial?.gtid ?? '').then(
       () => { readerDone = true; poke(); },
       (err: unknown) => { readerError = err; readerDone = true; poke(); },
     );

@@ -8,7 +8,7 @@ import type { ConnectionOptions } from 'mysql2';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { errorMessage, isKisError, KisError } from '../../kernel/errors.js';
-import { BINLOG_EVENTS, TransactionAssembler, UNDECODABLE, type BinlogPoint, type TableFilter, type Transaction } from './rows.js';
+import { BINLOG_EVENTS, GtidTracker, TransactionAssembler, UNDECODABLE, type BinlogPoint, type TableFilter, type Transaction } from './rows.js';
 
 export type StartPoint =
   | { readonly kind: 'end' }
@@ -115,6 +115,8 @@ export class BinlogReader {
   private last: BinlogPoint | undefined;
   private current: ZongJi | undefined;
   private paused = false;
+  /** The GTID position at the start point ('' when unknown: zongji's own is used once it has one). */
+  private seed = '';
 
   constructor(private readonly opts: ReaderOptions) {}
 
@@ -138,9 +140,10 @@ export class BinlogReader {
   }
 
   /** Reads from `start` until `signal` aborts (resolves) or an error that retrying cannot fix (rejects). */
-  async run(start: StartPoint, signal: AbortSignal): Promise<void> {
+  async run(start: StartPoint, signal: AbortSignal, gtidSeed = ''): Promise<void> {
     const { logger, source } = this.opts;
     let from = start;
+    this.seed = start.kind === 'gtid' ? start.set : gtidSeed;
     for (;;) {
       if (signal.aborted) return;
       let session: Session;
@@ -195,7 +198,8 @@ export class BinlogReader {
     void ended.then(() => signal.removeEventListener('abort', onAbort));
     let ready = false;
     let firstRotate = true;
-    const assembler = new TransactionAssembler(this.opts.source, this.opts.filter, () => zj.gtidSet ?? '', (t) => {
+    const gtids = new GtidTracker(this.last?.gtid ?? this.seed);
+    const assembler = new TransactionAssembler(this.opts.source, this.opts.filter, gtids, (t) => {
       this.last = t.end;
       this.opts.onTransaction(t);
     });
@@ -214,7 +218,10 @@ export class BinlogReader {
           if (firstRotate && e.getEventName() === 'rotate') {
             firstRotate = false;
             const r = e as AnyBinlogEvent & { binlogName: string; position: number };
-            if (from.kind === 'end') this.opts.onResolvedStart?.({ file: r.binlogName, pos: r.position, gtid: zj.gtidSet ?? '' });
+            if (from.kind === 'end') {
+              gtids.seedIfUnknown(zj.gtidSet ?? '');
+              this.opts.onResolvedStart?.({ file: r.binlogName, pos: r.position, gtid: zj.gtidSet ?? '' });
+            }
           }
           assembler.push(e);
         } catch (err) {

@@ -1,7 +1,7 @@
 // From binlog events to change rows: which tables are read, how a column value becomes JSON, how the
 // events of one transaction are gathered until its commit, and which partition a row goes to. Pure code,
 // no connection: the reader feeds it events, the snapshot feeds it SELECTed rows.
-import type { AnyBinlogEvent, BinlogEventByName, BinlogEventName } from '@vlasky/zongji';
+import { GtidSet, MariadbGtidPosition, type AnyBinlogEvent, type BinlogEventByName, type BinlogEventName } from '@vlasky/zongji';
 import { KisError } from '../../kernel/errors.js';
 import { partitionForKey } from '../../kernel/partitioner.js';
 import type { Row } from '../../kernel/types.js';
@@ -116,6 +116,58 @@ export function partitionOf(row: Pick<ChangeRow, 'schema' | 'table' | 'pk' | 'af
   return partitionForKey(`${row.schema}.${row.table}:${JSON.stringify(identity)}`, partitions);
 }
 
+// ---- GTIDs -------------------------------------------------------------------------------------
+
+/**
+ * The GTID position (MariaDB: last transaction per domain) or set (MySQL: every executed transaction)
+ * after each commit, seeded from the checkpoint, so that it survives a resume by file:pos (zongji only
+ * knows it after a start at the end or by GTID). A MySQL set without a seed would have gaps: it stays ''.
+ */
+export class GtidTracker {
+  private maria: MariadbGtidPosition | undefined;
+  private mysql: GtidSet | undefined;
+  private pending: { domainId: number; serverId: number; seqNo: number | string } | string | undefined;
+  private seeded: boolean;
+
+  constructor(seed: string) {
+    this.seeded = seed !== '';
+    if (/^\d+-\d+-\d+/.test(seed)) this.maria = MariadbGtidPosition.parse(seed);
+    else if (seed !== '') this.mysql = GtidSet.parse(seed);
+  }
+
+  /** A seed learnt after the start (zongji's gtidSet after a start at the end), unless one was given. */
+  seedIfUnknown(seed: string): void {
+    if (this.seeded || seed === '') return;
+    this.seeded = true;
+    if (/^\d+-\d+-\d+/.test(seed)) this.maria = MariadbGtidPosition.parse(seed);
+    else this.mysql = GtidSet.parse(seed);
+  }
+
+  begin(e: BinlogEventByName<'mariadbgtid' | 'gtid'>): void {
+    if (e.getEventName() === 'mariadbgtid') {
+      const m = e as BinlogEventByName<'mariadbgtid'>;
+      this.pending = { domainId: m.domainId, serverId: m.serverId, seqNo: m.seqNo };
+    } else {
+      this.pending = e.gtid;
+    }
+  }
+
+  commit(): string {
+    const p = this.pending;
+    this.pending = undefined;
+    if (typeof p === 'object') {
+      this.maria ??= MariadbGtidPosition.parse('');
+      this.maria.add(p);
+      return this.maria.toString();
+    }
+    if (typeof p === 'string' && this.seeded) {
+      this.mysql ??= GtidSet.parse('');
+      this.mysql.add(p);
+    }
+    return this.maria?.toString() ?? (this.seeded ? this.mysql?.toString() ?? '' : '');
+  }
+}
+
 // ---- transactions ------------------------------------------------------------------------------
 
 /** Event types the reader asks zongji for. 'tablemap' must be there, or zongji drops every row event. */
@@ -153,8 +205,7 @@ export class TransactionAssembler {
   constructor(
     private readonly source: string,
     private readonly filter: TableFilter,
-    /** The gtid set / position the reader knows after the commit (zongji's gtidSet, read synchronously). */
-    private readonly gtidNow: () => string,
+    private readonly gtids: GtidTracker,
     private readonly emit: (t: Transaction) => void,
   ) {}
 
@@ -180,6 +231,7 @@ export class TransactionAssembler {
       return;
     }
     if (isEvent(e, 'mariadbgtid') || isEvent(e, 'gtid')) {
+      this.gtids.begin(e);
       this.rows = [];
       this.open = true;
       return;
@@ -239,7 +291,7 @@ export class TransactionAssembler {
   }
 
   private commit(nextPosition: number, timestamp: number): void {
-    const end: BinlogPoint = { file: this.file, pos: nextPosition, gtid: this.gtidNow() };
+    const end: BinlogPoint = { file: this.file, pos: nextPosition, gtid: this.gtids.commit() };
     const position = { file: end.file, pos: end.pos, gtid: end.gtid };
     for (const r of this.rows) {
       r.position = position;
