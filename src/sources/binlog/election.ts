@@ -125,6 +125,7 @@ export class LeaderElection {
       else void this.stopLeading();
     });
     try {
+      await this.ensureTopic();
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: false });
       await consumer.run({ autoCommit: true, eachMessage: async () => undefined });
@@ -140,6 +141,22 @@ export class LeaderElection {
       this.consumer = undefined;
       this.joined = false;
       void signal;
+    }
+  }
+
+  /** One partition where the cluster lets us create topics; elsewhere auto-creation (any count works: only partition 0 elects). */
+  private async ensureTopic(): Promise<void> {
+    const admin = this.opts.kafka.admin();
+    try {
+      await admin.connect();
+      if (!(await admin.listTopics()).includes(this.opts.topic)) {
+        await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.opts.topic, numPartitions: 1 }] })
+          .catch((err: unknown) => this.opts.logger.debug({ topic: this.opts.topic, err: errorMessage(err) }, 'binlog election topic not created (auto-creation will)'));
+      }
+    } catch (err) {
+      this.opts.logger.debug({ topic: this.opts.topic, err: errorMessage(err) }, 'binlog election topic not checked');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
