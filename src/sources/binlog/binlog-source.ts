@@ -251,6 +251,7 @@ export class BinlogSource implements Source {
     let cp = initial;
     let unsaved: Checkpoint | undefined;
     let savedAt = 0;
+    let saving: Promise<void> = Promise.resolve();
     try {
       while (!signal.aborted) {
         if (readerError) throw readerError;
@@ -262,6 +263,7 @@ export class BinlogSource implements Source {
           savedAt = Date.now();
         }
         if (queue.length === 0) {
+          await saving;
           if (unsaved && Date.now() - savedAt >= IDLE_CHECKPOINT_MS) {
             await this.save(unsaved);
             cp = unsaved;
@@ -286,7 +288,11 @@ export class BinlogSource implements Source {
         const last = taken[taken.length - 1]!;
         const next: Checkpoint = { source: this.id, file: last.end.file, pos: last.end.pos, gtid: last.end.gtid, ts_ms: last.tsMs, updated_at: new Date().toISOString() };
         if (rows.length > 0 || Date.now() - savedAt >= IDLE_CHECKPOINT_MS) {
-          await this.save(next);
+          // The checkpoint of this batch is written while the next batch is processed (as the kafka source
+          // commits offsets): in order, one at a time, and always after its own batch's hand-off resolved.
+          await saving;
+          saving = this.save(next);
+          saving.catch(() => undefined); // awaited before the next write or at the end; never unhandled meanwhile
           cp = next;
           unsaved = undefined;
           savedAt = Date.now();
@@ -301,7 +307,8 @@ export class BinlogSource implements Source {
       readerAbort.abort();
       await readerRun;
       this.reader = undefined;
-      if (unsaved) await this.save(unsaved).catch(() => undefined);
+      const lastSave = await saving.then(() => true, () => false);
+      if (unsaved && lastSave) await this.save(unsaved).catch(() => undefined);
     }
   }
 }

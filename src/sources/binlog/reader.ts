@@ -215,7 +215,8 @@ export class BinlogReader {
       };
       zj.on('binlog', (e: AnyBinlogEvent) => {
         try {
-          if (firstRotate && e.getEventName() === 'rotate') {
+          const name = e.getEventName();
+          if (firstRotate && name === 'rotate') {
             firstRotate = false;
             const r = e as AnyBinlogEvent & { binlogName: string; position: number };
             if (from.kind === 'end') {
@@ -223,7 +224,7 @@ export class BinlogReader {
               this.opts.onResolvedStart?.({ file: r.binlogName, pos: r.position, gtid: zj.gtidSet ?? '' });
             }
           }
-          assembler.push(e);
+          assembler.push(e, name);
         } catch (err) {
           fail(err);
         }

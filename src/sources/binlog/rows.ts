@@ -188,9 +188,7 @@ export function undecodableError(source: string, kind: string, at: string): KisE
     { context: { source } });
 }
 
-function isEvent<N extends BinlogEventName>(e: AnyBinlogEvent, name: N): e is BinlogEventByName<N> {
-  return e.getEventName() === name;
-}
+const NO_POSITION = { file: '', pos: 0, gtid: '' };
 
 /**
  * Gathers the row events of one transaction until its commit (xid, or COMMIT for non-transactional
@@ -219,55 +217,63 @@ export class TransactionAssembler {
     this.open = false;
   }
 
-  push(e: AnyBinlogEvent): void {
-    const name = e.getEventName();
-    if (name in UNDECODABLE) throw undecodableError(this.source, name, `${this.file}:${e.nextPosition}`);
-    if (isEvent(e, 'rotate')) {
-      this.file = e.binlogName;
-      return;
-    }
-    if (isEvent(e, 'tablemap')) {
-      this.tableMap(e);
-      return;
-    }
-    if (isEvent(e, 'mariadbgtid') || isEvent(e, 'gtid')) {
-      this.gtids.begin(e);
-      this.rows = [];
-      this.open = true;
-      return;
-    }
-    if (isEvent(e, 'query')) {
-      const q = e.query.trim().toUpperCase();
-      if (q === 'BEGIN') {
+  /** `name` is e.getEventName(), when the caller has it already (zongji builds it anew on every call). */
+  push(e: AnyBinlogEvent, name: string = e.getEventName()): void {
+    switch (name) {
+      case 'tablemap':
+        this.tableMap(e as BinlogEventByName<'tablemap'>);
+        return;
+      case 'writerows':
+      case 'updaterows':
+      case 'deleterows':
+        this.rowsEvent(e as BinlogEventByName<'writerows' | 'updaterows' | 'deleterows'>, name);
+        return;
+      case 'xid':
+        this.commit(e.nextPosition, e.timestamp);
+        return;
+      case 'mariadbgtid':
+      case 'gtid':
+        this.gtids.begin(e as BinlogEventByName<'mariadbgtid' | 'gtid'>);
         this.rows = [];
         this.open = true;
-      } else {
-        // COMMIT of a non-transactional group, or a standalone statement (DDL): the group ends here.
-        this.commit(e.nextPosition, e.timestamp);
+        return;
+      case 'rotate':
+        this.file = (e as BinlogEventByName<'rotate'>).binlogName;
+        return;
+      case 'query': {
+        const q = (e as BinlogEventByName<'query'>).query.trim().toUpperCase();
+        if (q === 'BEGIN') {
+          this.rows = [];
+          this.open = true;
+        } else {
+          // COMMIT of a non-transactional group, or a standalone statement (DDL): the group ends here.
+          this.commit(e.nextPosition, e.timestamp);
+        }
+        return;
       }
-      return;
+      default:
+        if (name in UNDECODABLE) throw undecodableError(this.source, name, `${this.file}:${e.nextPosition}`);
     }
-    if (isEvent(e, 'xid')) {
-      this.commit(e.nextPosition, e.timestamp);
-      return;
-    }
-    if (isEvent(e, 'writerows') || isEvent(e, 'updaterows') || isEvent(e, 'deleterows')) {
-      const tm = e.tableMap[e.tableId];
-      if (!tm || !this.filter.matches(tm.parentSchema, tm.tableName)) return;
-      const pkColumns = this.pkColumns(e);
-      const base = { schema: tm.parentSchema, table: tm.tableName, position: { file: '', pos: 0, gtid: '' }, ts_ms: 0 };
-      if (isEvent(e, 'updaterows')) {
-        for (const r of e.rows) {
-          const before = jsonImage(r.before);
-          const after = jsonImage(r.after);
-          this.rows.push({ ...base, op: 'u', pk: pkOf(after, pkColumns), before, after });
-        }
-      } else {
-        const op: ChangeOp = isEvent(e, 'writerows') ? 'c' : 'd';
-        for (const r of e.rows) {
-          const image = jsonImage(r);
-          this.rows.push({ ...base, op, pk: pkOf(image, pkColumns), before: op === 'd' ? image : null, after: op === 'c' ? image : null });
-        }
+  }
+
+  private rowsEvent(e: BinlogEventByName<'writerows' | 'updaterows' | 'deleterows'>, name: string): void {
+    const tm = e.tableMap[e.tableId];
+    if (!tm || !this.filter.matches(tm.parentSchema, tm.tableName)) return;
+    const pkColumns = this.pkColumns(e);
+    const schema = tm.parentSchema;
+    const table = tm.tableName;
+    // position and ts_ms are set at the commit, for every row of the transaction at once.
+    if (name === 'updaterows') {
+      for (const r of (e as BinlogEventByName<'updaterows'>).rows) {
+        const before = jsonImage(r.before);
+        const after = jsonImage(r.after);
+        this.rows.push({ op: 'u', schema, table, pk: pkOf(after, pkColumns), before, after, position: NO_POSITION, ts_ms: 0 });
+      }
+    } else {
+      const insert = name === 'writerows';
+      for (const r of (e as BinlogEventByName<'writerows'>).rows) {
+        const image = jsonImage(r);
+        this.rows.push({ op: insert ? 'c' : 'd', schema, table, pk: pkOf(image, pkColumns), before: insert ? null : image, after: insert ? image : null, position: NO_POSITION, ts_ms: 0 });
       }
     }
   }
