@@ -252,6 +252,8 @@ export class BinlogSource implements Source {
     let unsaved: Checkpoint | undefined;
     let savedAt = 0;
     let saving: Promise<void> = Promise.resolve();
+    // A finished snapshot stays on record in every later checkpoint (what it read, when the stream took over).
+    const snapshotDone = initial?.snapshot ? { snapshot: initial.snapshot } : {};
     try {
       while (!signal.aborted) {
         if (readerError) throw readerError;
@@ -271,8 +273,16 @@ export class BinlogSource implements Source {
             savedAt = Date.now();
           }
           await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(poke, unsaved ? IDLE_CHECKPOINT_MS : 5_000);
+            // Checked again here, synchronously: a transaction that arrived during the awaits above poked nobody.
+            if (queue.length > 0 || readerDone || signal.aborted || (!cp && resolvedStart)) {
+              resolve();
+              return;
+            }
+            const timer = setTimeout(poke, unsaved ? IDLE_CHECKPOINT_MS : 5_000);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
           });
           continue;
         }
@@ -286,7 +296,7 @@ export class BinlogSource implements Source {
         queuedRows -= rows.length;
         await this.handOff(handle, rows);
         const last = taken[taken.length - 1]!;
-        const next: Checkpoint = { source: this.id, file: last.end.file, pos: last.end.pos, gtid: last.end.gtid, ts_ms: last.tsMs, updated_at: new Date().toISOString() };
+        const next: Checkpoint = { source: this.id, file: last.end.file, pos: last.end.pos, gtid: last.end.gtid, ts_ms: last.tsMs, updated_at: new Date().toISOString(), ...snapshotDone };
         if (rows.length > 0 || Date.now() - savedAt >= IDLE_CHECKPOINT_MS) {
           // The checkpoint of this batch is written while the next batch is processed (as the kafka source
           // commits offsets): in order, one at a time, and always after its own batch's hand-off resolved.

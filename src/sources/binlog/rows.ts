@@ -95,10 +95,14 @@ export function jsonValue(v: unknown): unknown {
   return v;
 }
 
+/** A row image as JSON values, converted in place (zongji and mysql2 build a fresh object per row). */
 export function jsonImage(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) out[k] = jsonValue(v);
-  return out;
+  for (const k in row) {
+    const v = row[k];
+    if (v !== null && typeof v === 'object') row[k] = jsonValue(v);
+    else if (v === undefined || typeof v === 'bigint') row[k] = jsonValue(v);
+  }
+  return row;
 }
 
 export function pkOf(image: Record<string, unknown> | null, pkColumns: readonly string[] | undefined): Record<string, unknown> | null {
@@ -289,6 +293,8 @@ export class TransactionAssembler {
 
   /** zongji's table cache does not keep the key columns: they are taken from the TableMap events. */
   private tableMap(e: BinlogEventByName<'tablemap'>): void {
+    // A table id names one version of a table's columns (an ALTER gives a new id), so the first event of an id is enough.
+    if (this.tableMaps.has(e.tableId)) return;
     this.tableMaps.set(e.tableId, {
       ...(e.primaryKey ? { primaryKey: e.primaryKey } : {}),
       ...(e.columnNames ? { columnNames: e.columnNames } : {}),
