@@ -163,14 +163,18 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     const N = 2000;
     await write(names, 0, 500);
     const first = start('first', dir);
-    const writing = write(names, 500, N);
+    // Writes go on while the first process runs, is killed, and is down; the rest comes after the kill.
+    let writingDone = false;
+    const writing = write(names, 500, 1500).then(() => { writingDone = true; });
     await waitFor('the first rows in the output topic', async () => ((await recordCount(a, names.out)) > 0 ? true : undefined), 60_000, 100);
     await waitFor('a checkpoint', async () => ((await checkpoint(names)) ? true : undefined), 30_000, 200);
     first.signal('SIGKILL');
     assert.equal((await first.exited).signal, 'SIGKILL');
+    const killedWhileWriting = !writingDone;
     const outAtKill = await recordCount(a, names.out);
     const cpAtKill = await checkpoint(names);
     await writing;
+    await write(names, 1500, N);
     assert.ok(outAtKill < N + N / 10, `killed mid-stream (${outAtKill} records out)`);
 
     const second = start('second', dir);
@@ -181,7 +185,7 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     assert.ok(resumed, `the second process resumed from the checkpoint\n${second.tail()}`);
     assert.deepEqual({ file: resumed['file'], pos: resumed['pos'] }, { file: cpAtKill?.file, pos: cpAtKill?.pos }, 'from the last checkpoint written before the kill');
     const duplicates = rows.length - (N + N / 10);
-    t.diagnostic(`killed with ${outAtKill} records out; ${rows.length} records in the end, ${duplicates} duplicates (at least once)`);
+    t.diagnostic(`killed with ${outAtKill} records out${killedWhileWriting ? ', while rows were being written' : ''}; ${rows.length} records in the end, ${duplicates} duplicates (at least once)`);
     // Every key's changes arrive in order: its insert before its update.
     const seen = new Map<string, string[]>();
     for (const r of rows) seen.set(r.id, [...(seen.get(r.id) ?? []), r.op]);

@@ -170,10 +170,17 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
       await conn.query(`INSERT INTO shop.orders VALUES (99, 'gone', 1)`);
       await conn.query('ROLLBACK');
       await conn.query(`INSERT INTO shop.orders VALUES (4, 'u4', 4)`);
+      await conn.query('START TRANSACTION');
+      await conn.query(`INSERT INTO shop.orders VALUES (5, 'u5', 5)`);
+      await conn.query('SAVEPOINT sp');
+      await conn.query(`INSERT INTO shop.orders VALUES (98, 'gone', 1)`);
+      await conn.query('ROLLBACK TO SAVEPOINT sp');
+      await conn.query(`INSERT INTO shop.orders VALUES (6, 'u6', 6)`);
+      await conn.query('COMMIT');
     } finally {
       await conn.end();
     }
-    await waitFor('the last insert', () => (r.rows().some((x) => x.pk?.['id'] === 4) ? true : undefined));
+    await waitFor('the last insert', () => (r.rows().some((x) => x.pk?.['id'] === 6) ? true : undefined));
     await r.stop();
     const summary = r.batches.map((b) => (b.rows as ChangeRow[]).map((x) => `${x.op} ${x.schema}.${x.table} ${JSON.stringify(x.pk)}`));
     const txn = ['c shop.orders {"id":1}', 'c shop.orders {"id":2}', 'c shop.orders {"id":3}', 'u shop.orders {"id":1}', 'u shop.orders {"id":2}', 'c other.t {"id":7}'];
@@ -181,7 +188,8 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
     const withTxn = summary.find((b) => b.includes(txn[0]!));
     assert.ok(withTxn, JSON.stringify(summary));
     assert.deepEqual(withTxn.slice(0, txn.length), txn);
-    assert.deepEqual(summary.flat(), [...txn, 'c shop.orders {"id":4}'], 'no rolled-back row, no excluded table');
+    assert.deepEqual(summary.flat(), [...txn, 'c shop.orders {"id":4}', 'c shop.orders {"id":5}', 'c shop.orders {"id":6}'], 'no rolled-back row, no excluded table');
+    assert.ok(summary.some((b) => b.includes('c shop.orders {"id":5}') && b.includes('c shop.orders {"id":6}')), 'a transaction with a savepoint stays whole');
     const txRows = r.rows().slice(0, txn.length);
     assert.equal(new Set(txRows.map((x) => `${x.position.file}:${x.position.pos}:${x.position.gtid}`)).size, 1, 'every row of a transaction has its end position');
   });

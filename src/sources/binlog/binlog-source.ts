@@ -66,6 +66,7 @@ export class BinlogSource implements Source {
   private election: LeaderElection | undefined;
   private reader: BinlogReader | undefined;
   private leading = false;
+  private snapshotting = false;
 
   constructor(private readonly opts: BinlogSourceOptions) {
     this.id = opts.id;
@@ -102,6 +103,7 @@ export class BinlogSource implements Source {
 
   waiting(): string[] {
     if (this.election && !this.election.hasJoined) return [`source '${this.id}': has not joined the binlog election group ${this.opts.election!.groupId} yet`];
+    if (this.snapshotting) return [`source '${this.id}': initial snapshot in progress`];
     if (this.leading && !this.reader?.connected) return [`source '${this.id}': not connected to the binlog on ${this.opts.addr} yet`];
     return [];
   }
@@ -114,7 +116,12 @@ export class BinlogSource implements Source {
       let cp = await store.load();
       if (cp) logger.info({ source: this.id, checkpoint: store.where, file: cp.file, pos: cp.pos, gtid: cp.gtid, snapshot: cp.snapshot ? (cp.snapshot.finished ? 'finished' : 'in progress') : 'none' }, 'binlog: resuming from the checkpoint');
       if (params.snapshot === 'initial' && (!cp || (cp.snapshot && !cp.snapshot.finished))) {
-        cp = await this.snapshot(handle, cp, signal);
+        this.snapshotting = true;
+        try {
+          cp = await this.snapshot(handle, cp, signal);
+        } finally {
+          this.snapshotting = false;
+        }
         if (!cp || signal.aborted) return;
       }
       const start = cp ? { kind: 'pos' as const, file: cp.file, pos: cp.pos } : await this.configuredStart();

@@ -249,6 +249,8 @@ export class TransactionAssembler {
         if (q === 'BEGIN') {
           this.rows = [];
           this.open = true;
+        } else if (this.open && (q.startsWith('SAVEPOINT') || q.startsWith('ROLLBACK TO') || q.startsWith('RELEASE SAVEPOINT'))) {
+          // Statements inside a transaction that neither commit it nor carry rows.
         } else {
           // COMMIT of a non-transactional group, or a standalone statement (DDL): the group ends here.
           this.commit(e.nextPosition, e.timestamp);
