@@ -11,8 +11,11 @@
 // stamped with its insert time; a kafkajs consumer in this process reads the output and the latency of a
 // row is its arrival minus its stamp (commit to topic, plus the meter's own fetch wait).
 //
+// Each phase runs BENCH_ROUNDS rounds over the same stretch, alternating which side goes first; the
+// headline is the best round of each side (the machine is shared), the median is shown too.
+//
 // Env: BENCH_ROWS (200000), BENCH_TXN_ROWS (100), BENCH_RATE (5000), BENCH_LATENCY_SECONDS (15; 0 skips),
-// BENCH_SIDES (service,baseline).
+// BENCH_ROUNDS (3), BENCH_SIDES (service,baseline).
 import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +49,7 @@ const ROWS = envInt('BENCH_ROWS', 200_000);
 const TXN_ROWS = Math.max(1, envInt('BENCH_TXN_ROWS', 100));
 const RATE = Math.max(100, envInt('BENCH_RATE', 5_000));
 const LATENCY_SECONDS = envInt('BENCH_LATENCY_SECONDS', 15);
+const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 3));
 const SIDES = (process.env['BENCH_SIDES'] || 'service,baseline').split(',').map((s) => s.trim()) as Side[];
 type Side = 'service' | 'baseline';
 
@@ -192,11 +196,14 @@ async function topicCount(a: Admin, topic: string): Promise<number> {
 }
 
 /** Runs one side over the loaded stretch of binlog; rows/s from its first output record to its last. */
-async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, cluster: MockCluster, a: Admin, expected: number, dir: string): Promise<{ rowsPerSec: number; seconds: number }> {
+async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, cluster: MockCluster, a: Admin, expected: number, dir: string): Promise<{ rowsPerSec: number; seconds: number; cpuUsPerRow: number }> {
   const out = randomName(`bench-binlog-${side}`);
   await cluster.createTopic(out, PARTITIONS);
   const t: Target = { ...base, out, checkpoint: path.join(dir, `${out}.json`) };
   const run = await starters[side](t);
+  // CPU of this process from the side's start to its last row (the load generator is idle by then; the meter only polls watermarks).
+  const cpu0 = process.cpuUsage();
+  let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
   let first: number | undefined;
   let last = 0;
   let seen = 0;
@@ -213,11 +220,12 @@ async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, 
       if (seen < expected) await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
+    cpu = process.cpuUsage(cpu0);
     await run.stop();
   }
   if (seen !== expected) throw new Error(`${side}: ${seen} rows out, expected ${expected}`);
   const seconds = (last - (first ?? last)) / 1000;
-  return { rowsPerSec: expected / Math.max(seconds, 0.001), seconds };
+  return { rowsPerSec: expected / Math.max(seconds, 0.001), seconds, cpuUsPerRow: (cpu.user + cpu.system) / expected };
 }
 
 async function insertSingleRows(db: MariaDb, from: number, count: number): Promise<void> {
@@ -328,15 +336,21 @@ async function main(): Promise<void> {
       idFrom += ROWS;
       console.log(`\n${name}: loaded ${ROWS} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s (binlog ${before.file}:${before.position} -> ${(await db.binlogPosition()).position})`);
       const base = { db, bootstrap: cluster.bootstrap, start: { file: before.file, pos: before.position } };
-      const got: Partial<Record<Side, number>> = {};
-      for (const side of SIDES) {
-        const r = await throughput(side, base, cluster, a, ROWS, dir);
-        got[side] = r.rowsPerSec;
-        console.log(`  ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record)`);
+      const got: Record<Side, number[]> = { service: [], baseline: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
+        for (const side of order) {
+          const r = await throughput(side, base, cluster, a, ROWS, dir);
+          got[side].push(r.rowsPerSec);
+          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included)`);
+        }
       }
-      if (got.service && got.baseline) {
-        const line = `${name}: service ${Math.round(got.service)} rows/s, baseline ${Math.round(got.baseline)} rows/s, ratio ${(got.service / got.baseline).toFixed(3)}`;
-        console.log(`  ratio service / baseline ${(got.service / got.baseline).toFixed(3)}`);
+      const best = (xs: number[]): number => Math.max(...xs);
+      const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+      if (got.service.length > 0 && got.baseline.length > 0) {
+        const line = `${name}: service ${Math.round(best(got.service))} rows/s (median ${Math.round(median(got.service))}), baseline ${Math.round(best(got.baseline))} rows/s (median ${Math.round(median(got.baseline))}), ` +
+          `ratio best ${(best(got.service) / best(got.baseline)).toFixed(3)}, median ${(median(got.service) / median(got.baseline)).toFixed(3)}`;
+        console.log(`  ${line}`);
         results.push(line);
       }
     }
