@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import path from 'node:path';
 import type { BinlogSourceParamsT, KafkaSourceParamsT } from '../config/codecs.js';
 import type { KisConfig, SourceConfig } from '../config/model.js';
+import { fnv1a } from '../config/load.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
 import type { Connector, JoinRelease } from '../core/connector.js';
@@ -27,6 +28,13 @@ import { Executors } from './executor.js';
 
 /** How long a dead binlog reader holds its election before another replica takes over. */
 const BINLOG_ELECTION_SESSION_MS = 10_000;
+
+/** A valid Kafka topic name for a derived one (app ids and source ids may be any UTF-8): kept if valid, else made safe and suffixed with a hash. */
+function safeTopic(name: string): string {
+  if (/^[a-zA-Z0-9._-]{1,249}$/.test(name)) return name;
+  const safe = name.replace(/[^a-zA-Z0-9._-]/g, '').slice(0, 200);
+  return `${safe || 'kisflow'}-${fnv1a(name)}`;
+}
 
 /** A source id as a file name: characters outside [A-Za-z0-9._-] become '_' (ids may be any UTF-8). */
 function safeFileName(id: string): string {
@@ -286,9 +294,10 @@ export class KisService {
     const appId = this.config.global.appId;
     const kafka = this.config.global.kafka ? (this.transport as KafkaTransport).kafka : undefined;
     const store = kafka && params.checkpoint_file === undefined
-      ? new KafkaCheckpointStore(kafka, params.checkpoint_topic ?? `${appId}.binlog-checkpoints`, sc.sid, this.opts.logger)
+      ? new KafkaCheckpointStore(kafka, params.checkpoint_topic ?? safeTopic(`${appId}.binlog-checkpoints`), sc.sid, this.opts.logger)
       : new FileCheckpointStore(path.resolve(this.config.dir, params.checkpoint_file ?? path.join('.kisflow', `${safeFileName(sc.sid)}.binlog.json`)));
-    const leaderTopic = `${appId}.${sc.sid}.leader`;
+    const leaderGroup = `${appId}.${sc.sid}.leader`;
+    const leaderTopic = safeTopic(leaderGroup);
     return new BinlogSource({
       id: sc.sid,
       addr: sc.addrs[0] ?? '',
@@ -297,7 +306,7 @@ export class KisService {
       store,
       logger: this.opts.logger,
       ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
-      ...(kafka ? { election: { kafka, groupId: leaderTopic, topic: leaderTopic, sessionTimeoutMs: BINLOG_ELECTION_SESSION_MS } } : {}),
+      ...(kafka ? { election: { kafka, groupId: leaderGroup, topic: leaderTopic, sessionTimeoutMs: BINLOG_ELECTION_SESSION_MS } } : {}),
     });
   }
 
