@@ -190,7 +190,7 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     const seen = new Map<string, string[]>();
     for (const r of rows) seen.set(r.id, [...(seen.get(r.id) ?? []), r.op]);
     for (const [id, ops] of seen) if (Number(id) % 10 === 0) assert.ok(ops.lastIndexOf('u') > ops.indexOf('c'), `${id}: ${ops.join(',')}`);
-    await second.stop();
+    assert.deepEqual(await second.stop(), { code: 0, signal: null }, `SIGTERM: a clean stop\n${second.tail()}`);
   });
 
   test('two replicas: only one reads; kill it, the other takes over from the checkpoint, nothing lost', async (t: TestContext) => {
@@ -231,6 +231,6 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     assert.ok(leaderNow(other), other.tail());
     assert.ok(other.alive, other.tail());
     t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms`);
-    await other.stop();
+    assert.deepEqual(await other.stop(), { code: 0, signal: null }, `SIGTERM: a clean stop\n${other.tail()}`);
   });
 });
