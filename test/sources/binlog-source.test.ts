@@ -3,7 +3,7 @@
 // its resume after a crash, a server restart, ALTER TABLE, a purged position, bad credentials and grants.
 // Every assertion is on state: the batches handed on, the checkpoint file, the metric values.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,9 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { BinlogSourceParamsT } from '../../src/config/codecs.js';
 import { hasCode, isKisError } from '../../src/kernel/errors.js';
+import type { Row } from '../../src/kernel/types.js';
+import { prepareApp } from '../../src/runtime/app.js';
+import { KisService } from '../../src/runtime/service.js';
 import { PromFlowObserver } from '../../src/observability/metrics.js';
 import { BinlogSource } from '../../src/sources/binlog/binlog-source.js';
 import { FileCheckpointStore, type Checkpoint } from '../../src/sources/binlog/checkpoint.js';
@@ -392,6 +395,46 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
     assert.ok(msg.includes(path.join(dir, 'purged.json')), msg);
     assert.deepEqual(second.rows(), [], 'nothing was skipped to');
     assert.deepEqual(await second.checkpoint(), cp, 'the checkpoint is left as it was');
+  });
+
+  test('in the service, embedded mode: rows through a flow, the checkpoint in .kisflow/ under the config directory (any UTF-8 sid)', async () => {
+    await db.query('CREATE TABLE shop.svc (id INT PRIMARY KEY, qty INT)');
+    const cfg = await mkdtemp(path.join(tmpdir(), 'kisflow-binlog-svc-'));
+    try {
+      await writeFile(path.join(cfg, 'flows.yml'), `kistype: source
+sid: 订单库
+type: binlog
+addrs: ${db.host}:${db.port}
+params: { user: root, password: "", tables: [shop.svc], server_id: ${nextServerId++} }
+flows: [Orders]
+---
+kistype: flow
+flow_name: Orders
+flows: [{ fid: Double }]
+---
+kistype: func
+fid: Double
+fname: kis.map
+fmode: Calculate
+option: { default_params: { expr: "{ 'id': pk.id, 'op': op, 'qty2': after.qty * 2 }" } }
+`);
+      const app = await prepareApp(cfg);
+      const out: Row[] = [];
+      const svc = KisService.create(app.config, { pool: app.pool, logger, onRun: (_flow, r) => out.push(...r.output) });
+      const running = svc.run();
+      const cpFile = path.join(cfg, '.kisflow', `${encodeURIComponent('订单库').replace(/%/g, '_')}.binlog.json`);
+      await waitFor('the service to pin its start', async () => ((await new FileCheckpointStore(cpFile).load()) ? true : undefined));
+      await db.query('INSERT INTO shop.svc VALUES (1, 2), (2, 5)');
+      await waitFor('2 rows out of the flow', () => (out.length >= 2 ? true : undefined));
+      const end = await db.binlogPosition();
+      await waitFor('the checkpoint at the end', async () => ((await new FileCheckpointStore(cpFile).load())?.pos === end.position ? true : undefined));
+      svc.stop();
+      await running;
+      assert.deepEqual(out, [{ id: 1, op: 'c', qty2: 4 }, { id: 2, op: 'c', qty2: 10 }]);
+      assert.equal(svc.summary().rowsIn['订单库'], 2);
+    } finally {
+      await rm(cfg, { recursive: true, force: true });
+    }
   });
 
   test('bad credentials and missing grants: a clear error listing the grants needed', async () => {
