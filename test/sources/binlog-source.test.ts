@@ -297,6 +297,30 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
     );
   });
 
+  test('snapshot of a table with a binary primary key resumes after the last key of a crashed run', async () => {
+    await db.query('CREATE TABLE shop.binkey (k VARBINARY(8) PRIMARY KEY, v INT)');
+    await db.query("INSERT INTO shop.binkey VALUES (x'00', 0), (x'01ff', 1), (x'02', 2), (x'ff00', 3), (x'ff01', 4)");
+    const store = new FileCheckpointStore(path.join(dir, 'binkey.json'));
+    const abort = new AbortController();
+    const firstRows: ChangeRow[] = [];
+    await new BinlogSource({
+      id: 'binkey', addr: `${db.host}:${db.port}`, appId: 'test', store, logger,
+      params: { user: 'root', password: '', tables: ['shop.binkey'], snapshot: 'initial', snapshot_chunk_rows: 2, server_id: nextServerId++ },
+    }).run(async (b) => {
+      firstRows.push(...(b.rows as ChangeRow[]));
+      abort.abort();
+    }, abort.signal);
+    assert.deepEqual((await store.load())?.snapshot?.after, { k: { $base64: Buffer.from([0x01, 0xff]).toString('base64') } });
+    const second = start('binkey', { tables: ['shop.binkey'], snapshot: 'initial', snapshot_chunk_rows: 2 });
+    await waitFor('the snapshot to finish', async () => {
+      if (second.error()) throw second.error();
+      return (await second.checkpoint())?.snapshot?.finished ? true : undefined;
+    });
+    await second.stop();
+    assert.deepEqual([...firstRows, ...second.rows()].map((x) => x.after?.['v']), [0, 1, 2, 3, 4]);
+    assert.deepEqual(second.rows().map((x) => x.pk), [{ k: 'Ag==' }, { k: '/wA=' }, { k: '/wE=' }], 'keys as base64, like BLOBs');
+  });
+
   test('partitions: 3 spreads rows by primary key; every change of a key is in one partition, in commit order', async () => {
     await db.query('CREATE TABLE shop.parts (id INT PRIMARY KEY, n INT)');
     const r = start('parts', { tables: ['shop.parts'], partitions: 3 });

@@ -27,6 +27,16 @@ export interface SnapshotChunk {
   readonly progress: SnapshotProgress;
 }
 
+/** A key value as JSON for the checkpoint (a binary key as { $base64 }), and back. */
+function keyValueToJson(v: unknown): unknown {
+  return Buffer.isBuffer(v) ? { $base64: v.toString('base64') } : v;
+}
+
+function keyValueFromJson(v: unknown): unknown {
+  if (v !== null && typeof v === 'object' && typeof (v as { $base64?: unknown }).$base64 === 'string') return Buffer.from((v as { $base64: string }).$base64, 'base64');
+  return v;
+}
+
 const quote = (id: string): string => '`' + id.replace(/`/g, '``') + '`';
 
 export async function openSnapshotConnection(dsn: ConnectionOptions): Promise<SqlConnection> {
@@ -80,19 +90,20 @@ export async function* readSnapshot(conn: SqlConnection, start: BinlogPoint, fro
         const cols = pk.map(quote).join(', ');
         const where = after ? `WHERE (${cols}) > (${pk.map(() => '?').join(', ')}) ` : '';
         sql = `SELECT * FROM ${target} ${where}ORDER BY ${cols} LIMIT ${opts.chunkRows}`;
-        args = after ? pk.map((c) => after![c]) : [];
+        args = after ? pk.map((c) => keyValueFromJson(after![c])) : [];
       } else {
         const offset = Number(after?.['$offset'] ?? 0);
         sql = `SELECT * FROM ${target} LIMIT ${opts.chunkRows} OFFSET ${offset}`;
         args = [];
       }
       const [found] = await conn.query(sql, args) as unknown as [Array<Record<string, unknown>>];
+      // The last key, taken before the images are turned into JSON values in place.
+      const lastKey = found.length > 0 && pk.length > 0 ? Object.fromEntries(pk.map((c) => [c, keyValueToJson(found[found.length - 1]![c])])) : null;
       const now = Date.now();
       const rows: ChangeRow[] = found.map((r) => {
         const image = jsonImage(r);
         return { op: 'r', schema, table, pk: pkOf(image, pk), before: null, after: image, position, ts_ms: now };
       });
-      const last = found[found.length - 1];
       if (found.length < opts.chunkRows) {
         const done = [...progress.done, name];
         const next = from.tables.find((t) => !done.includes(t)) ?? null;
@@ -100,7 +111,7 @@ export async function* readSnapshot(conn: SqlConnection, start: BinlogPoint, fro
         yield { rows, progress };
         break;
       }
-      after = pk.length > 0 ? Object.fromEntries(pk.map((c) => [c, last![c]])) : { $offset: Number(after?.['$offset'] ?? 0) + found.length };
+      after = lastKey ?? { $offset: Number(after?.['$offset'] ?? 0) + found.length };
       progress = { ...progress, table: name, after, rows: progress.rows + rows.length };
       yield { rows, progress };
     }
