@@ -103,6 +103,14 @@ export const FuncSourceCodec = closed('KisFuncSource', {
   must: 'Fields every input row must carry; a row missing one is rejected with the reason, before the function runs.',
 });
 
+export const FuncStateCodec = closed('KisFuncState', {}, {
+  max_keys: PositiveInt,
+  ttl_ms: PositiveInt,
+}, 'Keyed state of the function (flow.state() in its code): in memory per partition, backed by a changelog topic <app_id>.<flow>.<fid>.changelog.', {
+  max_keys: 'Keys kept per partition at most (default 100000); past it the least recently written are evicted and counted in kisflow_state_evictions_total.',
+  ttl_ms: 'Entries expire this many milliseconds after their last write (absent: never, unless set() gives its own ttl).',
+});
+
 export const FuncOptionCodec = closed('KisFuncOption', {}, {
   cid: t.string,
   cname: t.string,
@@ -110,6 +118,7 @@ export const FuncOptionCodec = closed('KisFuncOption', {}, {
   retry_duration: NonNegativeInt,
   return_duration: NonNegativeInt,
   default_params: t.union([ParamsCodec, t.null]),
+  state: t.union([FuncStateCodec, t.null]),
 }, 'Optional settings of a function.', {
   cid: 'The connector a Save or Load function goes through.',
   cname: "The Go original's name for cid (accepted as an alias).",
@@ -117,6 +126,7 @@ export const FuncOptionCodec = closed('KisFuncOption', {}, {
   retry_duration: 'Milliseconds before the first retry; each next retry waits twice as long.',
   return_duration: "The Go original's spelling of retry_duration (accepted as an alias).",
   default_params: 'Params every flow step of this function gets; a flow step\'s own params override them.',
+  state: 'Declares keyed state for the function (empty mapping {} for the defaults). Built-ins that keep state (kis.window) declare it themselves; this sets their bounds.',
 });
 
 export const FuncCodec = closed('KisFunc', {

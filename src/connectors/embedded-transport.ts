@@ -8,7 +8,9 @@ import { EmbeddedConnector, DEFAULT_PARTITIONS } from './embedded-connector.js';
 import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
 import { EmbeddedLog } from './embedded-log.js';
 import { EmbeddedTopicSource } from './embedded-topic-source.js';
-import type { Transport } from './transport.js';
+import type { ChangelogBackend } from '../state/state-manager.js';
+import { EmbeddedChangelog } from './embedded-changelog.js';
+import type { ChangelogTopic, Transport } from './transport.js';
 
 export class EmbeddedTransport implements Transport {
   readonly mode = 'embedded' as const;
@@ -41,6 +43,11 @@ export class EmbeddedTransport implements Transport {
 
   drivenSource(_flow: FlowConfig, conn: ConnConfig): EmbeddedTopicSource {
     return new EmbeddedTopicSource(`conn:${conn.cid}`, this.connector(conn).topic);
+  }
+
+  changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
+    const counts = new Map(topics.map((t) => [t.topic, typeof t.partitions === 'number' ? t.partitions : DEFAULT_PARTITIONS]));
+    return new EmbeddedChangelog(this.log, (topic) => Math.max(counts.get(topic) ?? DEFAULT_PARTITIONS, DEFAULT_PARTITIONS));
   }
 
   async start(): Promise<void> {}

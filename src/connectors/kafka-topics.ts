@@ -12,9 +12,13 @@ export interface TopicSpec {
   readonly replicationFactor?: number;
   /** Who asked for the topic, for the error message. */
   readonly owner: string;
+  /** Created with cleanup.policy=compact (changelogs). */
+  readonly compact?: boolean;
+  /** What to do when the count differs (default: the connector's params.partitions advice). */
+  readonly remedy?: string;
 }
 
-async function partitionCount(admin: Admin, topic: string): Promise<number | undefined> {
+export async function partitionCount(admin: Admin, topic: string): Promise<number | undefined> {
   try {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     return meta.topics[0]?.partitions.length;
@@ -37,6 +41,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
           topic: s.topic,
           ...(s.partitions !== undefined ? { numPartitions: s.partitions } : {}),
           ...(s.replicationFactor !== undefined ? { replicationFactor: s.replicationFactor } : {}),
+          ...(s.compact ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
         })),
       });
       logger.info({ topics: missing.map((s) => s.topic) }, 'created topics');
@@ -53,8 +58,8 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
     }
     counts.set(s.topic, n);
     if (s.partitions !== undefined && n !== s.partitions) {
-      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} configures ${s.partitions}: ` +
-        `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`);
+      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.partitions}: ` +
+        (s.remedy ?? `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`));
     }
   }
   if (problems.length > 0) throw new KisError('KIS_ERR_CONNECTOR', problems.join('\n'));

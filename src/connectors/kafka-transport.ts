@@ -19,8 +19,10 @@ import type { Source, SourceObserver } from '../sources/source.js';
 import { connectorTopic, saveHeaders } from './embedded-connector.js';
 import { deadLetterHeaders } from './embedded-dead-letters.js';
 import { TableConnector } from './join-table.js';
-import { ensureTopics, type TopicSpec } from './kafka-topics.js';
-import type { Transport } from './transport.js';
+import { ensureTopics, partitionCount, type TopicSpec } from './kafka-topics.js';
+import { KafkaChangelog } from './kafka-changelog.js';
+import type { ChangelogBackend } from '../state/state-manager.js';
+import type { ChangelogTopic, Transport } from './transport.js';
 
 type Acks = -1 | 0 | 1;
 
@@ -91,6 +93,8 @@ export class KafkaTransport implements Transport {
   private readonly tableSources: KafkaSource[] = [];
   private readonly tableAbort = new AbortController();
   private readonly tableRuns: Promise<void>[] = [];
+  private changelogTopics: readonly ChangelogTopic[] = [];
+  private changelogBackend: KafkaChangelog | undefined;
 
   constructor(
     private readonly config: KisConfig,
@@ -128,7 +132,13 @@ export class KafkaTransport implements Transport {
     };
   }
 
-  drivenSource(flow: FlowConfig, conn: ConnConfig): Source {
+  changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
+    this.changelogTopics = topics;
+    this.changelogBackend ??= new KafkaChangelog(this.kafka, this.producer, this.admin, this.config.global.appId, this.logger);
+    return this.changelogBackend;
+  }
+
+  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void): Source {
     const { topic } = connectorTopic(conn);
     return new KafkaSource({
       id: `conn:${conn.cid}`,
@@ -137,6 +147,7 @@ export class KafkaTransport implements Transport {
       params: { topics: [topic], from_beginning: true },
       logger: this.logger,
       ...(this.observer ? { observer: this.observer } : {}),
+      ...(onAssigned ? { onAssigned } : {}),
     });
   }
 
@@ -159,6 +170,18 @@ export class KafkaTransport implements Transport {
       if (f.enabled) specs.push({ topic: f.deadLetterTopic, partitions: undefined, owner: `the dead-letter topic of flow '${f.id}'` });
     }
     specs.push(...this.extraTopics.values());
+    for (const c of this.changelogTopics) {
+      let partitions: number | undefined;
+      if (typeof c.partitions === 'number') partitions = c.partitions;
+      else {
+        const counts = await Promise.all(c.partitions.like.map((t) => partitionCount(this.admin, t)));
+        partitions = Math.max(1, ...counts.map((n) => n ?? 1));
+      }
+      specs.push({
+        topic: c.topic, partitions, owner: c.owner, compact: true,
+        remedy: `a changelog must have one partition per input partition: delete ${c.topic} (its state is rebuilt from new input only) or recreate it with ${partitions} partitions`,
+      });
+    }
     const unique = [...new Map(specs.map((s) => [s.topic, s])).values()];
     await ensureTopics(this.admin, unique, this.logger);
     await this.loadTables();
@@ -206,6 +229,7 @@ export class KafkaTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.changelogBackend?.close();
     this.tableAbort.abort();
     await Promise.allSettled(this.tableRuns);
     await this.producer.disconnect().catch(() => undefined);

@@ -4,6 +4,16 @@ import type { Connector } from '../core/connector.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import type { TopicWriter } from '../core/pool.js';
 import type { Source } from '../sources/source.js';
+import type { ChangelogBackend } from '../state/state-manager.js';
+
+/** A changelog topic the transport must have before sources start. */
+export interface ChangelogTopic {
+  readonly topic: string;
+  /** Who it belongs to, for messages. */
+  readonly owner: string;
+  /** Its partition count: a number, or the largest count among these input topics (Kafka sources). */
+  readonly partitions: number | { readonly like: readonly string[] };
+}
 
 export interface Transport {
   readonly mode: 'embedded' | 'kafka';
@@ -13,7 +23,9 @@ export interface Transport {
   /** Writes rows to a topic (kis.sink with to: topic). */
   writer(topic: string): TopicWriter;
   /** The source of a flow that starts with a Load step and has no source: the connector's topic. */
-  drivenSource(flow: FlowConfig, conn: ConnConfig): Source;
+  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void): Source;
+  /** Where keyed state writes and restores its changelogs; the topics are created or checked in start(). */
+  changelog(topics: readonly ChangelogTopic[]): ChangelogBackend;
   /** Connects and checks (or creates) every topic before any source starts. */
   start(): Promise<void>;
   close(): Promise<void>;

@@ -8,6 +8,7 @@ import { errorMessage, isKisError, KisError, type KisErrorCode } from '../kernel
 import type { Connector } from './connector.js';
 import { Flow, type CompiledStep, type FlowDeps } from './flow.js';
 import type { KisPool, PrepareEnv } from './pool.js';
+import { DEFAULT_MAX_KEYS, type StoreSpec } from './state.js';
 
 /** Connector types the runtime serves itself; any other type needs CaaS calls for its functions. */
 export const BUILTIN_CONNECTOR_TYPES: ReadonlySet<string> = new Set(['kafka']);
@@ -58,9 +59,10 @@ export function buildFlows(
   connectors: ReadonlyMap<string, Connector>,
   deps: FlowDeps,
   env: BuildEnv,
-): { flows: Map<string, Flow>; errors: KisError[] } {
+): { flows: Map<string, Flow>; errors: KisError[]; stores: StoreSpec[] } {
   const errors = checkImplementations(config, pool, env);
   const flows = new Map<string, Flow>();
+  const stores: StoreSpec[] = [];
   const fedBySource = new Set([...config.sources.values()].flatMap((s) => s.flows));
   for (const fc of config.flows.values()) {
     const steps: CompiledStep[] = [];
@@ -97,6 +99,10 @@ export function buildFlows(
         errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_as'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_as to be a field name, found ${JSON.stringify(joinAs)}`));
       }
       const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
+      const keepsState = func.state !== undefined || impl?.state === true;
+      if (keepsState && !stores.some((x) => x.flow === fc.id && x.store === func.fid)) {
+        stores.push({ flow: fc.id, store: func.fid, maxKeys: func.state?.maxKeys ?? DEFAULT_MAX_KEYS, ttlMs: func.state?.ttlMs });
+      }
       steps.push({
         index,
         func,
@@ -109,9 +115,11 @@ export function buildFlows(
         drivesFlow: func.mode === 'Load' && index === 0 && !fedBySource.has(fc.id),
         join: join === 'left' ? 'left' : 'inner',
         joinAs: typeof joinAs === 'string' ? joinAs : undefined,
+        store: keepsState ? func.fid : undefined,
+        ticks: impl?.ticks === true,
       });
     });
     flows.set(fc.id, new Flow(fc, steps, deps));
   }
-  return { flows, errors };
+  return { flows, errors, stores };
 }

@@ -13,6 +13,7 @@ import type { FaasHandler, FlowContext } from './context.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { FlowObserver } from './observer.js';
 import type { CaasCall, ConnectorHandle } from './pool.js';
+import type { KeyedState, StateAccess } from './state.js';
 import type * as t from 'io-ts';
 
 /** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
@@ -33,12 +34,19 @@ export interface CompiledStep {
   readonly drivesFlow: boolean;
   readonly join: 'inner' | 'left';
   readonly joinAs: string | undefined;
+  /** The step's state store name (its fid) when the function keeps state. */
+  readonly store: string | undefined;
+  /** The runtime calls the step with no rows on every tick. */
+  readonly ticks: boolean;
 }
 
 export interface FlowDeps {
   readonly deadLetters: DeadLetterSink;
   readonly observer: FlowObserver;
   readonly logger: Logger;
+  /** Keyed state; absent: functions that use state fail with KIS_ERR_STATE. */
+  readonly state?: StateAccess;
+  readonly clock?: () => number;
 }
 
 export interface RunOptions {
@@ -79,6 +87,7 @@ class StepContext implements FlowContext {
     readonly input: readonly Row[],
     readonly partition: number,
     readonly log: Logger,
+    private readonly deps: FlowDeps,
   ) {}
 
   get flowId(): string { return this.flow.id; }
@@ -108,6 +117,13 @@ class StepContext implements FlowContext {
     this.actions.push(...actions);
   }
   recordOf(row: Row): Position | undefined { return this.run.lineage.get(row); }
+  state<V = unknown>(): KeyedState<V> {
+    if (this.step.store === undefined || !this.deps.state) {
+      throw new KisError('KIS_ERR_STATE', `function '${this.fid}' of flow '${this.flow.id}' uses state but does not declare it (add option.state: {} to its func document)`, { retriable: false });
+    }
+    return this.deps.state.store(this.flow.id, this.step.store, this.partition) as KeyedState<V>;
+  }
+  now(): number { return (this.deps.clock ?? Date.now)(); }
   getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
   setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
   getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
@@ -288,7 +304,7 @@ export class Flow {
     }
 
     // 3. The function itself, retried as its option says.
-    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger);
+    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
     let attempts = 0;
     try {
       if (func.retryTimes === 0) {

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   KIS_ERR_CONNECTOR: 'A connector call (save, load) failed.',
   KIS_ERR_SOURCE: 'A source failed to open or to read.',
   KIS_ERR_SINK: 'An Expand sink failed to write.',
+  KIS_ERR_STATE: 'Keyed state could not be restored from or written to its changelog, or a function used state it did not declare.',
   KIS_ERR_USAGE: 'The command line is wrong.',
 } as const;
 

@@ -22,7 +22,14 @@ import { createSource, type Batch, type Source } from '../sources/index.js';
 import type { SourceObserver } from '../sources/source.js';
 import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
+import { DEFAULT_PARTITIONS, connectorTopic } from '../connectors/embedded-connector.js';
+import type { ChangelogTopic } from '../connectors/transport.js';
+import type { StateAccess } from '../core/state.js';
+import { changelogTopic, StateManager, type StateObserver } from '../state/state-manager.js';
 import { Executors } from './executor.js';
+
+/** How often time-driven work runs (windows closing, join windows and TTLs expiring), unless the caller drives it. */
+export const TICK_MS = 1000;
 
 export interface ServiceOptions {
   readonly pool: KisPool;
@@ -40,6 +47,12 @@ export interface ServiceOptions {
   readonly withoutSources?: boolean;
   /** Called with every dead letter once it is written (the test driver collects them through it). */
   readonly onDeadLetters?: (letters: readonly DeadLetter[]) => void;
+  /** Restores, evictions and keys of keyed state. */
+  readonly stateObserver?: StateObserver;
+  /** The clock functions and state see (the test driver moves it). */
+  readonly clock?: () => number;
+  /** Run tick() every this many ms while running (default TICK_MS; 0: only when called, as the test driver does). */
+  readonly tickMs?: number;
 }
 
 export interface RunSummary {
@@ -55,6 +68,7 @@ export class KisService {
   readonly transport: Transport;
   readonly flows: ReadonlyMap<string, Flow>;
   readonly connectors: ReadonlyMap<string, Connector>;
+  readonly state: StateManager;
   private readonly sources: Array<{ source: Source; flows: Flow[] }> = [];
   private readonly executors = new Executors();
   private readonly closers: Array<() => Promise<void>> = [];
@@ -67,6 +81,7 @@ export class KisService {
   private inflight = 0;
   private started = false;
   private unmatched = 0;
+  private ticking = false;
   private failure: unknown;
   private settled: (() => void) | undefined;
 
@@ -87,10 +102,14 @@ export class KisService {
       if (c.type === 'kafka') connectors.set(c.cid, this.transport.connector(c));
     }
     this.connectors = connectors;
+    const stateAccess: StateAccess = { store: (flow, store, partition) => this.state.store(flow, store, partition) };
+    const clock = opts.clock ?? Date.now;
     const built = buildFlows(config, opts.pool, connectors, {
       deadLetters: this.transport.deadLetters,
       observer: opts.observer ?? NO_OBSERVER,
       logger,
+      state: stateAccess,
+      clock,
     }, {
       stdout: opts.stdout ?? process.stdout,
       onClose: (fn) => this.closers.push(fn),
@@ -99,6 +118,19 @@ export class KisService {
     });
     if (built.errors.length > 0) throw new KisConfigErrors(built.errors);
     this.flows = built.flows;
+    const changelogs: ChangelogTopic[] = built.stores.map((spec) => ({
+      topic: changelogTopic(config.global.appId, spec.flow, spec.store),
+      owner: `the changelog of state '${spec.store}' of flow '${spec.flow}'`,
+      partitions: this.inputPartitions(spec.flow),
+    }));
+    this.state = new StateManager({
+      appId: config.global.appId,
+      specs: built.stores,
+      backend: this.transport.changelog(changelogs),
+      logger,
+      clock,
+      ...(opts.stateObserver ? { observer: opts.stateObserver } : {}),
+    });
 
     for (const c of connectors.values()) c.onRelease((r) => this.resume(c, r));
     if (!opts.withoutSources) {
@@ -124,7 +156,7 @@ export class KisService {
     for (const f of this.flows.values()) {
       const first = f.steps[0];
       if (f.enabled && first?.drivesFlow && first.conn?.type === 'kafka') {
-        this.sources.push({ source: this.transport.drivenSource(f.config, first.conn), flows: [f] });
+        this.sources.push({ source: this.transport.drivenSource(f.config, first.conn, (a) => this.assigned([f], a)), flows: [f] });
       }
     }
   }
@@ -145,6 +177,7 @@ export class KisService {
   /** Runs every source. Resolves when every finite source is done and all that followed from it is through (never, while an endless source runs, until stop()). */
   async run(): Promise<RunSummary> {
     const logger = this.opts.logger;
+    let ticker: NodeJS.Timeout | undefined;
     if (this.mode === 'embedded') {
       logger.info({ mode: 'embedded', flows: [...this.flows.keys()], sources: this.sources.map((s) => s.source.id) },
         'EMBEDDED MODE: no Kafka brokers configured; connectors run on an in-process log that keeps nothing across restarts');
@@ -156,6 +189,15 @@ export class KisService {
       await this.transport.start();
       this.startDriven();
       this.started = true;
+      const tickMs = this.opts.tickMs ?? TICK_MS;
+      if (tickMs > 0 && this.state.specs.length > 0) {
+        ticker = setInterval(() => {
+          if (this.ticking) return;
+          this.ticking = true;
+          void this.tick().finally(() => { this.ticking = false; });
+        }, tickMs);
+        ticker.unref();
+      }
       const upstream = this.sources.filter((s) => !this.isDriven(s.source));
       const upstreamRuns = upstream.map(async (s) => {
         await s.source.run((b) => this.dispatch(b, s.flows), this.abort.signal);
@@ -175,6 +217,7 @@ export class KisService {
     } catch (err) {
       this.failure ??= err;
     } finally {
+      if (ticker) clearInterval(ticker);
       await this.close();
     }
     if (this.failure) throw this.failure;
@@ -252,6 +295,63 @@ export class KisService {
     return { mode: this.mode, rowsIn: { ...this.rowsIn }, rowsOut: { ...this.rowsOut }, deadLetters, unmatched: this.unmatched };
   }
 
+  /**
+   * Time-driven work, per flow with state and per partition whose state is here, in that partition's
+   * executor: expired entries are swept, steps that tick run with no rows (windows close), changes flushed.
+   */
+  async tick(): Promise<void> {
+    const work: Promise<void>[] = [];
+    for (const f of this.flows.values()) {
+      if (!f.enabled || !this.state.hasState(f.id)) continue;
+      const ticking = f.steps.filter((s) => s.ticks);
+      this.state.sweep(f.id);
+      for (const partition of this.state.partitions(f.id)) {
+        this.inflight++;
+        work.push(this.executors.for(f.id, partition).submit(async () => {
+          await this.state.ready(f.id, partition);
+          for (const step of ticking) {
+            const result = await f.run([], { partition, startAt: step.index });
+            this.collect(f, result);
+          }
+          await this.state.flush(f.id, partition);
+        }).catch((err: unknown) => this.fail(err)).finally(() => {
+          this.inflight--;
+          this.settled?.();
+        }));
+      }
+    }
+    await Promise.all(work);
+  }
+
+  /** The partition count of a flow's input, which its changelogs must have. */
+  private inputPartitions(flowId: string): ChangelogTopic['partitions'] {
+    const like: string[] = [];
+    let n = 1;
+    for (const sc of this.config.sources.values()) {
+      if (!sc.flows.includes(flowId)) continue;
+      if (sc.type === 'kafka' && this.config.global.kafka) like.push(...(sc.params as KafkaSourceParamsT).topics);
+      else if (typeof sc.params['partitions'] === 'number') n = Math.max(n, sc.params['partitions']);
+    }
+    const flow = this.flows.get(flowId);
+    const first = flow?.steps[0];
+    if (first?.drivesFlow && first.conn) {
+      const { topic, partitions } = connectorTopic(first.conn);
+      if (this.config.global.kafka && partitions === undefined) like.push(topic);
+      else n = Math.max(n, partitions ?? DEFAULT_PARTITIONS);
+    }
+    return like.length > 0 ? { like } : n;
+  }
+
+  /** A consumer group gave this member new partitions: the state of the partitions it lost is let go. */
+  private assigned(flows: readonly Flow[], assignment: Readonly<Record<string, readonly number[]>>): void {
+    const owned = new Set(Object.values(assignment).flat());
+    for (const f of flows) {
+      for (const p of this.state.partitions(f.id)) {
+        if (!owned.has(p)) void this.executors.for(f.id, p).submit(async () => this.state.drop(f.id, p));
+      }
+    }
+  }
+
   private kafkaSource(sc: SourceConfig): Source {
     const cluster = this.config.global.kafka!;
     const kafka = sc.addrs.length > 0 ? createKafka(cluster, this.opts.logger, sc.addrs) : (this.transport as KafkaTransport).kafka;
@@ -263,6 +363,7 @@ export class KisService {
       params,
       logger: this.opts.logger,
       ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
+      onAssigned: (a) => this.assigned(sc.flows.map((id) => this.flows.get(id)).filter((f): f is Flow => f !== undefined), a),
     });
   }
 
@@ -295,7 +396,11 @@ export class KisService {
       }
       if (batch.rows.length === 0) return;
       await Promise.all(flows.map((f) => this.executors.for(f.id, batch.partition).submit(async () => {
+        // Order: state restored -> the flow runs (its Saves, sinks and dead letters acknowledged) -> the
+        // state changes are acknowledged in the changelog -> dispatch resolves -> the source commits.
+        await this.state.ready(f.id, batch.partition);
         const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
+        await this.state.flush(f.id, batch.partition);
         this.collect(f, result);
       })));
     } catch (err) {
@@ -312,7 +417,9 @@ export class KisService {
     if (!f) return;
     this.inflight++;
     this.executors.for(f.id, r.partition).submit(async () => {
+      await this.state.ready(f.id, r.partition);
       const result = await f.run(r.rows, { positions: r.positions, partition: r.partition, startAt: r.step + 1 });
+      await this.state.flush(f.id, r.partition);
       this.collect(f, result);
     }).catch((err: unknown) => this.fail(new KisError('KIS_ERR_CONNECTOR', `resuming joined rows of flow '${f.id}' from connector '${c.config.cid}' failed: ${errorMessage(err)}`, { cause: err })))
       .finally(() => {

@@ -35,6 +35,7 @@ export class TestDriver {
   private readonly letters: DeadLetter[] = [];
   private readonly printed: string[] = [];
   private readonly service: KisService;
+  private offsetMs = 0;
 
   private constructor(readonly app: App, opts: DriverOptions, private readonly tempDir?: string) {
     this.service = KisService.create(app.config, {
@@ -55,6 +56,8 @@ export class TestDriver {
         this.outputs.set(flow, list);
       },
       onDeadLetters: (letters) => this.letters.push(...letters),
+      clock: () => Date.now() + this.offsetMs,
+      tickMs: 0,
     });
     this.service.startDriven();
   }
@@ -98,6 +101,24 @@ export class TestDriver {
       deadLetters,
       stopReason: this.results.slice(runsBefore).find((r) => r.flow === flowId)?.result.stopReason ?? 'no-rows',
     };
+  }
+
+  /** The clock functions and state see: the wall clock moved by every advance() so far. */
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  /** Moves the clock forward and runs the time-driven work (windows close, join windows and TTLs expire). */
+  async advance(ms: number): Promise<void> {
+    this.offsetMs += ms;
+    await this.service.tick();
+    await this.service.settle();
+  }
+
+  /** The keyed state of a function of a flow, for one partition (restored when needed). */
+  async state(flowId: string, fid: string, partition = 0): Promise<Map<string, unknown>> {
+    await this.service.state.ready(flowId, partition);
+    return new Map(this.service.state.store(flowId, fid, partition).entries());
   }
 
   /** Ends the input: held inner-join rows count as unmatched, held left-join rows are emitted unmatched. */

@@ -113,7 +113,7 @@ test('a partition count that differs from the configured one stops start-up with
     await writeFile(path.join(dir, 'c.yml'), config(names, 6));
     const app = await prepareApp(dir, { env: { ...process.env, KAFKA_BROKERS: cluster.bootstrap } });
     const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
-    await assert.rejects(svc.run(), new RegExp(`topic ${names.mid} has 2 partitions but connector 'mid' configures 6: set params.partitions to 2, or recreate the topic with 6 partitions`));
+    await assert.rejects(svc.run(), new RegExp(`topic ${names.mid} has 2 partitions but connector 'mid' needs 6: set params.partitions to 2, or recreate the topic with 6 partitions`));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
