@@ -22,18 +22,19 @@ import { TableConnector } from './join-table.js';
 import { ensureTopics, partitionCount, type TopicSpec } from './kafka-topics.js';
 import { KafkaChangelog } from './kafka-changelog.js';
 import type { ChangelogBackend } from '../state/state-manager.js';
-import type { ChangelogTopic, Transport } from './transport.js';
+import type { ChangelogTopic, StartOptions, Transport } from './transport.js';
 
 type Acks = -1 | 0 | 1;
 
 
 class KafkaConnector extends TableConnector {
   readonly topic: string;
+  get topicName(): string { return this.topic; }
   private readonly acks: Acks;
   private readonly compression: CompressionTypes;
 
-  constructor(config: ConnConfig, private readonly producer: Producer) {
-    super(config);
+  constructor(config: ConnConfig, private readonly producer: Producer, clock: () => number) {
+    super(config, clock);
     this.topic = connectorTopic(config).topic;
     const p = config.params as KafkaConnParamsT;
     this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
@@ -101,6 +102,7 @@ export class KafkaTransport implements Transport {
     private readonly logger: Logger,
     onDeadLetters?: (letters: readonly DeadLetter[]) => void,
     private readonly observer?: SourceObserver,
+    private readonly clock: () => number = Date.now,
   ) {
     this.kafka = createKafka(config.global.kafka!, logger);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
@@ -111,7 +113,7 @@ export class KafkaTransport implements Transport {
   connector(conn: ConnConfig): KafkaConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new KafkaConnector(conn, this.producer);
+      c = new KafkaConnector(conn, this.producer, this.clock);
       this.connectors.set(conn.cid, c);
     }
     return c;
@@ -138,20 +140,26 @@ export class KafkaTransport implements Transport {
     return this.changelogBackend;
   }
 
-  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void): Source {
+  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics: readonly string[] = []): Source {
     const { topic } = connectorTopic(conn);
     return new KafkaSource({
       id: `conn:${conn.cid}`,
       kafka: this.kafka,
       groupId: `${this.config.global.appId}.${flow.id}`,
-      params: { topics: [topic], from_beginning: true },
+      params: { topics: [topic, ...joinTopics.filter((t) => t !== topic)], from_beginning: true },
       logger: this.logger,
       ...(this.observer ? { observer: this.observer } : {}),
       ...(onAssigned ? { onAssigned } : {}),
     });
   }
 
-  async start(): Promise<void> {
+  async partitionCounts(topics: readonly string[]): Promise<Map<string, number | undefined>> {
+    const out = new Map<string, number | undefined>();
+    for (const t of topics) out.set(t, await partitionCount(this.admin, t));
+    return out;
+  }
+
+  async start(opts: StartOptions = {}): Promise<void> {
     const brokers = this.config.global.kafka!.brokers.join(',');
     try {
       await this.admin.connect();
@@ -184,20 +192,12 @@ export class KafkaTransport implements Transport {
     }
     const unique = [...new Map(specs.map((s) => [s.topic, s])).values()];
     await ensureTopics(this.admin, unique, this.logger);
-    await this.loadTables();
+    await this.loadTables(opts.tables ?? []);
   }
 
   /** Connectors that serve a join read their whole topic into a table before any source starts. */
-  private async loadTables(): Promise<void> {
-    const joined = new Set<string>();
-    const fedBySource = new Set([...this.config.sources.values()].flatMap((s) => s.flows));
-    for (const f of this.config.flows.values()) {
-      f.steps.forEach((s, i) => {
-        const fn = this.config.funcs.get(s.fid);
-        if (fn?.mode === 'Load' && fn.cid && (i > 0 || fedBySource.has(f.id))) joined.add(fn.cid);
-      });
-    }
-    for (const cid of joined) {
+  private async loadTables(tables: readonly string[]): Promise<void> {
+    for (const cid of new Set(tables)) {
       const c = this.connectors.get(cid);
       if (!c) continue;
       const ends = await this.admin.fetchTopicOffsets(c.topic);

@@ -6,6 +6,11 @@ import type { TopicWriter } from '../core/pool.js';
 import type { Source } from '../sources/source.js';
 import type { ChangelogBackend } from '../state/state-manager.js';
 
+export interface StartOptions {
+  /** Connectors whose whole topic every replica reads into a join table (joins that are not co-partitioned). */
+  readonly tables?: readonly string[];
+}
+
 /** A changelog topic the transport must have before sources start. */
 export interface ChangelogTopic {
   readonly topic: string;
@@ -23,10 +28,12 @@ export interface Transport {
   /** Writes rows to a topic (kis.sink with to: topic). */
   writer(topic: string): TopicWriter;
   /** The source of a flow that starts with a Load step and has no source: the connector's topic. */
-  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void): Source;
+  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics?: readonly string[]): Source;
   /** Where keyed state writes and restores its changelogs; the topics are created or checked in start(). */
   changelog(topics: readonly ChangelogTopic[]): ChangelogBackend;
   /** Connects and checks (or creates) every topic before any source starts. */
-  start(): Promise<void>;
+  start(opts?: StartOptions): Promise<void>;
+  /** Partition counts of topics (Kafka; undefined where a topic does not exist). */
+  partitionCounts?(topics: readonly string[]): Promise<Map<string, number | undefined>>;
   close(): Promise<void>;
 }

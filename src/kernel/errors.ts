@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   KIS_ERR_CONNECTOR: 'A connector call (save, load) failed.',
   KIS_ERR_SOURCE: 'A source failed to open or to read.',
   KIS_ERR_SINK: 'An Expand sink failed to write.',
+  KIS_ERR_JOIN_EXPIRED: 'An inner-join row found no match within its join_window_ms; it goes to the dead-letter sink.',
+  KIS_ERR_JOIN_PARTITION: 'A row reached a co-partitioned join on a partition its join key does not hash to: the input topic is not keyed by the join key.',
   KIS_ERR_STATE: 'Keyed state could not be restored from or written to its changelog, or a function used state it did not declare.',
   KIS_ERR_USAGE: 'The command line is wrong.',
 } as const;

@@ -6,7 +6,9 @@ import type { KafkaSourceParamsT } from '../config/codecs.js';
 import type { KisConfig, SourceConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
-import type { Connector, JoinRelease } from '../core/connector.js';
+import type { Connector } from '../core/connector.js';
+import { expire, joinRow, release, type HeldRow } from '../core/join.js';
+import type { CompiledStep } from '../core/flow.js';
 import type { DeadLetter } from '../core/dead-letter.js';
 import type { Flow, RunResult } from '../core/flow.js';
 import { NO_OBSERVER, type FlowObserver } from '../core/observer.js';
@@ -24,7 +26,7 @@ import { createKafka } from '../sources/kafka-client.js';
 import { KafkaSource } from '../sources/kafka-source.js';
 import { DEFAULT_PARTITIONS, connectorTopic } from '../connectors/embedded-connector.js';
 import type { ChangelogTopic } from '../connectors/transport.js';
-import type { StateAccess } from '../core/state.js';
+import type { KeyedState, StateAccess } from '../core/state.js';
 import { changelogTopic, StateManager, type StateObserver } from '../state/state-manager.js';
 import { Executors } from './executor.js';
 
@@ -82,6 +84,8 @@ export class KisService {
   private started = false;
   private unmatched = 0;
   private ticking = false;
+  private joinTopicSet: Set<string> | undefined;
+  private readonly joinPartitionCounts = new Map<string, number>();
   private failure: unknown;
   private settled: (() => void) | undefined;
 
@@ -94,27 +98,29 @@ export class KisService {
       }
       opts.onDeadLetters?.(letters);
     };
+    const clock = opts.clock ?? Date.now;
     this.transport = config.global.kafka
-      ? new KafkaTransport(config, logger, onDeadLetters, opts.sourceObserver)
-      : new EmbeddedTransport(logger, onDeadLetters);
+      ? new KafkaTransport(config, logger, onDeadLetters, opts.sourceObserver, clock)
+      : new EmbeddedTransport(logger, onDeadLetters, clock);
     const connectors = new Map<string, Connector>();
     for (const c of config.conns.values()) {
       if (c.type === 'kafka') connectors.set(c.cid, this.transport.connector(c));
     }
     this.connectors = connectors;
     const stateAccess: StateAccess = { store: (flow, store, partition) => this.state.store(flow, store, partition) };
-    const clock = opts.clock ?? Date.now;
     const built = buildFlows(config, opts.pool, connectors, {
       deadLetters: this.transport.deadLetters,
       observer: opts.observer ?? NO_OBSERVER,
       logger,
       state: stateAccess,
       clock,
+      joinPartitions: (flow) => this.joinPartitionCounts.get(flow),
     }, {
       stdout: opts.stdout ?? process.stdout,
       onClose: (fn) => this.closers.push(fn),
       topic: (name) => this.transport.writer(name),
       ...(opts.locate ? { locate: opts.locate } : {}),
+      coPartitioned: (fc) => this.kafkaFed(fc.id),
     });
     if (built.errors.length > 0) throw new KisConfigErrors(built.errors);
     this.flows = built.flows;
@@ -132,7 +138,7 @@ export class KisService {
       ...(opts.stateObserver ? { observer: opts.stateObserver } : {}),
     });
 
-    for (const c of connectors.values()) c.onRelease((r) => this.resume(c, r));
+    for (const c of connectors.values()) c.onSaved((keys) => this.savedToTable(c, keys));
     if (!opts.withoutSources) {
       const errors: KisError[] = [];
       for (const sc of config.sources.values()) {
@@ -156,7 +162,7 @@ export class KisService {
     for (const f of this.flows.values()) {
       const first = f.steps[0];
       if (f.enabled && first?.drivesFlow && first.conn?.type === 'kafka') {
-        this.sources.push({ source: this.transport.drivenSource(f.config, first.conn, (a) => this.assigned([f], a)), flows: [f] });
+        this.sources.push({ source: this.transport.drivenSource(f.config, first.conn, (a) => this.assigned([f], a), this.joinTopicsOf([f])), flows: [f] });
       }
     }
   }
@@ -186,7 +192,8 @@ export class KisService {
         'KAFKA MODE: sources, connectors and dead letters run on the Kafka cluster');
     }
     try {
-      await this.transport.start();
+      await this.transport.start({ tables: this.globalTables() });
+      await this.checkCoPartitioning();
       this.startDriven();
       this.started = true;
       const tickMs = this.opts.tickMs ?? TICK_MS;
@@ -268,13 +275,18 @@ export class KisService {
     const driven = this.drivenSources();
     for (;;) {
       await this.quiet(driven);
-      let released = false;
-      for (const c of this.connectors.values()) {
-        const before = this.inflight;
-        this.unmatched += c.expireHeld();
-        if (this.inflight !== before) released = true;
+      const work: Promise<boolean>[] = [];
+      for (const f of this.flows.values()) {
+        const steps = f.steps.filter((s) => s.heldStore !== undefined);
+        for (const p of steps.length > 0 ? this.state.partitions(f.id) : []) {
+          work.push(this.inPartition(f, p, async () => {
+            let any = false;
+            for (const step of steps) any = (await this.expireHeld(f, step, p, undefined, 'end')) || any;
+            return any;
+          }).catch(() => false));
+        }
       }
-      if (!released) break;
+      if (!(await Promise.all(work)).some(Boolean)) break;
     }
     if (this.unmatched > 0) {
       this.opts.logger.warn({ rows: this.unmatched }, 'inner-join rows found no match before the input ended (use join: left to emit them unmatched)');
@@ -304,11 +316,13 @@ export class KisService {
     for (const f of this.flows.values()) {
       if (!f.enabled || !this.state.hasState(f.id)) continue;
       const ticking = f.steps.filter((s) => s.ticks);
+      const windowed = f.steps.filter((s) => s.heldStore !== undefined && s.joinWindowMs !== undefined);
       this.state.sweep(f.id);
       for (const partition of this.state.partitions(f.id)) {
         this.inflight++;
         work.push(this.executors.for(f.id, partition).submit(async () => {
           await this.state.ready(f.id, partition);
+          for (const step of windowed) await this.expireHeld(f, step, partition, step.joinWindowMs, 'window');
           for (const step of ticking) {
             const result = await f.run([], { partition, startAt: step.index });
             this.collect(f, result);
@@ -355,7 +369,11 @@ export class KisService {
   private kafkaSource(sc: SourceConfig): Source {
     const cluster = this.config.global.kafka!;
     const kafka = sc.addrs.length > 0 ? createKafka(cluster, this.opts.logger, sc.addrs) : (this.transport as KafkaTransport).kafka;
-    const params = sc.params as KafkaSourceParamsT;
+    const flows = sc.flows.map((id) => this.flows.get(id)).filter((f): f is Flow => f !== undefined);
+    const own = sc.params as KafkaSourceParamsT;
+    const joinTopics = this.joinTopicsOf(flows).filter((t) => !own.topics.includes(t));
+    // Joined connector topics are read by the same group, so the co-partitioning assignor gives each member partition n of all of them.
+    const params: KafkaSourceParamsT = joinTopics.length > 0 ? { ...own, topics: [...own.topics, ...joinTopics] } : own;
     return new KafkaSource({
       id: sc.sid,
       kafka,
@@ -363,7 +381,7 @@ export class KisService {
       params,
       logger: this.opts.logger,
       ...(this.opts.sourceObserver ? { observer: this.opts.sourceObserver } : {}),
-      onAssigned: (a) => this.assigned(sc.flows.map((id) => this.flows.get(id)).filter((f): f is Flow => f !== undefined), a),
+      onAssigned: (a) => this.assigned(flows, a),
     });
   }
 
@@ -395,12 +413,15 @@ export class KisService {
         })))));
       }
       if (batch.rows.length === 0) return;
-      await Promise.all(flows.map((f) => this.executors.for(f.id, batch.partition).submit(async () => {
-        // Order: state restored -> the flow runs (its Saves, sinks and dead letters acknowledged) -> the
-        // state changes are acknowledged in the changelog -> dispatch resolves -> the source commits.
-        await this.state.ready(f.id, batch.partition);
+      const topic = batch.positions[0]?.topic;
+      if (topic !== undefined && this.joinTopics.has(topic)) {
+        await Promise.all(flows.map((f) => this.feedTable(f, topic, batch)));
+        return;
+      }
+      // Order: state restored -> the flow runs (its Saves, sinks and dead letters acknowledged) -> the
+      // state changes are acknowledged in the changelog -> dispatch resolves -> the source commits.
+      await Promise.all(flows.map((f) => this.inPartition(f, batch.partition, async () => {
         const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
-        await this.state.flush(f.id, batch.partition);
         this.collect(f, result);
       })));
     } catch (err) {
@@ -412,20 +433,157 @@ export class KisService {
     }
   }
 
-  private resume(c: Connector, r: JoinRelease): void {
-    const f = this.flows.get(r.flow);
-    if (!f) return;
+  /**
+   * Work on one partition of a flow, in its executor: state restored first (and, the first time, rows held
+   * for keys that arrived meanwhile released), changes flushed to the changelog after.
+   */
+  private inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T> {
     this.inflight++;
-    this.executors.for(f.id, r.partition).submit(async () => {
-      await this.state.ready(f.id, r.partition);
-      const result = await f.run(r.rows, { positions: r.positions, partition: r.partition, startAt: r.step + 1 });
-      await this.state.flush(f.id, r.partition);
+    return this.executors.for(f.id, partition).submit(async () => {
+      const fresh = !this.state.partitions(f.id).includes(partition);
+      await this.state.ready(f.id, partition);
+      if (fresh) {
+        for (const step of f.steps) {
+          if (step.heldStore === undefined) continue;
+          const held = f.stateOf(step.heldStore, partition) as KeyedState<HeldRow[]>;
+          if (held.size > 0) await this.releaseAndRun(f, step, partition, [...held.entries()].map(([k]) => k));
+        }
+      }
+      const out = await work();
+      await this.state.flush(f.id, partition);
+      return out;
+    }).catch((err: unknown) => {
+      this.fail(err);
+      throw err;
+    }).finally(() => {
+      this.inflight--;
+      this.settled?.();
+    });
+  }
+
+  /** Rows held for these keys are joined and go on after their Load step. */
+  private async releaseAndRun(f: Flow, step: CompiledStep, partition: number, keys: Iterable<string>): Promise<void> {
+    const held = f.stateOf(step.heldStore!, partition) as KeyedState<HeldRow[]>;
+    const r = release(keys, f.lookup(step, partition), held, step.joinAs);
+    if (r.rows.length === 0) return;
+    const result = await f.run(r.rows, { positions: r.positions, partition, startAt: step.index + 1 });
+    this.collect(f, result);
+  }
+
+  /** A connector's table (not co-partitioned) got rows: rows held for their keys, in any partition, are released. */
+  private savedToTable(c: Connector, keys: readonly string[]): void {
+    for (const f of this.flows.values()) {
+      if (!f.enabled) continue;
+      const steps = f.steps.filter((s) => s.heldStore !== undefined && s.tableStore === undefined && s.connector === c);
+      if (steps.length === 0) continue;
+      for (const p of this.state.partitions(f.id)) {
+        this.inPartition(f, p, async () => {
+          for (const step of steps) await this.releaseAndRun(f, step, p, keys);
+        }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Records of a joined connector topic, co-partitioned with the flow's input: into the partition's table store, releasing what waited for them. */
+  private async feedTable(f: Flow, topic: string, batch: Batch): Promise<void> {
+    const steps = f.steps.filter((s) => s.tableStore !== undefined && s.connector?.topicName === topic);
+    if (steps.length === 0) return;
+    await this.inPartition(f, batch.partition, async () => {
+      const now = f.now();
+      for (const step of steps) {
+        const table = f.stateOf(step.tableStore!, batch.partition);
+        const keys: string[] = [];
+        batch.rows.forEach((row, i) => {
+          const key = batch.positions[i]?.key ?? step.connector!.keyOf(row);
+          if (key === undefined || key === null) return;
+          table.set(key, { r: row, t: now });
+          keys.push(key);
+        });
+        await this.releaseAndRun(f, step, batch.partition, keys);
+      }
+    });
+  }
+
+  /**
+   * Held rows past the join window (or all of them at the end of the input): a left join emits them unmatched;
+   * an inner join dead-letters them (window) or counts them unmatched (end of input). True when any left.
+   */
+  private async expireHeld(f: Flow, step: CompiledStep, partition: number, windowMs: number | undefined, why: 'window' | 'end'): Promise<boolean> {
+    const held = f.stateOf(step.heldStore!, partition) as KeyedState<HeldRow[]>;
+    if (held.size === 0) return false;
+    const gone = expire(held, f.now(), windowMs);
+    if (gone.length === 0) return false;
+    if (step.join === 'left') {
+      const result = await f.run(gone.map((h) => joinRow(h.r, undefined, step.joinAs)), { positions: gone.map((h) => h.p ?? undefined), partition, startAt: step.index + 1 });
       this.collect(f, result);
-    }).catch((err: unknown) => this.fail(new KisError('KIS_ERR_CONNECTOR', `resuming joined rows of flow '${f.id}' from connector '${c.config.cid}' failed: ${errorMessage(err)}`, { cause: err })))
-      .finally(() => {
-        this.inflight--;
-        this.settled?.();
-      });
+    } else if (why === 'end') {
+      this.unmatched += gone.length;
+    } else {
+      const at = new Date().toISOString();
+      await this.transport.deadLetters.write(f.id, f.config.deadLetterTopic, gone.map((h): DeadLetter => ({
+        row: h.r,
+        code: 'KIS_ERR_JOIN_EXPIRED',
+        message: `no row was saved under key '${step.connector?.keyOf(h.r) ?? ''}' through connector '${step.func.cid ?? ''}' within join_window_ms (${windowMs} ms)`,
+        flow: f.id, fn: step.func.fid, position: h.p ?? undefined, attempts: 0, at,
+      })));
+    }
+    return true;
+  }
+
+  /** Connectors whose whole topic every replica keeps as a table: those joined by flows that are not co-partitioned. */
+  private globalTables(): string[] {
+    const cids = new Set<string>();
+    for (const f of this.flows.values()) {
+      for (const s of f.steps) if (f.enabled && s.heldStore !== undefined && s.tableStore === undefined && s.func.cid) cids.add(s.func.cid);
+    }
+    return [...cids];
+  }
+
+  /** A co-partitioned join needs the same partition count on all its topics; a difference stops start-up. */
+  private async checkCoPartitioning(): Promise<void> {
+    if (!this.transport.partitionCounts) return;
+    const problems: string[] = [];
+    for (const f of this.flows.values()) {
+      const joined = this.joinTopicsOf([f]);
+      if (joined.length === 0) continue;
+      const inputs = this.inputPartitions(f.id);
+      const topics = [...(typeof inputs === 'number' ? [] : inputs.like), ...joined];
+      const counts = await this.transport.partitionCounts(topics);
+      const distinct = new Set([...counts.values()]);
+      const only = [...distinct][0];
+      if (distinct.size === 1 && only !== undefined) this.joinPartitionCounts.set(f.id, only);
+      if (distinct.size > 1) {
+        problems.push(`flow '${f.id}' joins topics that are not co-partitioned: ${[...counts].map(([t, n]) => `${t} has ${n ?? 'no'} partitions`).join(', ')}. ` +
+          'Joined topics need the same partition count and the same key, so that one member owns partition n of each: set the connectors\' params.partitions to the input\'s count, or repartition the input through a Save to a connector with that count');
+      }
+    }
+    if (problems.length > 0) throw new KisError('KIS_ERR_CONNECTOR', problems.join('\n'));
+  }
+
+  /** True when every input of the flow is a Kafka topic (kafka sources, or its connector's topic), so its joins can be co-partitioned. */
+  private kafkaFed(flowId: string): boolean {
+    if (!this.config.global.kafka) return false;
+    const fc = this.config.flows.get(flowId);
+    const feeding = [...this.config.sources.values()].filter((sc) => sc.flows.includes(flowId));
+    if (feeding.length > 0) return feeding.every((sc) => sc.type === 'kafka');
+    const first = fc?.steps[0] ? this.config.funcs.get(fc.steps[0].fid) : undefined;
+    return first?.mode === 'Load';
+  }
+
+  /** Connector topics that flows join co-partitioned, read by the same consumers as the flows' inputs. */
+  private get joinTopics(): ReadonlySet<string> {
+    if (!this.joinTopicSet) {
+      const set = new Set<string>();
+      for (const f of this.flows.values()) for (const s of f.steps) if (s.tableStore !== undefined && s.connector) set.add(s.connector.topicName);
+      this.joinTopicSet = set;
+    }
+    return this.joinTopicSet;
+  }
+
+  private joinTopicsOf(flows: readonly Flow[]): string[] {
+    const set = new Set<string>();
+    for (const f of flows) for (const s of f.steps) if (f.enabled && s.tableStore !== undefined && s.connector) set.add(s.connector.topicName);
+    return [...set];
   }
 
   private collect(f: Flow, result: RunResult): void {
