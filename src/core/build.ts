@@ -110,7 +110,7 @@ export function buildFlows(
       const coPartitioned = joins && (env.coPartitioned?.(fc) ?? false);
       if (joins) {
         const maxKeys = func.state?.maxKeys ?? DEFAULT_MAX_KEYS;
-        stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined });
+        stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined, keepEvicted: true });
         if (coPartitioned) stores.push({ flow: fc.id, store: tableStoreName(func.fid, index), maxKeys, ttlMs: joinWindowMs ?? func.state?.ttlMs });
       }
       const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;

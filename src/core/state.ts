@@ -31,6 +31,8 @@ export interface StoreSpec {
   readonly store: string;
   readonly maxKeys: number;
   readonly ttlMs: number | undefined;
+  /** Keep what max_keys evicts for the owner to take (held join rows must not vanish silently). */
+  readonly keepEvicted?: boolean;
 }
 
 export const DEFAULT_MAX_KEYS = 100_000;

@@ -450,6 +450,11 @@ export class KisService {
         }
       }
       const out = await work();
+      for (const step of f.steps) {
+        if (step.heldStore === undefined) continue;
+        const evicted = this.state.takeEvicted(f.id, step.heldStore, partition) as Array<[string, HeldRow[]]>;
+        if (evicted.length > 0) await this.letGo(f, step, partition, evicted.flatMap(([, list]) => list), `evicted: the store of held rows reached max_keys (${f.id} step ${step.index + 1}); raise option.state.max_keys of '${step.func.fid}' or set a join_window_ms`);
+      }
       await this.state.flush(f.id, partition);
       return out;
     }).catch((err: unknown) => {
@@ -513,21 +518,25 @@ export class KisService {
     if (held.size === 0) return false;
     const gone = expire(held, f.now(), windowMs);
     if (gone.length === 0) return false;
+    if (why === 'end' && step.join !== 'left') this.unmatched += gone.length;
+    else await this.letGo(f, step, partition, gone, `no row was saved under the key through connector '${step.func.cid ?? ''}' within join_window_ms (${windowMs} ms)`);
+    return true;
+  }
+
+  /** Held rows that will not be matched: a left join emits them unmatched, an inner join dead-letters them with the reason. */
+  private async letGo(f: Flow, step: CompiledStep, partition: number, gone: readonly HeldRow[], reason: string): Promise<void> {
     if (step.join === 'left') {
       const result = await f.run(gone.map((h) => joinRow(h.r, undefined, step.joinAs)), { positions: gone.map((h) => h.p ?? undefined), partition, startAt: step.index + 1 });
       this.collect(f, result);
-    } else if (why === 'end') {
-      this.unmatched += gone.length;
     } else {
       const at = new Date().toISOString();
       await this.transport.deadLetters.write(f.id, f.config.deadLetterTopic, gone.map((h): DeadLetter => ({
         row: h.r,
         code: 'KIS_ERR_JOIN_EXPIRED',
-        message: `no row was saved under key '${step.connector?.keyOf(h.r) ?? ''}' through connector '${step.func.cid ?? ''}' within join_window_ms (${windowMs} ms)`,
+        message: `key '${step.connector?.keyOf(h.r) ?? ''}': ${reason}`,
         flow: f.id, fn: step.func.fid, position: h.p ?? undefined, attempts: 0, at,
       })));
     }
-    return true;
   }
 
   /** Connectors whose whole topic every replica keeps as a table: those joined by flows that are not co-partitioned. */

@@ -23,6 +23,7 @@ export interface StoreEvents {
 export class PartitionStore implements KeyedState {
   private readonly map = new Map<string, Entry>();
   private dirty = new Map<string, Entry | null>();
+  private evictedEntries: Array<[string, unknown]> = [];
 
   constructor(
     readonly spec: StoreSpec,
@@ -62,8 +63,9 @@ export class PartitionStore implements KeyedState {
     this.dirty.set(key, e);
     if (this.map.size > this.spec.maxKeys) {
       let n = 0;
-      for (const oldest of this.map.keys()) {
+      for (const [oldest, entry] of this.map) {
         if (this.map.size <= this.spec.maxKeys) break;
+        if (this.spec.keepEvicted) this.evictedEntries.push([oldest, entry.v]);
         this.remove(oldest);
         n++;
       }
@@ -82,6 +84,13 @@ export class PartitionStore implements KeyedState {
     for (const [k, e] of this.map) {
       if (e.exp === undefined || e.exp > now) yield [k, e.v];
     }
+  }
+
+  /** What max_keys evicted since the last call (stores with keepEvicted). */
+  takeEvicted(): Array<[string, unknown]> {
+    const out = this.evictedEntries;
+    this.evictedEntries = [];
+    return out;
   }
 
   /** Removes expired entries (with tombstones); returns how many. */

@@ -144,6 +144,11 @@ export class StateManager implements StateAccess {
     await Promise.all(writes);
   }
 
+  /** Entries max_keys evicted from a store (keepEvicted) of a partition since the last call. */
+  takeEvicted(flow: string, store: string, partition: number): Array<[string, unknown]> {
+    return this.parts.get(keyOf(flow, partition))?.stores.get(store)?.takeEvicted() ?? [];
+  }
+
   /** Expired entries of every restored partition of the flow are removed (their tombstones go with the next flush). */
   sweep(flow: string): number[] {
     const touched: number[] = [];

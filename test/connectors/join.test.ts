@@ -140,7 +140,7 @@ test('join_window_ms: a held inner-join row is dead-lettered when its window pas
   assert.deepEqual(inner.output('Pays'), [{ userid: 'u1', orderid: 'o1', amount: 10, paid: 1 }]);
   const dl = inner.deadLetters('Pays');
   assert.deepEqual(dl.map((d) => [d.code, d.row['orderid']]).sort(), [['KIS_ERR_JOIN_EXPIRED', 'o2'], ['KIS_ERR_JOIN_EXPIRED', 'o4']]);
-  assert.match(dl[0]!.message, /no row was saved under key 'u\d_o\d' through connector 'orders' within join_window_ms \(60000 ms\)/);
+  assert.match(dl[0]!.message, /^key 'u\d_o\d': no row was saved under the key through connector 'orders' within join_window_ms \(60000 ms\)/);
   await inner.pipe('orders_in', orders.slice(1)); // too late: nothing joins twice or late
   assert.equal(inner.output('Pays').length, 1);
   assert.equal((await inner.state('Pays', 'LoadOrder.0.held')).size, 0);
@@ -244,5 +244,18 @@ flows: [{ fid: JoinOrder, params: { join_as: order } }, { fid: JoinShip, params:
   await d.pipe('s', [{ orderid: 1, carrier: 'jd' }]);
   assert.deepEqual(d.output('Pays').map((r) => [r['orderid'], (r['order'] as { amount: number }).amount, (r['ship'] as { carrier: string }).carrier]).sort(),
     [[1, 50, 'jd'], [2, 60, 'sf'], [3, 70, 'ems']]);
+  await d.close();
+});
+
+test('held rows are bounded by the Load function\'s option.state.max_keys: the oldest are evicted to the dead-letter sink (inner) with the reason, never lost silently', async () => {
+  const d = await TestDriver.fromYaml(CONFIG().replace('fid: LoadOrder\nfmode: Load\noption: { cid: orders }', 'fid: LoadOrder\nfmode: Load\noption: { cid: orders, state: { max_keys: 2 } }'));
+  await d.pipe('pays_in', [1, 2, 3, 4, 5].map((n) => ({ userid: `u${n}`, orderid: `o${n}`, paid: n })));
+  assert.deepEqual([...(await d.state('Pays', 'LoadOrder.0.held')).keys()], ['u4_o4', 'u5_o5']);
+  const dl = d.deadLetters('Pays');
+  assert.deepEqual(dl.map((x) => x.row['orderid']), ['o1', 'o2', 'o3']);
+  assert.equal(dl[0]!.code, 'KIS_ERR_JOIN_EXPIRED');
+  assert.match(dl[0]!.message, /^key 'u1_o1': evicted: the store of held rows reached max_keys \(Pays step 1\); raise option\.state\.max_keys of 'LoadOrder' or set a join_window_ms$/);
+  await d.pipe('orders_in', [4, 5].map((n) => ({ userid: `u${n}`, orderid: `o${n}`, amount: n })));
+  assert.deepEqual(d.output('Pays').map((r) => r['orderid']), ['o4', 'o5']);
   await d.close();
 });
