@@ -360,9 +360,13 @@ export class KisService {
   private assigned(flows: readonly Flow[], assignment: Readonly<Record<string, readonly number[]>>): void {
     const owned = new Set(Object.values(assignment).flat());
     for (const f of flows) {
-      for (const p of this.state.partitions(f.id)) {
+      if (!this.state.hasState(f.id)) continue;
+      const here = this.state.partitions(f.id);
+      for (const p of here) {
         if (!owned.has(p)) void this.executors.for(f.id, p).submit(async () => this.state.drop(f.id, p));
       }
+      // Restored now rather than at the partition's first batch, so that join windows and TTLs run on quiet partitions too.
+      for (const p of owned) if (!here.includes(p)) this.inPartition(f, p, async () => undefined).catch(() => undefined);
     }
   }
 
