@@ -210,12 +210,14 @@ export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   replication_factor: PositiveInt,
   acks: t.union([t.literal(-1), t.literal(0), t.literal(1), t.literal('all')]),
   compression: t.keyof({ none: null, gzip: null }),
+  table_max_keys: PositiveInt,
 }, 'params of a connector with type kafka.', {
   topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
   partitions: 'Partition count of the topic (default 4). Created with it where the cluster allows; an existing topic with another count stops start-up.',
   replication_factor: 'Replication factor when the topic is created (default: the cluster default).',
   acks: 'Acknowledgements a Save waits for: all (-1, default), 1 (the leader) or 0 (none).',
   compression: 'none (default) or gzip.',
+  table_max_keys: 'Keys the join table of the whole topic keeps per replica (joins that are not co-partitioned; default 1000000); past it the least recently saved are evicted and counted in kisflow_state_evictions_total{flow_id="conn:<cid>",store="table"}.',
 });
 
 // ---- kistype: source -------------------------------------------------------------------------

@@ -38,8 +38,8 @@ export class EmbeddedConnector extends TableConnector {
   readonly topic: EmbeddedTopic;
   readonly topicName: string;
 
-  constructor(config: ConnConfig, log: EmbeddedLog, clock: () => number = Date.now) {
-    super(config, clock);
+  constructor(config: ConnConfig, log: EmbeddedLog, clock: () => number = Date.now, onEvicted?: (n: number) => void) {
+    super(config, clock, onEvicted);
     const { topic, partitions } = connectorTopic(config);
     this.topicName = topic;
     this.topic = log.topic(topic, partitions ?? DEFAULT_PARTITIONS);

@@ -18,14 +18,19 @@ export class EmbeddedTransport implements Transport {
   readonly deadLetters: EmbeddedDeadLetters;
   private readonly connectors = new Map<string, EmbeddedConnector>();
 
-  constructor(logger: Logger, onDeadLetters?: (letters: readonly DeadLetter[]) => void, private readonly clock: () => number = Date.now) {
+  constructor(
+    logger: Logger,
+    onDeadLetters?: (letters: readonly DeadLetter[]) => void,
+    private readonly clock: () => number = Date.now,
+    private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
+  ) {
     this.deadLetters = new EmbeddedDeadLetters(this.log, logger, onDeadLetters);
   }
 
   connector(conn: ConnConfig): EmbeddedConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new EmbeddedConnector(conn, this.log, this.clock);
+      c = new EmbeddedConnector(conn, this.log, this.clock, (n) => this.onTableEvicted(conn.cid, n));
       this.connectors.set(conn.cid, c);
     }
     return c;

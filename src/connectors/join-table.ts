@@ -5,11 +5,16 @@ import type { ConnConfig } from '../config/model.js';
 import { recordKey, type Connector, type SaveMeta, type SavedRow } from '../core/connector.js';
 import type { Position, Row } from '../kernel/types.js';
 
+export const DEFAULT_TABLE_MAX_KEYS = 1_000_000;
+
 export class JoinTable {
   private readonly latest = new Map<string, SavedRow>();
   private readonly listeners = new Set<(keys: readonly string[]) => void>();
 
-  constructor(private readonly clock: () => number = Date.now) {}
+  /** Rows let go because the table reached maxKeys. */
+  evictions = 0;
+
+  constructor(private readonly clock: () => number = Date.now, private readonly maxKeys = DEFAULT_TABLE_MAX_KEYS, private readonly onEvicted: (n: number) => void = () => {}) {}
 
   get(key: string): SavedRow | undefined {
     return this.latest.get(key);
@@ -25,8 +30,19 @@ export class JoinTable {
     const keys: string[] = [];
     for (const rec of records) {
       if (rec.key === null) continue;
+      this.latest.delete(rec.key); // re-inserted last: the Map's order is the order of saves, oldest first
       this.latest.set(rec.key, { row: rec.value, at });
       keys.push(rec.key);
+    }
+    let evicted = 0;
+    for (const oldest of this.latest.keys()) {
+      if (this.latest.size <= this.maxKeys) break;
+      this.latest.delete(oldest);
+      evicted++;
+    }
+    if (evicted > 0) {
+      this.evictions += evicted;
+      this.onEvicted(evicted);
     }
     if (keys.length > 0) for (const l of this.listeners) l(keys);
   }
@@ -42,8 +58,9 @@ export abstract class TableConnector implements Connector {
   readonly table: JoinTable;
   abstract readonly topicName: string;
 
-  constructor(readonly config: ConnConfig, clock: () => number = Date.now) {
-    this.table = new JoinTable(clock);
+  constructor(readonly config: ConnConfig, clock: () => number = Date.now, onEvicted?: (n: number) => void) {
+    const max = config.params['table_max_keys'];
+    this.table = new JoinTable(clock, typeof max === 'number' ? max : DEFAULT_TABLE_MAX_KEYS, onEvicted);
   }
 
   keyOf(row: Row): string | undefined {

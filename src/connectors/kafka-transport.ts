@@ -33,8 +33,8 @@ class KafkaConnector extends TableConnector {
   private readonly acks: Acks;
   private readonly compression: CompressionTypes;
 
-  constructor(config: ConnConfig, private readonly producer: Producer, clock: () => number) {
-    super(config, clock);
+  constructor(config: ConnConfig, private readonly producer: Producer, clock: () => number, onEvicted: (n: number) => void) {
+    super(config, clock, onEvicted);
     this.topic = connectorTopic(config).topic;
     const p = config.params as KafkaConnParamsT;
     this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
@@ -103,6 +103,7 @@ export class KafkaTransport implements Transport {
     onDeadLetters?: (letters: readonly DeadLetter[]) => void,
     private readonly observer?: SourceObserver,
     private readonly clock: () => number = Date.now,
+    private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
   ) {
     this.kafka = createKafka(config.global.kafka!, logger);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
@@ -113,7 +114,7 @@ export class KafkaTransport implements Transport {
   connector(conn: ConnConfig): KafkaConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new KafkaConnector(conn, this.producer, this.clock);
+      c = new KafkaConnector(conn, this.producer, this.clock, (n) => this.onTableEvicted(conn.cid, n));
       this.connectors.set(conn.cid, c);
     }
     return c;

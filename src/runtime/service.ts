@@ -99,9 +99,10 @@ export class KisService {
       opts.onDeadLetters?.(letters);
     };
     const clock = opts.clock ?? Date.now;
+    const tableEvicted = (cid: string, n: number): void => opts.stateObserver?.evicted(`conn:${cid}`, 'table', n);
     this.transport = config.global.kafka
-      ? new KafkaTransport(config, logger, onDeadLetters, opts.sourceObserver, clock)
-      : new EmbeddedTransport(logger, onDeadLetters, clock);
+      ? new KafkaTransport(config, logger, onDeadLetters, opts.sourceObserver, clock, tableEvicted)
+      : new EmbeddedTransport(logger, onDeadLetters, clock, tableEvicted);
     const connectors = new Map<string, Connector>();
     for (const c of config.conns.values()) {
       if (c.type === 'kafka') connectors.set(c.cid, this.transport.connector(c));

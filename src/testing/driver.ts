@@ -13,6 +13,7 @@ import { silentLogger } from '../observability/logger.js';
 import { prepareApp, type App } from '../runtime/app.js';
 import { KisService, type RunSummary } from '../runtime/service.js';
 import type { Logger } from 'pino';
+import type { StateObserver } from '../state/state-manager.js';
 
 export interface DriverOptions {
   /** Environment for ${VAR} interpolation (default: process.env). */
@@ -20,6 +21,8 @@ export interface DriverOptions {
   /** Register functions in the pool before the config's function modules load. */
   readonly register?: (pool: KisPool) => void;
   readonly logger?: Logger;
+  /** Receives keyed-state restores, evictions and key counts (e.g. a PromFlowObserver, to assert on metrics). */
+  readonly stateObserver?: StateObserver;
 }
 
 export interface FlowRunResult {
@@ -57,6 +60,7 @@ export class TestDriver {
       },
       onDeadLetters: (letters) => this.letters.push(...letters),
       clock: () => Date.now() + this.offsetMs,
+      ...(opts.stateObserver ? { stateObserver: opts.stateObserver } : {}),
       tickMs: 0,
     });
     this.service.startDriven();

@@ -259,3 +259,18 @@ test('held rows are bounded by the Load function\'s option.state.max_keys: the o
   assert.deepEqual(d.output('Pays').map((r) => r['orderid']), ['o4', 'o5']);
   await d.close();
 });
+
+test('params.table_max_keys bounds the join table of a connector: the oldest saved keys are evicted and counted in the metric', async () => {
+  const { Registry } = await import('prom-client');
+  const { PromFlowObserver } = await import('../../src/observability/metrics.js');
+  const registry = new Registry();
+  const d = await TestDriver.fromYaml(CONFIG().replace('params: { topic: orders.saved, partitions: 4 }', 'params: { topic: orders.saved, partitions: 4, table_max_keys: 2 }'),
+    { stateObserver: new PromFlowObserver(registry) });
+  await d.pipe('orders_in', orders); // o1, o2, o3: o1 is evicted
+  await d.pipe('pays_in', pays.slice(0, 2));
+  assert.deepEqual(d.output('Pays').map((r) => r['orderid']), ['o2'], 'o1 is no longer in the table: its payment waits');
+  assert.deepEqual([...(await d.state('Pays', 'LoadOrder.0.held')).keys()], ['u1_o1']);
+  const evictions = (await registry.getSingleMetric('kisflow_state_evictions_total')!.get()).values;
+  assert.deepEqual(evictions.map((v) => [v.labels, v.value]), [[{ flow_id: 'conn:orders', store: 'table' }, 1]]);
+  await d.close();
+});
