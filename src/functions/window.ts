@@ -123,7 +123,9 @@ export function parseEventTime(v: unknown): number | string {
       text += `T${hm}:${sec ?? '00'}${frac !== undefined ? '.' + (frac + '00').slice(0, 3) : ''}${offset}`;
     }
     ms = Date.parse(text);
-    if (Number.isNaN(ms)) return `is ${JSON.stringify(v)}, not a valid ISO-8601 time`;
+    // Date.parse rolls 2026-02-30 over to March; a date that does not round-trip is not a date.
+    const day = Date.parse(`${date!}T00:00:00Z`);
+    if (Number.isNaN(ms) || Number.isNaN(day) || new Date(day).toISOString().slice(0, 10) !== date) return `is ${JSON.stringify(v)}, not a valid ISO-8601 time`;
   } else if (v === undefined || v === null) {
     return 'is missing';
   } else {
