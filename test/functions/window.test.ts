@@ -1,7 +1,11 @@
 // kis.window: windowed aggregates from YAML, run through the test driver on the embedded log.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { KisConfigErrors } from '../../src/kernel/errors.js';
+import type { KisPool } from '../../src/core/pool.js';
 import type { Row } from '../../src/kernel/types.js';
 import { parseEventTime } from '../../src/functions/window.js';
 import type { KisService } from '../../src/runtime/service.js';
@@ -75,9 +79,11 @@ test('hopping windows: each row goes to every window covering it, windows never 
   assert.deepEqual((await d.runFlow('F', [{ t: 3 * S, v: 1 }, { t: 7 * S, v: 2 }, { t: 12 * S, v: 4 }])).output, [
     { window_start: 0, window_end: 10 * S, n: 2, total: 3 }, // [-5 s, 5 s) is not a window: 3 s is only in [0, 10 s)
   ]);
+  const late = await d.runFlow('F', [{ t: 7 * S, v: 16 }]);
+  assert.deepEqual(late.rejected, [], '7 s is late for the closed [0, 10 s) but still counts in the open [5 s, 15 s)');
   const r = await d.runFlow('F', [{ t: 30 * S, v: 8 }]);
   assert.deepEqual(r.output, [
-    { window_start: 5 * S, window_end: 15 * S, n: 2, total: 6 },
+    { window_start: 5 * S, window_end: 15 * S, n: 3, total: 22 },
     { window_start: 10 * S, window_end: 20 * S, n: 1, total: 4 },
   ]);
   assert.deepEqual([...(await d.state('F', 'W')).keys()].sort(), [STREAM_TIME_KEY, stateKey([], 25 * S), stateKey([], 30 * S)].sort());
@@ -258,5 +264,72 @@ test('a restored store gives the same output as one that never stopped: the inde
   assert.deepEqual(second.rejected.map((x) => x.row), [{ user: 'a', ts: 30 * S, v: 100 }], 'late by the stream time kept in state');
   assert.deepEqual(second.rejected.map((x) => x.message), expected.rejected.map((x) => x.message));
   assert.deepEqual([...(await d.state('F', 'W'))], expectedState);
+  await d.close();
+});
+
+test('lineage: an update comes from the row that made it; a window closed by a row comes from that row; one closed by the clock from none', async () => {
+  // A step after the window that shows where each of its input rows came from.
+  const register = (pool: KisPool): void => {
+    pool.faas('whence', (flow, rows) => {
+      for (const r of rows) flow.commitRow({ ...r, offset: flow.recordOf(r)?.offset ?? null });
+    });
+  };
+  const d = await TestDriver.fromYaml(`
+kistype: func
+fid: W
+fname: kis.window
+fmode: Calculate
+option: { default_params: { group_by: user, window: { size_ms: 10000 }, time: { field: ts }, aggregates: { n: count } } }
+---
+kistype: func
+fid: U
+fname: kis.window
+fmode: Calculate
+option: { default_params: { group_by: user, window: { size_ms: 10000 }, time: { field: ts }, emit: update, aggregates: { n: count } } }
+---
+kistype: func
+fid: L
+fname: whence
+fmode: Calculate
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: W }, { fid: L }]
+---
+kistype: flow
+flow_name: G
+flows: [{ fid: U }, { fid: L }]
+`, { register });
+  await d.runFlow('F', [{ user: 'a', ts: 1 * S }]); // offset 0
+  const closed = await d.runFlow('F', [{ user: 'b', ts: 11 * S }, { user: 'c', ts: 12 * S }]); // offsets 1, 2
+  assert.deepEqual(closed.output, [{ user: 'a', window_start: 0, window_end: 10 * S, n: 1, offset: '1' }]);
+  const updates = await d.runFlow('G', [{ user: 'a', ts: 1 * S }, { user: 'a', ts: 2 * S }]); // offsets 3, 4
+  assert.deepEqual(updates.output.map((o) => [o['n'], o['offset']]), [[1, '3'], [2, '4']]);
+
+  const p = await TestDriver.fromYaml(
+    config(['W', 'kis.window', '{ group_by: user, window: { size_ms: 1000 }, time: processing, aggregates: { n: count } }'], ['L', 'whence', '{}']), { register });
+  await p.runFlow('F', [{ user: 'a' }]);
+  await p.advance(2 * S);
+  assert.deepEqual(p.output('F').map((o) => [o['user'], o['offset']]), [['a', null]]);
+  await p.close();
+  await d.close();
+});
+
+test("the README's kis.window example runs as documented", async () => {
+  const readme = await readFile(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Windowed aggregates: `kis.window`'));
+  const yaml = /```yaml\n([^]*?)```/.exec(section)?.[1];
+  assert.ok(yaml, 'the section has a YAML example');
+  const d = await TestDriver.fromYaml(`${yaml}---\nkistype: flow\nflow_name: F\nflows: [{ fid: RevenuePerMinute }]\n`);
+  await d.runFlow('F', [
+    { userid: 'u1', created_at: '2026-01-01T00:00:05Z', amount: 10 },
+    { userid: 'u1', created_at: '2026-01-01T00:01:05Z', amount: 1 },
+    { userid: 'u1', created_at: '2026-01-01T00:00:50Z', amount: '2.5' },
+    { userid: 'u1', created_at: '2026-01-01T00:00:30Z', amount: 4 },
+  ]);
+  const r = await d.runFlow('F', [{ userid: 'u2', created_at: '2026-01-01T00:01:10Z', amount: 1 }]);
+  assert.deepEqual(r.output, [
+    { userid: 'u1', window_start: T0, window_end: T0 + 60 * S, orders: 3, revenue: 16.5, avg_order: 5.5, smallest: 2.5, largest: 10 },
+  ]);
   await d.close();
 });
