@@ -8,6 +8,7 @@ import { KisConfigErrors } from '../../src/kernel/errors.js';
 import type { KisPool } from '../../src/core/pool.js';
 import type { Row } from '../../src/kernel/types.js';
 import { parseEventTime } from '../../src/functions/window.js';
+import { PartitionStore } from '../../src/state/partition-store.js';
 import type { KisService } from '../../src/runtime/service.js';
 import { TestDriver } from '../../src/testing/driver.js';
 
@@ -331,5 +332,28 @@ test("the README's kis.window example runs as documented", async () => {
   assert.deepEqual(r.output, [
     { userid: 'u1', window_start: T0, window_end: T0 + 60 * S, orders: 3, revenue: 16.5, avg_order: 5.5, smallest: 2.5, largest: 10 },
   ]);
+  await d.close();
+});
+
+test('closing windows does not scan the store: it is read whole once per partition, to build the index of open windows', async () => {
+  const d = await TestDriver.fromYaml(windowFlow('{ group_by: user, window: { size_ms: 1000 }, time: { field: ts }, aggregates: { n: count } }'));
+  const entries = PartitionStore.prototype.entries;
+  let scans = 0;
+  PartitionStore.prototype.entries = function (this: PartitionStore) {
+    scans++;
+    return entries.call(this);
+  };
+  try {
+    let out = 0;
+    for (let i = 0; i < 20; i++) {
+      const rows = Array.from({ length: 50 }, (_, u) => ({ user: `u${u}`, ts: i * S + u }));
+      out += (await d.runFlow('F', rows, i % 2)).output.length;
+      await d.advance(S);
+    }
+    assert.equal(out, 18 * 50, 'every window but the last one of each partition closed');
+    assert.equal(scans, 2, 'one scan per partition');
+  } finally {
+    PartitionStore.prototype.entries = entries;
+  }
   await d.close();
 });
