@@ -99,6 +99,7 @@ const STREAM_TIME_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 const MAX_WINDOWS_PER_ROW = 1000;
 const MAX_TIME_MS = 8.64e15;
 const RESERVED = ['window_start', 'window_end'];
+const OPS: readonly string[] = ['sum', 'avg', 'min', 'max'];
 // An explicit `from` without a position: a window closed by the clock came from no row of this call, and
 // without it the runtime would pair the i-th output with the i-th input when their counts happen to match.
 const NO_LINEAGE: Row = Object.freeze({});
@@ -158,8 +159,6 @@ function aggregateSpecs(aggregates: Readonly<Record<string, t.TypeOf<typeof Aggr
     return { name, op, field };
   });
 }
-
-const OPS: readonly string[] = ['sum', 'avg', 'min', 'max'];
 
 // io-ts reports a union's failure once per member, which buries the point: these two unions get one line each.
 function unionProblems(params: Readonly<Record<string, unknown>>): ParamsProblem[] {

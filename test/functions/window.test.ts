@@ -235,6 +235,7 @@ test('bad params stop the build with KIS_ERR_CONFIG_SCHEMA naming the field', as
     /kis\.window params\.window: size_ms 60000 \/ advance_ms 10 puts each row in 6000 windows; at most 1000$/);
   await fails(`{ ${ok}, aggregates: { user: count } }`, /kis\.window params\.aggregates\.user: the output field 'user' is already a group_by field$/);
   await fails(`{ ${ok}, aggregates: { window_end: { max: ts } } }`, /kis\.window params\.aggregates\.window_end: the output field 'window_end' is already the window bound$/);
+  await fails(`{ ${ok}, aggregates: { '': count } }`, /kis\.window params\.aggregates has an empty output field name$/);
   await fails('{ group_by: [user, user], window: { size_ms: 60000 }, time: processing, aggregates: {} }', /kis\.window params\.group_by names field 'user' twice$/);
 });
 
@@ -355,5 +356,28 @@ test('closing windows does not scan the store: it is read whole once per partiti
   } finally {
     PartitionStore.prototype.entries = entries;
   }
+  await d.close();
+});
+
+test('option.state bounds the windows: ttl_ms drops a window that got no row for that long, never the stream time', async () => {
+  const d = await TestDriver.fromYaml(`
+kistype: func
+fid: W
+fname: kis.window
+fmode: Calculate
+option:
+  state: { ttl_ms: 5000 }
+  default_params: { group_by: user, window: { size_ms: 60000 }, time: { field: ts }, aggregates: { n: count } }
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: W }]
+`);
+  await d.runFlow('F', [{ user: 'a', ts: 61 * S }, { user: 'b', ts: 5 * S }]); // b is late: stream time is 61 s
+  await d.advance(6 * S);
+  assert.deepEqual([...(await d.state('F', 'W'))], [[STREAM_TIME_KEY, 61 * S]], "a's window expired unemitted; stream time stays");
+  const r = await d.runFlow('F', [{ user: 'c', ts: 30 * S }, { user: 'c', ts: 200 * S }]);
+  assert.equal(r.rejected.length, 1, 'a row for an already closed window is still late');
+  assert.deepEqual(r.output, [], 'the expired window is not emitted');
   await d.close();
 });
