@@ -321,7 +321,7 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
         w.a[a.name] = acc === undefined ? v : a.op === 'min' ? Math.min(acc, v) : a.op === 'max' ? Math.max(acc, v) : acc + v;
       });
       state.set(key, w);
-      track(idx, key, e);
+      track(idx, key, w.e);
       added = true;
       if (emitUpdates) flow.commitRow(outputRow(w), row);
     }
