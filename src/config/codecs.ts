@@ -140,7 +140,7 @@ export const FuncCodec = closed('KisFunc', {
 }, 'One named unit of logic (KisFunction).', {
   kistype: 'Always func: tells the loader what this document is.',
   fid: 'The id flows refer to (default: fname).',
-  fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink). Default: fid.',
+  fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink, kis.window). Default: fid.',
   fmode: 'Verify, Save, Load, Calculate or Expand (or V, S, L, C, E).',
   source: 'The rows it reads and the fields they must have.',
   option: 'Connector, retries and default params.',

@@ -38,7 +38,7 @@ export function checkImplementations(config: KisConfig, pool: KisPool, env: Buil
     if (!impl && f.mode !== 'Save' && f.mode !== 'Load') {
       const hint = f.fname.startsWith('kis.')
         ? ` (built-ins: ${pool.faasNames().filter((n) => n.startsWith('kis.')).join(', ')})`
-        : ' (register it in a function module listed under functions: in the global document, or use a built-in: kis.print, kis.filter, kis.map, kis.sink)';
+        : ' (register it in a function module listed under functions: in the global document, or use a built-in: kis.print, kis.filter, kis.map, kis.sink, kis.window)';
       errors.push(at(config, env, f.origin, [f.doc.fname !== undefined ? 'fname' : 'fid'], 'KIS_ERR_CONFIG_NO_IMPL',
         `no implementation named '${f.fname}' for ${f.mode} function '${f.fid}'${hint}`));
     }
