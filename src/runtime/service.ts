@@ -320,19 +320,13 @@ export class KisService {
       const windowed = f.steps.filter((s) => s.heldStore !== undefined && s.joinWindowMs !== undefined);
       this.state.sweep(f.id);
       for (const partition of this.state.partitions(f.id)) {
-        this.inflight++;
-        work.push(this.executors.for(f.id, partition).submit(async () => {
-          await this.state.ready(f.id, partition);
+        work.push(this.inPartition(f, partition, async () => {
           for (const step of windowed) await this.expireHeld(f, step, partition, step.joinWindowMs, 'window');
           for (const step of ticking) {
             const result = await f.run([], { partition, startAt: step.index });
             this.collect(f, result);
           }
-          await this.state.flush(f.id, partition);
-        }).catch((err: unknown) => this.fail(err)).finally(() => {
-          this.inflight--;
-          this.settled?.();
-        }));
+        }).catch(() => undefined));
       }
     }
     await Promise.all(work);
@@ -418,17 +412,18 @@ export class KisService {
         })))));
       }
       if (batch.rows.length === 0) return;
+      // Records of a joined connector topic feed the table of the flows that join it, and no other flow.
       const topic = batch.positions[0]?.topic;
-      if (topic !== undefined && this.joinTopics.has(topic)) {
-        await Promise.all(flows.map((f) => this.feedTable(f, topic, batch)));
-        return;
-      }
+      const joined = topic !== undefined && this.joinTopics.has(topic) ? topic : undefined;
       // Order: state restored -> the flow runs (its Saves, sinks and dead letters acknowledged) -> the
       // state changes are acknowledged in the changelog -> dispatch resolves -> the source commits.
-      await Promise.all(flows.map((f) => this.inPartition(f, batch.partition, async () => {
-        const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
-        this.collect(f, result);
-      })));
+      await Promise.all(flows.map((f) => {
+        if (joined !== undefined) return this.joinTopicsOf([f]).includes(joined) ? this.feedTable(f, joined, batch) : Promise.resolve();
+        return this.inPartition(f, batch.partition, async () => {
+          const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
+          this.collect(f, result);
+        });
+      }));
     } catch (err) {
       this.fail(err);
       throw err;
@@ -561,7 +556,9 @@ export class KisService {
       const joined = this.joinTopicsOf([f]);
       if (joined.length === 0) continue;
       const inputs = this.inputPartitions(f.id);
-      const topics = [...(typeof inputs === 'number' ? [] : inputs.like), ...joined];
+      const first = f.steps[0];
+      const driven = first?.drivesFlow && first.conn ? [connectorTopic(first.conn).topic] : [];
+      const topics = [...new Set([...(typeof inputs === 'number' ? [] : inputs.like), ...driven, ...joined])];
       const counts = await this.transport.partitionCounts(topics);
       const distinct = new Set([...counts.values()]);
       const only = [...distinct][0];
