@@ -14,6 +14,8 @@ export interface TopicSpec {
   readonly owner: string;
   /** Created with cleanup.policy=compact (changelogs). */
   readonly compact?: boolean;
+  /** More partitions than configured are fine (changelogs: partition p holds the state of input partition p). */
+  readonly atLeast?: boolean;
   /** What to do when the count differs (default: the connector's params.partitions advice). */
   readonly remedy?: string;
 }
@@ -57,8 +59,8 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
       continue;
     }
     counts.set(s.topic, n);
-    if (s.partitions !== undefined && n !== s.partitions) {
-      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.partitions}: ` +
+    if (s.partitions !== undefined && (s.atLeast ? n < s.partitions : n !== s.partitions)) {
+      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.atLeast ? "at least " : ""}${s.partitions}: ` +
         (s.remedy ?? `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`));
     }
   }

@@ -187,8 +187,8 @@ export class KafkaTransport implements Transport {
         partitions = Math.max(1, ...counts.map((n) => n ?? 1));
       }
       specs.push({
-        topic: c.topic, partitions, owner: c.owner, compact: true,
-        remedy: `a changelog must have one partition per input partition: delete ${c.topic} (its state is rebuilt from new input only) or recreate it with ${partitions} partitions`,
+        topic: c.topic, partitions, owner: c.owner, compact: true, atLeast: true,
+        remedy: `a changelog needs at least one partition per input partition: delete ${c.topic} (its state is rebuilt from new input only) or recreate it with ${partitions} partitions`,
       });
     }
     const unique = [...new Map(specs.map((s) => [s.topic, s])).values()];
