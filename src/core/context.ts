@@ -35,6 +35,11 @@ export interface FlowContext {
    * be JSON; call set() again after changing a value in place.
    */
   state<V = unknown>(): KeyedState<V>;
+  /**
+   * True in the one call a finite run makes to functions that tick (kis.window) after its input ended:
+   * emit what you hold (windows still open close now). Never true in an endless run.
+   */
+  readonly inputEnded: boolean;
   /** Milliseconds since the epoch, as the runtime sees it (the test driver can move it). */
   now(): number;
 

@@ -64,6 +64,8 @@ export interface RunOptions {
   readonly partition?: number;
   /** Start at this step (held join rows resume after their Load step). */
   readonly startAt?: number;
+  /** The input has ended (finite runs): the call that lets functions emit what they hold. */
+  readonly inputEnded?: boolean;
 }
 
 export interface RunResult {
@@ -77,6 +79,7 @@ export interface RunResult {
 }
 
 class Run {
+  constructor(readonly inputEnded: boolean) {}
   readonly cache = new Map<string, unknown>();
   readonly meta = new Map<string, unknown>();
   readonly lineage = new WeakMap<Row, Position>();
@@ -133,6 +136,7 @@ class StepContext implements FlowContext {
     return this.deps.state.store(this.flow.id, this.step.store, this.partition) as KeyedState<V>;
   }
   now(): number { return (this.deps.clock ?? Date.now)(); }
+  get inputEnded(): boolean { return this.run.inputEnded; }
   getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
   setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
   getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
@@ -166,7 +170,7 @@ export class Flow {
   }
 
   async run(rows: readonly Row[], opts: RunOptions = {}): Promise<RunResult> {
-    const run = new Run();
+    const run = new Run(opts.inputEnded === true);
     const partition = opts.partition ?? 0;
     rows.forEach((r, i) => {
       const p = opts.positions?.[i];

@@ -331,6 +331,14 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
   return (flow, rows) => {
     const state = flow.state<unknown>();
     const idx = indexOf(state);
+    if (flow.inputEnded) {
+      // A finite input ended: every window still open closes now, as if stream time had passed them all.
+      const streamTime = idx.streamTime;
+      idx.streamTime = Infinity;
+      closeUpTo(flow, state, idx, NO_LINEAGE);
+      idx.streamTime = streamTime;
+      return;
+    }
     if (timeField === undefined) {
       idx.streamTime = Math.max(idx.streamTime, flow.now());
       closeUpTo(flow, state, idx, NO_LINEAGE);

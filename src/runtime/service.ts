@@ -274,8 +274,15 @@ export class KisService {
   /** The input has ended: settle, then expire held join rows (left joins emit them unmatched), and settle again. */
   async finish(): Promise<void> {
     const driven = this.drivenSources();
+    let finalTick = true;
     for (;;) {
       await this.quiet(driven);
+      if (finalTick) {
+        // Functions that hold rows by time (windows) emit them now: the input will not move time any further.
+        finalTick = false;
+        await this.tick(true);
+        await this.quiet(driven);
+      }
       const work: Promise<boolean>[] = [];
       for (const f of this.flows.values()) {
         const steps = f.steps.filter((s) => s.heldStore !== undefined);
@@ -312,7 +319,7 @@ export class KisService {
    * Time-driven work, per flow with state and per partition whose state is here, in that partition's
    * executor: expired entries are swept, steps that tick run with no rows (windows close), changes flushed.
    */
-  async tick(): Promise<void> {
+  async tick(inputEnded = false): Promise<void> {
     const work: Promise<void>[] = [];
     for (const f of this.flows.values()) {
       if (!f.enabled || !this.state.hasState(f.id)) continue;
@@ -323,7 +330,7 @@ export class KisService {
         work.push(this.inPartition(f, partition, async () => {
           for (const step of windowed) await this.expireHeld(f, step, partition, step.joinWindowMs, 'window');
           for (const step of ticking) {
-            const result = await f.run([], { partition, startAt: step.index });
+            const result = await f.run([], { partition, startAt: step.index, inputEnded });
             this.collect(f, result);
           }
         }).catch(() => undefined));

@@ -381,3 +381,22 @@ flows: [{ fid: W }]
   assert.deepEqual(r.output, [], 'the expired window is not emitted');
   await d.close();
 });
+
+test('when a finite input ends, the windows still open are emitted once (end()), and nothing is emitted twice', async () => {
+  const d = await TestDriver.fromYaml(windowFlow(`{ group_by: user, window: { size_ms: 60000 }, time: { field: ts }, aggregates: { n: count } }`));
+  await d.runFlow('F', [
+    { user: 'a', ts: T0 + 5 * S },
+    { user: 'a', ts: T0 + 65 * S }, // closes the first minute of a
+    { user: 'b', ts: T0 + 70 * S },
+  ]);
+  assert.deepEqual(d.output('F'), [{ user: 'a', window_start: T0, window_end: T0 + 60 * S, n: 1 }]);
+  await d.end();
+  assert.deepEqual(d.output('F').slice(1), [
+    { user: 'a', window_start: T0 + 60 * S, window_end: T0 + 120 * S, n: 1 },
+    { user: 'b', window_start: T0 + 60 * S, window_end: T0 + 120 * S, n: 1 },
+  ]);
+  assert.deepEqual([...(await d.state('F', 'W')).keys()], [STREAM_TIME_KEY], 'only the stream time is left');
+  await d.end();
+  assert.equal(d.output('F').length, 3);
+  await d.close();
+});
