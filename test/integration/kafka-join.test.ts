@@ -458,3 +458,110 @@ test('left join with join_window_ms: payments whose order never comes are emitte
     await s.cleanup();
   }
 });
+
+// ---- 4. bounds --------------------------------------------------------------------------------------
+
+test('max_keys bounds a store: a flood of 20,000 distinct keys keeps 1,000 per partition, kisflow_state_evictions_total counts the rest', async (t: TestContext) => {
+  const MAX = 1000;
+  const s = await setUp({ counterState: `{ max_keys: ${MAX} }`, counterSink: false });
+  const { n } = s;
+  const N = 20_000;
+  const svc = await startInProcess(s.dir);
+  try {
+    await waitFor('readiness', () => (svc.svc.readiness().ready ? true : undefined), 60_000);
+    await kcatProduce(cluster.bootstrap, n.events, range(0, N).map((i) => ({ key: `k${i}`, value: JSON.stringify({ key: `k${i}` }) })), MURMUR2);
+    await waitCommitted(`${n.app}.events`, [n.events]);
+    // What each partition got, read back from the topic: evictions are what is past max_keys there.
+    const perPartition = new Map<number, number>();
+    for (const m of await readTopic(cluster.bootstrap, n.events)) perPartition.set(m.partition, (perPartition.get(m.partition) ?? 0) + 1);
+    const expectedEvictions = [...perPartition.values()].reduce((a, c) => a + Math.max(0, c - MAX), 0);
+    t.diagnostic(`keys per partition ${JSON.stringify([...perPartition].sort())}; expected evictions ${expectedEvictions}`);
+    assert.ok(expectedEvictions > 0);
+    assert.equal(await metricSum(svc.registry, 'kisflow_state_evictions_total', { flow_id: 'CountEvents', store: 'Count' }), expectedEvictions);
+    for (const [p, c] of perPartition) {
+      assert.equal(await metricSum(svc.registry, 'kisflow_state_keys', { flow_id: 'CountEvents', store: 'Count', partition: String(p) }), Math.min(c, MAX), `kisflow_state_keys of partition ${p}`);
+      assert.equal(svc.svc.state.store('CountEvents', 'Count', p).size, Math.min(c, MAX), `the store of partition ${p} holds at most max_keys`);
+    }
+    // The changelog agrees: replayed, it leaves max_keys live keys per partition (evictions wrote tombstones).
+    const log = await changelogState(changelogTopic(n.app, 'CountEvents', 'Count'));
+    for (const [p, c] of perPartition) assert.equal(log.live.get(p)?.size ?? 0, Math.min(c, MAX), `changelog partition ${p}`);
+    assert.equal(log.tombstones, expectedEvictions, 'one tombstone per evicted key');
+  } finally {
+    await svc.stop();
+    await s.cleanup();
+  }
+});
+
+// ---- 5. partition counts ----------------------------------------------------------------------------
+
+test('joined topics with different partition counts: start-up fails naming both topics and counts, before any row is processed', async () => {
+  // pays has 4 partitions, the connector's topic 6 (and the connector asks for 6, so only the join check objects).
+  const names = joinNames();
+  const s = await setUp({ joinParams: 'join: inner', savedPartitions: 6 }, names, { [names.saved]: 6 });
+  const { n } = s;
+  try {
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, 20).map(payLine), MURMUR2);
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, 20).map(orderLine), MURMUR2);
+    const svc = await startInProcess(s.dir);
+    await assert.rejects(svc.running, (err: Error) => {
+      assert.match(err.message, /flow 'JoinPays' joins topics that are not co-partitioned/);
+      assert.ok(err.message.includes(`${n.pays} has 4 partitions`), err.message);
+      assert.ok(err.message.includes(`${n.saved} has 6 partitions`), err.message);
+      return true;
+    });
+    assert.deepEqual(svc.svc.summary().rowsIn, {}, 'no source read a row');
+    assert.equal(await recordCount(adm, n.saved), 0, 'SaveOrders saved nothing');
+    for (const [group, topic] of [[`${n.app}.pays`, n.pays], [`${n.app}.orders`, n.orders]] as const) {
+      const [committed] = await adm.fetchOffsets({ groupId: group, topics: [topic] });
+      assert.ok(committed!.partitions.every((p) => p.offset === '-1'), `group ${group} committed nothing: ${JSON.stringify(committed)}`);
+    }
+    assert.equal((await readTopic(cluster.bootstrap, n.out)).length, 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+// ---- 6. misplaced keys ------------------------------------------------------------------------------
+
+test('payments keyed with another partitioner than murmur2 reach the join on the wrong partition: dead-lettered with KIS_ERR_JOIN_PARTITION, the rest join', async (t: TestContext) => {
+  const s = await setUp({ joinParams: 'join: inner' });
+  const { n } = s;
+  const N = 400;
+  const svc = await startInProcess(s.dir);
+  try {
+    await waitFor('readiness', () => (svc.svc.readiness().ready ? true : undefined), 60_000);
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, N).map(orderLine), MURMUR2);
+    await waitFor(`${N} orders saved`, async () => ((await recordCount(adm, n.saved)) >= N ? true : undefined), 60_000);
+    // kcat's default partitioner (consistent_random: CRC32 of the key), not Kafka's murmur2.
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, N).map(payLine));
+    await waitCommitted(`${n.app}.pays`, [n.pays, n.saved]);
+    const pays = await readTopic(cluster.bootstrap, n.pays);
+    assert.equal(pays.length, N);
+    const misplaced = new Set(pays.filter((m) => partitionForKey(m.key!, PARTITIONS) !== m.partition).map((m) => m.key!));
+    const placed = range(0, N).filter((i) => !misplaced.has(`o${i}`));
+    t.diagnostic(`${misplaced.size} of ${N} payments landed on another partition than murmur2's`);
+    assert.ok(misplaced.size > 0 && placed.length > 0, 'the two partitioners disagree on some keys and agree on others');
+    const dlq = await waitFor(`${misplaced.size} dead letters`, async () => {
+      const msgs = await readTopic(cluster.bootstrap, n.dlqJoin);
+      return msgs.length >= misplaced.size ? msgs : undefined;
+    }, 30_000);
+    assert.equal(dlq.length, misplaced.size);
+    assert.deepEqual(new Set(dlq.map((m) => String((JSON.parse(m.value) as { orderid: string }).orderid))), misplaced, 'exactly the misplaced payments');
+    for (const m of dlq) {
+      assert.equal(m.headers?.['kis-error-code'], 'KIS_ERR_JOIN_PARTITION');
+      assert.equal(m.headers?.['kis-flow'], 'JoinPays');
+      assert.equal(m.headers?.['kis-topic'], n.pays);
+      const orderid = String((JSON.parse(m.value) as { orderid: string }).orderid);
+      assert.match(m.headers?.['kis-error-message'] ?? '', new RegExp(`belongs to partition ${partitionForKey(orderid, PARTITIONS)} .* but it arrived on partition ${pays.find((x) => x.key === orderid)!.partition}`));
+    }
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map(placed.map((i) => [`o${i}`, joinedRow(i)])));
+    assert.deepEqual(report.missing, []);
+    assert.deepEqual(report.unexpected, [], 'no misplaced payment was joined');
+    assert.equal(report.duplicates, 0);
+    assert.equal(heldKeys(svc.svc), 0, 'and none is held');
+    assert.equal(await metricSum(svc.registry, 'kisflow_dead_letters_total', { flow_id: 'JoinPays', code: 'KIS_ERR_JOIN_PARTITION' }), misplaced.size);
+  } finally {
+    await svc.stop();
+    await s.cleanup();
+  }
+});
