@@ -193,10 +193,16 @@ async function setUp(o: JoinOptions = {}, n: JoinNames = joinNames(), topics: Re
     counts[n.counts] ??= PARTITIONS;
   }
   for (const [t, p] of Object.entries(counts)) await cluster.createTopic(t, p);
+  const dir = await configDir(n, o);
+  return { n, dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A config directory: the YAML and the function module. */
+async function configDir(n: JoinNames, o: JoinOptions): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-join-'));
   await writeFile(path.join(dir, 'c.yml'), joinYaml(n, o));
   await writeFile(path.join(dir, 'fns.ts'), FUNCTIONS_MODULE);
-  return { n, dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return dir;
 }
 
 interface InProcess {
@@ -456,6 +462,181 @@ test('left join with join_window_ms: payments whose order never comes are emitte
   } finally {
     await svc.stop();
     await s.cleanup();
+  }
+});
+
+// ---- 2. crash and restart ---------------------------------------------------------------------------
+
+/** The last value per key of a topic written by the counter ({ key, n }), by offset within its partition. */
+async function finalCounts(topic: string): Promise<Map<string, number>> {
+  const msgs = (await readTopic(cluster.bootstrap, topic)).sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  const out = new Map<string, number>();
+  for (const m of msgs) out.set(m.key ?? '', (JSON.parse(m.value) as { n: number }).n);
+  return out;
+}
+
+test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded by what was in flight; a keyed counter restores from its changelog and never undercounts', async (t: TestContext) => {
+  const metrics = `127.0.0.1:${await freePort()}`;
+  const s = await setUp({ joinParams: 'join: inner', counterState: '{}', metrics });
+  const { n } = s;
+  const N1 = 10_000;
+  const N2 = 2_000;
+  const KEYS = 100;
+  const eventLine = (i: number): { key: string; value: string } => ({ key: `k${i % KEYS}`, value: JSON.stringify({ key: `k${i % KEYS}`, i }) });
+  const services: ServiceProcess[] = [];
+  try {
+    const seed = Date.now() % 1_000_000;
+    const rnd = mulberry32(seed);
+    await produceInterleaved(n, range(0, N1), 4, rnd);
+    await kcatProduce(cluster.bootstrap, n.events, range(0, N1).map(eventLine), MURMUR2);
+    const first = ServiceProcess.start('first', s.dir, cluster.bootstrap);
+    services.push(first);
+    const countLog = changelogTopic(n.app, 'CountEvents', 'Count');
+    await waitFor('the first joined rows and counter changes to be out', async () => {
+      assert.ok(first.alive, first.tail());
+      return (await recordCount(adm, n.out)) > 0 && (await recordCount(adm, countLog).catch(() => 0)) > 0 ? true : undefined;
+    }, 90_000, 25);
+    first.signal('SIGKILL');
+    assert.equal((await first.exited).signal, 'SIGKILL');
+    const outAtKill = await recordCount(adm, n.out);
+    const countsAtKill = await recordCount(adm, n.counts);
+    assert.ok(outAtKill < N1, `the crash came mid-stream (${outAtKill} of ${N1} joined rows were out)`);
+
+    // More of both sides while nothing runs, then the restart.
+    await produceInterleaved(n, range(N1, N1 + N2), 2, rnd);
+    await kcatProduce(cluster.bootstrap, n.events, range(N1, N1 + N2).map(eventLine), MURMUR2);
+    const second = ServiceProcess.start('second', s.dir, cluster.bootstrap);
+    services.push(second);
+    const N = N1 + N2;
+    await waitFor(`${N} joined rows`, async () => {
+      assert.ok(second.alive, second.tail());
+      return (await recordCount(adm, n.out)) >= N ? true : undefined;
+    }, 150_000, 500);
+    await waitCommitted(`${n.app}.orders`, [n.orders]);
+    await waitCommitted(`${n.app}.pays`, [n.pays, n.saved]);
+    await waitCommitted(`${n.app}.events`, [n.events]);
+
+    // The join: the same rows as an uninterrupted run, plus copies of what was in flight.
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map(range(0, N).map((i) => [`o${i}`, joinedRow(i)])));
+    assert.deepEqual(report.missing, [], 'every orderid joined at least once');
+    assert.deepEqual(report.unexpected, []);
+    assert.deepEqual(report.wrong.slice(0, 5), []);
+    // A batch's output and its state changes are acknowledged before its offsets are committed, and each
+    // partition has at most two uncommitted chunks (the one in progress, the one being committed) per topic
+    // of the group. Re-running them joins again what they joined: payments (a lookup hit) and saved orders
+    // (a release of a held payment), 4 partitions x 2 chunks x 200 rows for each of the two topics.
+    const joinBound = PARTITIONS * 2 * BATCH_ROWS * 2;
+    assert.ok(report.duplicates <= joinBound, `${report.duplicates} duplicate joined rows, more than the ${joinBound} that can be in flight`);
+
+    // The counter: at least once, so never below the true count; the excess is what was replayed over state
+    // that already held it (flushed, not yet committed): at most 4 partitions x 2 chunks x 200 rows.
+    const counts = await finalCounts(n.counts);
+    const truth = N / KEYS;
+    const under = [...range(0, KEYS)].filter((k) => (counts.get(`k${k}`) ?? 0) < truth);
+    assert.deepEqual(under.map((k) => `k${k}=${counts.get(`k${k}`) ?? 0}`), [], `no key counts fewer than the ${truth} events it had`);
+    const excess = [...counts.values()].reduce((a, c) => a + (c - truth), 0);
+    const countBound = PARTITIONS * 2 * BATCH_ROWS;
+    assert.ok(excess <= countBound, `counts exceed the truth by ${excess} in all, more than the ${countBound} that can be replayed`);
+
+    // The restart restored the counter's state from its changelog: the log line, and the metric.
+    const restoredLines = second.lines.filter((l) => l.msg === 'state restored' && l['flow'] === 'CountEvents' && l['store'] === 'Count');
+    assert.ok(restoredLines.length > 0 && restoredLines.every((l) => Number(l['records']) > 0), `'state restored' of CountEvents/Count: ${second.tail()}`);
+    const text = await fetchMetrics(metrics);
+    const restored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'CountEvents', store: 'Count' }).reduce((a, v) => a + v.value, 0);
+    assert.equal(restored, restoredLines.reduce((a, l) => a + Number(l['records']), 0), 'kisflow_state_restored_records_total counts the records restored');
+    assert.ok(restored > 0);
+    const joinRestored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays' }).map((v) => `${v.labels['store']}=${v.value}`);
+    assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
+    t.diagnostic(`seed ${seed}; killed with ${outAtKill} joined rows and ${countsAtKill} counter rows out; ` +
+      `joined duplicates ${report.duplicates} (bound ${joinBound}); counter excess ${excess} over ${KEYS} keys (bound ${countBound}); ` +
+      `restored records: CountEvents/Count ${restored}, JoinPays ${joinRestored.join(' ')}`);
+  } finally {
+    await Promise.all(services.map((p) => p.kill()));
+    await s.cleanup();
+  }
+});
+
+// ---- 3. rebalance -------------------------------------------------------------------------------------
+
+test('a second replica joins: partitions split, the state of the moved partitions goes with them, orders saved on A join payments on B, none lost', async (t: TestContext) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const metricsA = `127.0.0.1:${portA}`;
+  const metricsB = `127.0.0.1:${portB}`;
+  const s = await setUp({ joinParams: 'join: inner', metrics: metricsA });
+  const { n } = s;
+  const dirB = await configDir(n, { joinParams: 'join: inner', metrics: metricsB });
+  const N1 = 2_000; // orders saved while A is alone; their payments come after the split
+  const N2 = 3_000; // both sides after the split
+  const services: ServiceProcess[] = [];
+  try {
+    const a = ServiceProcess.start('A', s.dir, cluster.bootstrap);
+    services.push(a);
+    await waitFor('A to be assigned the pays group', () => (a.assignments('pays', n.pays).length > 0 ? true : undefined), 60_000);
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, N1).map(orderLine), MURMUR2);
+    const tableLog = changelogTopic(n.app, 'JoinPays', tableStore);
+    await waitFor(`A's table stores to hold the ${N1} orders`, async () => ((await recordCount(adm, tableLog).catch(() => 0)) >= N1 ? true : undefined), 60_000);
+    // A committed the saved topic: B can only know these orders through the changelog.
+    await waitCommitted(`${n.app}.pays`, [n.saved]);
+    const aBefore = a.assignments('pays', n.pays).length;
+
+    const restoreRtt = await slowResponsesWhileRebalancing(cluster);
+    let split: { a: number[]; b: number[] };
+    let b: ServiceProcess;
+    try {
+      b = ServiceProcess.start('B', dirB, cluster.bootstrap);
+      services.push(b);
+      split = await waitFor('the pays group to be split between A and B', () => {
+        assert.ok(b.alive, `B exited: ${b.tail()}`);
+        assert.ok(a.alive, `A exited: ${a.tail()}`);
+        const aNow = a.assignments('pays', n.pays).slice(aBefore).at(-1);
+        const bNow = b.assignments('pays', n.pays).at(-1);
+        if (!aNow || !bNow || aNow.length === 0 || bNow.length === 0) return undefined;
+        const union = new Set([...aNow, ...bNow]);
+        return union.size === PARTITIONS && aNow.length + bNow.length === PARTITIONS ? { a: aNow, b: bNow } : undefined;
+      }, 120_000, 500);
+      // The co-partitioning assigner gives each member partition p of both topics of the group.
+      const savedOf = (s: ServiceProcess, from: number): number[] | undefined => s.assignments('pays', n.saved).slice(from).at(-1);
+      assert.deepEqual(savedOf(a, aBefore), split.a, 'A has the same partitions of pays and of the saved topic');
+      assert.deepEqual(savedOf(b, 0), split.b, 'B has the same partitions of pays and of the saved topic');
+    } finally {
+      await restoreRtt();
+    }
+    assert.equal(a.assignments('pays', n.pays)[0]?.length, PARTITIONS, 'alone, A had every partition');
+
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, N1).map(payLine), MURMUR2);
+    await produceInterleaved(n, range(N1, N1 + N2), 3, mulberry32(11));
+    const N = N1 + N2;
+    await waitFor(`${N} joined rows`, async () => {
+      assert.ok(a.alive && b.alive, `${a.tail()}\n${b.tail()}`);
+      return (await recordCount(adm, n.out)) >= N ? true : undefined;
+    }, 120_000, 500);
+    await waitCommitted(`${n.app}.pays`, [n.pays, n.saved]);
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map(range(0, N).map((i) => [`o${i}`, joinedRow(i)])));
+    assert.deepEqual(report.missing, [], 'no join lost across the rebalance');
+    assert.deepEqual(report.unexpected, []);
+    assert.deepEqual(report.wrong.slice(0, 5), [], 'payments of orders saved on A joined with those orders');
+
+    // B restored the table stores of its partitions from the changelog A wrote: at least the orders of phase 1 there.
+    const onB = (i: number): boolean => split.b.includes(partitionForKey(`o${i}`, PARTITIONS));
+    const phase1OnB = range(0, N1).filter(onB).length;
+    const textB = await fetchMetrics(metricsB);
+    const restoredB = scrape(textB, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays', store: tableStore }).reduce((x, v) => x + v.value, 0);
+    assert.ok(restoredB >= phase1OnB, `B restored ${restoredB} table records, fewer than the ${phase1OnB} orders A saved in B's partitions`);
+    const restoredLines = b.lines.filter((l) => l.msg === 'state restored' && l['store'] === tableStore);
+    assert.deepEqual([...new Set(restoredLines.map((l) => Number(l['partition'])))].sort(), [...split.b].sort(), `B restored the table of each of its partitions: ${b.tail()}`);
+    // Every payment of B's partitions went out through B's sink, and A's through A's.
+    const sunk = async (metrics: string): Promise<number> => scrape(await fetchMetrics(metrics), 'kisflow_func_rows_total', { flow_id: 'JoinPays', func_name: 'Out', outcome: 'in' }).reduce((x, v) => x + v.value, 0);
+    const paysOnB = range(0, N).filter(onB).length;
+    const [outA, outB] = [await sunk(metricsA), await sunk(metricsB)];
+    assert.ok(outB >= paysOnB, `B sank ${outB} joined rows, fewer than the ${paysOnB} payments of its partitions`);
+    assert.ok(outA >= N - paysOnB, `A sank ${outA} joined rows, fewer than the ${N - paysOnB} payments of its partitions`);
+    assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
+    t.diagnostic(`split A ${JSON.stringify(split.a)} B ${JSON.stringify(split.b)}; B restored ${restoredB} table records (${phase1OnB} orders of phase 1 in its partitions); ` +
+      `joined rows sunk: A ${outA} (its payments ${N - paysOnB}), B ${outB} (its payments ${paysOnB}); duplicates ${report.duplicates}`);
+  } finally {
+    await Promise.all(services.map((p) => p.kill()));
+    await s.cleanup();
+    await rm(dirB, { recursive: true, force: true });
   }
 });
 
