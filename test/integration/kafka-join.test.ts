@@ -428,7 +428,7 @@ test('inner join, 10,000 orders x 10,000 payments arriving in random order: exac
 });
 
 test('left join with join_window_ms: payments whose order never comes are emitted unmatched after the window, and the held store ends empty', async (t: TestContext) => {
-  const s = await setUp({ joinParams: 'join: left, join_window_ms: 3000, join_as: order' });
+  const s = await setUp({ joinParams: 'join: left, join_window_ms: 5000, join_as: order' });
   const { n } = s;
   const N = 2_000;
   const LOST = 500; // o0 .. o499 never get an order
@@ -585,7 +585,7 @@ async function heldTwiceRecords(topic: string): Promise<number> {
 
 // ---- 3. rebalance -------------------------------------------------------------------------------------
 
-test('a second replica joins: partitions split, the state of the moved partitions goes with them, orders saved on A join payments on B, none lost', async (t: TestContext) => {
+test('a second replica joins: partitions split, the state of the moved partitions goes with them (orders saved and payments held on A join on B), none lost', async (t: TestContext) => {
   const [portA, portB] = [await freePort(), await freePort()];
   const metricsA = `127.0.0.1:${portA}`;
   const metricsB = `127.0.0.1:${portB}`;
@@ -593,17 +593,23 @@ test('a second replica joins: partitions split, the state of the moved partition
   const { n } = s;
   const dirB = await configDir(n, { joinParams: 'join: inner', metrics: metricsB });
   const N1 = 2_000; // orders saved while A is alone; their payments come after the split
-  const N2 = 3_000; // both sides after the split
+  const H = 1_000; // payments held while A is alone; their orders come after the split
+  const N2 = 2_000; // both sides after the split
+  const N = N1 + H + N2;
   const services: ServiceProcess[] = [];
   try {
     const a = ServiceProcess.start('A', s.dir, cluster.bootstrap);
     services.push(a);
     await waitFor('A to be assigned the pays group', () => (a.assignments('pays', n.pays).length > 0 ? true : undefined), 60_000);
     await kcatProduce(cluster.bootstrap, n.orders, range(0, N1).map(orderLine), MURMUR2);
+    await kcatProduce(cluster.bootstrap, n.pays, range(N1, N1 + H).map(payLine), MURMUR2);
     const tableLog = changelogTopic(n.app, 'JoinPays', tableStore);
+    const heldLog = changelogTopic(n.app, 'JoinPays', heldStore);
     await waitFor(`A's table stores to hold the ${N1} orders`, async () => ((await recordCount(adm, tableLog).catch(() => 0)) >= N1 ? true : undefined), 60_000);
-    // A committed the saved topic: B can only know these orders through the changelog.
-    await waitCommitted(`${n.app}.pays`, [n.saved]);
+    // A committed both topics of the group: B can only know these orders and payments through the changelogs.
+    await waitCommitted(`${n.app}.pays`, [n.saved, n.pays]);
+    const heldOnA = await changelogState(heldLog);
+    assert.equal(liveKeys(heldOnA), H, `A holds the ${H} payments whose orders have not come`);
     const aBefore = a.assignments('pays', n.pays).length;
 
     const restoreRtt = await slowResponsesWhileRebalancing(cluster);
@@ -631,8 +637,8 @@ test('a second replica joins: partitions split, the state of the moved partition
     assert.equal(a.assignments('pays', n.pays)[0]?.length, PARTITIONS, 'alone, A had every partition');
 
     await kcatProduce(cluster.bootstrap, n.pays, range(0, N1).map(payLine), MURMUR2);
-    await produceInterleaved(n, range(N1, N1 + N2), 3, mulberry32(11));
-    const N = N1 + N2;
+    await kcatProduce(cluster.bootstrap, n.orders, range(N1, N1 + H).map(orderLine), MURMUR2);
+    await produceInterleaved(n, range(N1 + H, N), 3, mulberry32(11));
     await waitFor(`${N} joined rows`, async () => {
       assert.ok(a.alive && b.alive, `${a.tail()}\n${b.tail()}`);
       return (await recordCount(adm, n.out)) >= N ? true : undefined;
@@ -642,6 +648,7 @@ test('a second replica joins: partitions split, the state of the moved partition
     assert.deepEqual(report.missing, [], 'no join lost across the rebalance');
     assert.deepEqual(report.unexpected, []);
     assert.deepEqual(report.wrong.slice(0, 5), [], 'payments of orders saved on A joined with those orders');
+    assert.equal(liveKeys(await changelogState(heldLog)), 0, 'every held payment was released');
 
     // B restored the table stores of its partitions from the changelog A wrote: at least the orders of phase 1 there.
     const onB = (i: number): boolean => split.b.includes(partitionForKey(`o${i}`, PARTITIONS));
@@ -649,8 +656,22 @@ test('a second replica joins: partitions split, the state of the moved partition
     const textB = await fetchMetrics(metricsB);
     const restoredB = scrape(textB, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays', store: tableStore }).reduce((x, v) => x + v.value, 0);
     assert.ok(restoredB >= phase1OnB, `B restored ${restoredB} table records, fewer than the ${phase1OnB} orders A saved in B's partitions`);
-    const restoredLines = b.lines.filter((l) => l.msg === 'state restored' && l['store'] === tableStore);
-    assert.deepEqual([...new Set(restoredLines.map((l) => Number(l['partition'])))].sort(), [...split.b].sort(), `B restored the table of each of its partitions: ${b.tail()}`);
+    const heldOnB = [...heldOnA.live].filter(([p]) => split.b.includes(p)).reduce((x, [, m]) => x + m.size, 0);
+    const heldRestoredB = scrape(textB, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays', store: heldStore }).reduce((x, v) => x + v.value, 0);
+    assert.ok(heldOnB > 0 && heldRestoredB >= heldOnB, `B restored ${heldRestoredB} held records, fewer than the ${heldOnB} payments A held in B's partitions`);
+    for (const store of [tableStore, heldStore]) {
+      const restoredLines = b.lines.filter((l) => l.msg === 'state restored' && l['store'] === store);
+      assert.deepEqual([...new Set(restoredLines.map((l) => Number(l['partition'])))].sort(), [...split.b].sort(), `B restored ${store} of each of its partitions: ${b.tail()}`);
+    }
+    // A let go of the state of the partitions it lost (kisflow_state_keys is 0 there) and kept its own.
+    const textA = await fetchMetrics(metricsA);
+    for (const p of split.b) {
+      for (const store of [tableStore, heldStore]) {
+        assert.deepEqual(scrape(textA, 'kisflow_state_keys', { flow_id: 'JoinPays', store, partition: String(p) }).map((v) => v.value), [0], `A's ${store} of partition ${p}, which moved to B`);
+      }
+    }
+    const tableKeysA = split.a.map((p) => scrape(textA, 'kisflow_state_keys', { flow_id: 'JoinPays', store: tableStore, partition: String(p) })[0]?.value ?? 0);
+    assert.ok(tableKeysA.every((k) => k > 0), `A's table stores of its own partitions: ${JSON.stringify(tableKeysA)}`);
     // Every payment of B's partitions went out through B's sink, and A's through A's.
     const sunk = async (metrics: string): Promise<number> => scrape(await fetchMetrics(metrics), 'kisflow_func_rows_total', { flow_id: 'JoinPays', func_name: 'Out', outcome: 'in' }).reduce((x, v) => x + v.value, 0);
     const paysOnB = range(0, N).filter(onB).length;
@@ -658,7 +679,8 @@ test('a second replica joins: partitions split, the state of the moved partition
     assert.ok(outB >= paysOnB, `B sank ${outB} joined rows, fewer than the ${paysOnB} payments of its partitions`);
     assert.ok(outA >= N - paysOnB, `A sank ${outA} joined rows, fewer than the ${N - paysOnB} payments of its partitions`);
     assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
-    t.diagnostic(`split A ${JSON.stringify(split.a)} B ${JSON.stringify(split.b)}; B restored ${restoredB} table records (${phase1OnB} orders of phase 1 in its partitions); ` +
+    t.diagnostic(`split A ${JSON.stringify(split.a)} B ${JSON.stringify(split.b)}; B restored ${restoredB} table records (${phase1OnB} orders saved on A in its partitions) ` +
+      `and ${heldRestoredB} held records (${heldOnB} payments held on A in its partitions); ` +
       `joined rows sunk: A ${outA} (its payments ${N - paysOnB}), B ${outB} (its payments ${paysOnB}); duplicates ${report.duplicates}`);
   } finally {
     await Promise.all(services.map((p) => p.kill()));
