@@ -724,30 +724,41 @@ test('max_keys bounds a store: a flood of 20,000 distinct keys keeps 1,000 per p
 
 // ---- 5. partition counts ----------------------------------------------------------------------------
 
-test('joined topics with different partition counts: start-up fails naming both topics and counts, before any row is processed', async () => {
-  // pays has 4 partitions, the connector's topic 6 (and the connector asks for 6, so only the join check objects).
-  const names = joinNames();
-  const s = await setUp({ joinParams: 'join: inner', savedPartitions: 6 }, names, { [names.saved]: 6 });
-  const { n } = s;
-  try {
-    await kcatProduce(cluster.bootstrap, n.pays, range(0, 20).map(payLine), MURMUR2);
-    await kcatProduce(cluster.bootstrap, n.orders, range(0, 20).map(orderLine), MURMUR2);
-    const svc = await startInProcess(s.dir);
-    await assert.rejects(svc.running, (err: Error) => {
-      assert.match(err.message, /flow 'JoinPays' joins topics that are not co-partitioned/);
-      assert.ok(err.message.includes(`${n.pays} has 4 partitions`), err.message);
-      assert.ok(err.message.includes(`${n.saved} has 6 partitions`), err.message);
-      return true;
+test('joined topics with different partition counts: start-up fails naming both topics and counts, before any row is processed', async (t: TestContext) => {
+  // Either way round. The connector asks for its topic's own count, so only the join check objects; when
+  // pays has 6, its changelogs need 6 too (the mock cannot create them, and auto-creates 4).
+  for (const [paysCount, savedCount] of [[4, 6], [6, 4]] as const) {
+    await t.test(`pays ${paysCount} partitions, the connector's topic ${savedCount}`, async () => {
+      const names = joinNames();
+      const s = await setUp({ joinParams: 'join: inner', savedPartitions: savedCount }, names, {
+        [names.pays]: paysCount,
+        [names.saved]: savedCount,
+        [changelogTopic(names.app, 'JoinPays', heldStore)]: paysCount,
+        [changelogTopic(names.app, 'JoinPays', tableStore)]: paysCount,
+      });
+      const { n } = s;
+      try {
+        await kcatProduce(cluster.bootstrap, n.pays, range(0, 20).map(payLine), MURMUR2);
+        await kcatProduce(cluster.bootstrap, n.orders, range(0, 20).map(orderLine), MURMUR2);
+        const svc = await startInProcess(s.dir);
+        await assert.rejects(svc.running, (err: Error) => {
+          assert.match(err.message, /flow 'JoinPays' joins topics that are not co-partitioned/);
+          assert.ok(err.message.includes(`${n.pays} has ${paysCount} partitions`), err.message);
+          assert.ok(err.message.includes(`${n.saved} has ${savedCount} partitions`), err.message);
+          return true;
+        });
+        assert.deepEqual(svc.svc.summary().rowsIn, {}, 'no source read a row');
+        assert.equal(await recordCount(adm, n.saved), 0, 'SaveOrders saved nothing');
+        for (const [group, topic] of [[`${n.app}.pays`, n.pays], [`${n.app}.orders`, n.orders]] as const) {
+          const [committed] = await adm.fetchOffsets({ groupId: group, topics: [topic] });
+          assert.ok(committed!.partitions.every((p) => p.offset === '-1'), `group ${group} committed nothing: ${JSON.stringify(committed)}`);
+        }
+        assert.equal((await readTopic(cluster.bootstrap, n.out)).length, 0);
+        assert.equal(await recordCount(adm, n.dlqJoin).catch(() => 0), 0);
+      } finally {
+        await s.cleanup();
+      }
     });
-    assert.deepEqual(svc.svc.summary().rowsIn, {}, 'no source read a row');
-    assert.equal(await recordCount(adm, n.saved), 0, 'SaveOrders saved nothing');
-    for (const [group, topic] of [[`${n.app}.pays`, n.pays], [`${n.app}.orders`, n.orders]] as const) {
-      const [committed] = await adm.fetchOffsets({ groupId: group, topics: [topic] });
-      assert.ok(committed!.partitions.every((p) => p.offset === '-1'), `group ${group} committed nothing: ${JSON.stringify(committed)}`);
-    }
-    assert.equal((await readTopic(cluster.bootstrap, n.out)).length, 0);
-  } finally {
-    await s.cleanup();
   }
 });
 
