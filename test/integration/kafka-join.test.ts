@@ -479,8 +479,10 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
   const metrics = `127.0.0.1:${await freePort()}`;
   const s = await setUp({ joinParams: 'join: inner', counterState: '{}', metrics });
   const { n } = s;
-  const N1 = 10_000;
-  const N2 = 2_000;
+  const N1 = 10_000; // orders and payments before the crash
+  const N2 = 2_000; // and after it
+  const E1 = 40_000; // counter events before the crash (the counter is faster than the join)
+  const E2 = 2_000;
   const KEYS = 100;
   const eventLine = (i: number): { key: string; value: string } => ({ key: `k${i % KEYS}`, value: JSON.stringify({ key: `k${i % KEYS}`, i }) });
   const services: ServiceProcess[] = [];
@@ -488,13 +490,15 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     const seed = Date.now() % 1_000_000;
     const rnd = mulberry32(seed);
     await produceInterleaved(n, range(0, N1), 4, rnd);
-    await kcatProduce(cluster.bootstrap, n.events, range(0, N1).map(eventLine), MURMUR2);
+    await kcatProduce(cluster.bootstrap, n.events, range(0, E1).map(eventLine), MURMUR2);
     const first = ServiceProcess.start('first', s.dir, cluster.bootstrap);
     services.push(first);
     const countLog = changelogTopic(n.app, 'CountEvents', 'Count');
-    await waitFor('the first joined rows and counter changes to be out', async () => {
+    const tableLog = changelogTopic(n.app, 'JoinPays', tableStore);
+    // Well into the stream: both the join's table and the counter have state in their changelogs.
+    await waitFor('1,000 joined rows, and state in the changelogs', async () => {
       assert.ok(first.alive, first.tail());
-      return (await recordCount(adm, n.out)) > 0 && (await recordCount(adm, countLog).catch(() => 0)) > 0 ? true : undefined;
+      return (await recordCount(adm, n.out)) >= 1000 && (await recordCount(adm, countLog).catch(() => 0)) > 0 && (await recordCount(adm, tableLog).catch(() => 0)) > 0 ? true : undefined;
     }, 90_000, 25);
     first.signal('SIGKILL');
     assert.equal((await first.exited).signal, 'SIGKILL');
@@ -502,10 +506,11 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     const outEndsAtKill = new Map((await adm.fetchTopicOffsets(n.out)).map((o) => [o.partition, Number(o.high)]));
     const countsAtKill = await recordCount(adm, n.counts);
     assert.ok(outAtKill < N1, `the crash came mid-stream (${outAtKill} of ${N1} joined rows were out)`);
+    assert.ok(countsAtKill < E1, `the crash came mid-stream for the counter too (${countsAtKill} of ${E1} counts were out)`);
 
     // More of both sides while nothing runs, then the restart.
     await produceInterleaved(n, range(N1, N1 + N2), 2, rnd);
-    await kcatProduce(cluster.bootstrap, n.events, range(N1, N1 + N2).map(eventLine), MURMUR2);
+    await kcatProduce(cluster.bootstrap, n.events, range(E1, E1 + E2).map(eventLine), MURMUR2);
     const second = ServiceProcess.start('second', s.dir, cluster.bootstrap);
     services.push(second);
     const N = N1 + N2;
@@ -535,7 +540,7 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     // The counter: at least once, so never below the true count; the excess is what was replayed over state
     // that already held it (flushed, not yet committed): at most 4 partitions x 2 chunks x 200 rows.
     const counts = await finalCounts(n.counts);
-    const truth = N / KEYS;
+    const truth = (E1 + E2) / KEYS;
     const under = [...range(0, KEYS)].filter((k) => (counts.get(`k${k}`) ?? 0) < truth);
     assert.deepEqual(under.map((k) => `k${k}=${counts.get(`k${k}`) ?? 0}`), [], `no key counts fewer than the ${truth} events it had`);
     const excess = [...counts.values()].reduce((a, c) => a + (c - truth), 0);
@@ -560,6 +565,8 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     const dupKeys = [...copies.values()].filter((c) => c.before + c.after > 1);
     const heldTwice = await heldTwiceRecords(changelogTopic(n.app, 'JoinPays', heldStore));
     const joinRestored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays' }).map((v) => `${v.labels['store']}=${v.value}`);
+    const tableRestored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays', store: tableStore }).reduce((a, v) => a + v.value, 0);
+    assert.ok(tableRestored > 0, `the join's table was restored too: ${joinRestored.join(' ')}`);
     assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
     t.diagnostic(`seed ${seed}; killed with ${outAtKill} joined rows and ${countsAtKill} counter rows out; ` +
       `joined duplicates ${report.duplicates} (bound ${joinBound}): ${dupKeys.filter((c) => c.before > 0).length} orderids out before the kill and again after, ` +
