@@ -79,6 +79,8 @@ interface JoinOptions {
   readonly counterSink?: boolean;
   /** host:port for /metrics. */
   readonly metrics?: string;
+  /** option.state of the join's Load func (bounds its held and table stores). */
+  readonly loadState?: string;
 }
 
 /** SaveOrders (orders -> Save to connector o), JoinPays (pays -> Load from o, joined -> out), and optionally CountEvents. */
@@ -153,7 +155,7 @@ option: { cid: o }
 kistype: func
 fid: L
 fmode: Load
-option: { cid: o }
+option: { cid: o${o.loadState ? `, state: ${o.loadState}` : ''} }
 ---
 kistype: func
 fid: Out
@@ -742,6 +744,44 @@ test('max_keys bounds a store: a flood of 20,000 distinct keys keeps 1,000 per p
     const log = await changelogState(changelogTopic(n.app, 'CountEvents', 'Count'));
     for (const [p, c] of perPartition) assert.equal(log.live.get(p)?.size ?? 0, Math.min(c, MAX), `changelog partition ${p}`);
     assert.equal(log.tombstones, expectedEvictions, 'one tombstone per evicted key');
+  } finally {
+    await svc.stop();
+    await s.cleanup();
+  }
+});
+
+test('max_keys on the join\'s Load: held payments past it are evicted least recently held first and counted, the rest join when their orders come', async (t: TestContext) => {
+  const MAX = 100;
+  const s = await setUp({ joinParams: 'join: inner', loadState: `{ max_keys: ${MAX} }` });
+  const { n } = s;
+  const N = 1_000;
+  const svc = await startInProcess(s.dir);
+  try {
+    await waitFor('readiness', () => (svc.svc.readiness().ready ? true : undefined), 60_000);
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, N).map(payLine), MURMUR2);
+    await waitCommitted(`${n.app}.pays`, [n.pays]);
+    // Per partition, the payments held last (highest offsets) are the ones kept.
+    const byPartition = new Map<number, KcatMessage[]>();
+    for (const m of await readTopic(cluster.bootstrap, n.pays)) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+    const kept = new Set<string>();
+    let expectedEvictions = 0;
+    for (const [p, msgs] of byPartition) {
+      msgs.sort((a, b) => a.offset - b.offset);
+      for (const m of msgs.slice(-MAX)) kept.add(m.key!);
+      expectedEvictions += Math.max(0, msgs.length - MAX);
+      assert.equal(svc.svc.state.store('JoinPays', heldStore, p).size, Math.min(msgs.length, MAX), `held payments of partition ${p}`);
+      assert.equal(await metricSum(svc.registry, 'kisflow_state_keys', { flow_id: 'JoinPays', store: heldStore, partition: String(p) }), Math.min(msgs.length, MAX));
+    }
+    assert.equal(await metricSum(svc.registry, 'kisflow_state_evictions_total', { flow_id: 'JoinPays', store: heldStore }), expectedEvictions);
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, N).map(orderLine), MURMUR2);
+    await waitCommitted(`${n.app}.orders`, [n.orders]);
+    await waitCommitted(`${n.app}.pays`, [n.pays, n.saved]);
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map([...kept].map((k) => [k, joinedRow(Number(k.slice(1)))])));
+    assert.deepEqual(report.missing, []);
+    assert.deepEqual(report.unexpected, [], 'an evicted payment is not joined');
+    assert.equal(report.duplicates, 0);
+    const letters = await readTopic(cluster.bootstrap, n.dlqJoin);
+    t.diagnostic(`${expectedEvictions} of ${N} held payments evicted (kisflow_state_evictions_total), ${kept.size} joined; dead letters for the evicted: ${letters.length}`);
   } finally {
     await svc.stop();
     await s.cleanup();
