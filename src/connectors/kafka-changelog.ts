@@ -20,7 +20,7 @@ interface Pending {
 const GATHER_MS = 50;
 
 export class KafkaChangelog implements ChangelogBackend {
-  private readonly pending = new Map<string, Map<number, Pending>>();
+  private readonly pending = new Map<string, Map<number, Pending[]>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly kafka: Kafka, private readonly producer: Producer, private readonly admin: Admin, private readonly appId: string, private readonly logger: Logger) {}
@@ -41,7 +41,8 @@ export class KafkaChangelog implements ChangelogBackend {
     return new Promise<number>((resolve, reject) => {
       let m = this.pending.get(topic);
       if (!m) this.pending.set(topic, (m = new Map()));
-      m.set(partition, { apply, resolve, reject });
+      // Two asks for one partition in the same window (dropped and assigned again) both get the records.
+      m.set(partition, [...(m.get(partition) ?? []), { apply, resolve, reject }]);
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         const batches = [...this.pending];
@@ -51,7 +52,15 @@ export class KafkaChangelog implements ChangelogBackend {
     });
   }
 
-  private async restore(topic: string, parts: Map<number, Pending>): Promise<void> {
+  private async restore(topic: string, asks: Map<number, Pending[]>): Promise<void> {
+    const parts = new Map<number, Pending>();
+    for (const [partition, list] of asks) {
+      parts.set(partition, {
+        apply: (rec) => { for (const p of list) p.apply(rec); },
+        resolve: (n) => { for (const p of list) p.resolve(n); },
+        reject: (err) => { for (const p of list) p.reject(err); },
+      });
+    }
     let offsets: Array<{ partition: number; low: string; high: string }>;
     try {
       offsets = await this.admin.fetchTopicOffsets(topic);

@@ -168,6 +168,7 @@ export class KafkaTransport implements Transport {
     } catch (err) {
       throw new KisError('KIS_ERR_CONNECTOR', `cannot reach Kafka at ${brokers}: ${errorMessage(err)}. Check kafka.brokers in the global document (or KAFKA_BROKERS) and that the brokers are up and reachable from here`, { cause: err });
     }
+    await opts.preflight?.();
     const specs: TopicSpec[] = [];
     for (const c of this.config.conns.values()) {
       if (c.type !== 'kafka') continue;

@@ -9,6 +9,8 @@ import type { ChangelogBackend } from '../state/state-manager.js';
 export interface StartOptions {
   /** Connectors whose whole topic every replica reads into a join table (joins that are not co-partitioned). */
   readonly tables?: readonly string[];
+  /** Checks to run once connected, before any topic is created or checked (the co-partitioning check). */
+  readonly preflight?: () => Promise<void>;
 }
 
 /** A changelog topic the transport must have before sources start. */

@@ -193,8 +193,7 @@ export class KisService {
         'KAFKA MODE: sources, connectors and dead letters run on the Kafka cluster');
     }
     try {
-      await this.transport.start({ tables: this.globalTables() });
-      await this.checkCoPartitioning();
+      await this.transport.start({ tables: this.globalTables(), preflight: () => this.checkCoPartitioning() });
       this.startDriven();
       this.started = true;
       const tickMs = this.opts.tickMs ?? TICK_MS;

@@ -780,8 +780,16 @@ test('max_keys on the join\'s Load: held payments past it are evicted least rece
     assert.deepEqual(report.missing, []);
     assert.deepEqual(report.unexpected, [], 'an evicted payment is not joined');
     assert.equal(report.duplicates, 0);
+    // never dropped silently: every evicted payment is in the dead-letter topic, with the reason
     const letters = await readTopic(cluster.bootstrap, n.dlqJoin);
     t.diagnostic(`${expectedEvictions} of ${N} held payments evicted (kisflow_state_evictions_total), ${kept.size} joined; dead letters for the evicted: ${letters.length}`);
+    assert.equal(letters.length, expectedEvictions);
+    const evicted = new Set(range(0, N).map((i) => JSON.parse(payLine(i).value) as { orderid: string }).map((r) => r.orderid).filter((id) => !kept.has(id)));
+    assert.deepEqual(new Set(letters.map((m) => (JSON.parse(m.value) as { orderid: string }).orderid)), evicted);
+    for (const m of letters) {
+      assert.equal(m.headers?.['kis-error-code'], 'KIS_ERR_JOIN_EXPIRED');
+      assert.match(m.headers?.['kis-error-message'] ?? '', /evicted: the store of held rows reached max_keys/);
+    }
   } finally {
     await svc.stop();
     await s.cleanup();
