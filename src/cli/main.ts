@@ -112,6 +112,7 @@ async function run(dir: string): Promise<number> {
       logger,
       observer,
       sourceObserver: observer,
+      stateObserver: observer,
       onReload: (result) => observer.configReload(result),
     });
     supervisor = sup;

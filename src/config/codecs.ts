@@ -103,6 +103,14 @@ export const FuncSourceCodec = closed('KisFuncSource', {
   must: 'Fields every input row must carry; a row missing one is rejected with the reason, before the function runs.',
 });
 
+export const FuncStateCodec = closed('KisFuncState', {}, {
+  max_keys: PositiveInt,
+  ttl_ms: PositiveInt,
+}, 'Keyed state of the function (flow.state() in its code): in memory per partition, backed by a changelog topic <app_id>.<flow>.<fid>.changelog.', {
+  max_keys: 'Keys kept per partition at most (default 100000); past it the least recently written are evicted and counted in kisflow_state_evictions_total.',
+  ttl_ms: 'Entries expire this many milliseconds after their last write (absent: never, unless set() gives its own ttl).',
+});
+
 export const FuncOptionCodec = closed('KisFuncOption', {}, {
   cid: t.string,
   cname: t.string,
@@ -110,6 +118,7 @@ export const FuncOptionCodec = closed('KisFuncOption', {}, {
   retry_duration: NonNegativeInt,
   return_duration: NonNegativeInt,
   default_params: t.union([ParamsCodec, t.null]),
+  state: t.union([FuncStateCodec, t.null]),
 }, 'Optional settings of a function.', {
   cid: 'The connector a Save or Load function goes through.',
   cname: "The Go original's name for cid (accepted as an alias).",
@@ -117,6 +126,7 @@ export const FuncOptionCodec = closed('KisFuncOption', {}, {
   retry_duration: 'Milliseconds before the first retry; each next retry waits twice as long.',
   return_duration: "The Go original's spelling of retry_duration (accepted as an alias).",
   default_params: 'Params every flow step of this function gets; a flow step\'s own params override them.',
+  state: 'Declares keyed state for the function (empty mapping {} for the defaults). Built-ins that keep state (kis.window) declare it themselves; this sets their bounds.',
 });
 
 export const FuncCodec = closed('KisFunc', {
@@ -130,7 +140,7 @@ export const FuncCodec = closed('KisFunc', {
 }, 'One named unit of logic (KisFunction).', {
   kistype: 'Always func: tells the loader what this document is.',
   fid: 'The id flows refer to (default: fname).',
-  fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink). Default: fid.',
+  fname: 'The implementation: a FaaS registered by a function module, or a built-in (kis.print, kis.filter, kis.map, kis.sink, kis.window). Default: fid.',
   fmode: 'Verify, Save, Load, Calculate or Expand (or V, S, L, C, E).',
   source: 'The rows it reads and the fields they must have.',
   option: 'Connector, retries and default params.',
@@ -200,12 +210,14 @@ export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   replication_factor: PositiveInt,
   acks: t.union([t.literal(-1), t.literal(0), t.literal(1), t.literal('all')]),
   compression: t.keyof({ none: null, gzip: null }),
+  table_max_keys: PositiveInt,
 }, 'params of a connector with type kafka.', {
   topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
   partitions: 'Partition count of the topic (default 4). Created with it where the cluster allows; an existing topic with another count stops start-up.',
   replication_factor: 'Replication factor when the topic is created (default: the cluster default).',
   acks: 'Acknowledgements a Save waits for: all (-1, default), 1 (the leader) or 0 (none).',
   compression: 'none (default) or gzip.',
+  table_max_keys: 'Keys the join table of the whole topic keeps per replica (joins that are not co-partitioned; default 1000000); past it the least recently saved are evicted and counted in kisflow_state_evictions_total{flow_id="conn:<cid>",store="table"}.',
 });
 
 // ---- kistype: source -------------------------------------------------------------------------

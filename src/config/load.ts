@@ -179,6 +179,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
       retryTimes: opt.retry_times ?? 0,
       retryDuration: opt.retry_duration ?? opt.return_duration ?? 0,
       defaultParams: opt.default_params ?? {},
+      state: opt.state ? { maxKeys: opt.state.max_keys, ttlMs: opt.state.ttl_ms } : undefined,
       origin: originOf(doc),
       doc: value,
     });

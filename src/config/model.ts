@@ -39,6 +39,8 @@ export interface FuncConfig {
   readonly retryTimes: number;
   readonly retryDuration: number;
   readonly defaultParams: Params;
+  /** option.state: the function keeps keyed state (bounds absent: the defaults). */
+  readonly state: { readonly maxKeys: number | undefined; readonly ttlMs: number | undefined } | undefined;
   readonly origin: Origin;
   readonly doc: FuncDoc;
 }

@@ -36,10 +36,12 @@ export function parsePosHeader(value: string): { partition: number; offset: stri
 
 export class EmbeddedConnector extends TableConnector {
   readonly topic: EmbeddedTopic;
+  readonly topicName: string;
 
-  constructor(config: ConnConfig, log: EmbeddedLog) {
-    super(config);
+  constructor(config: ConnConfig, log: EmbeddedLog, clock: () => number = Date.now, onEvicted?: (n: number) => void) {
+    super(config, clock, onEvicted);
     const { topic, partitions } = connectorTopic(config);
+    this.topicName = topic;
     this.topic = log.topic(topic, partitions ?? DEFAULT_PARTITIONS);
     this.topic.onAppend((_t, records) => this.table.saved(records));
   }

@@ -8,7 +8,9 @@ import { EmbeddedConnector, DEFAULT_PARTITIONS } from './embedded-connector.js';
 import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
 import { EmbeddedLog } from './embedded-log.js';
 import { EmbeddedTopicSource } from './embedded-topic-source.js';
-import type { Transport } from './transport.js';
+import type { ChangelogBackend } from '../state/state-manager.js';
+import { EmbeddedChangelog } from './embedded-changelog.js';
+import type { ChangelogTopic, Transport } from './transport.js';
 
 export class EmbeddedTransport implements Transport {
   readonly mode = 'embedded' as const;
@@ -16,14 +18,19 @@ export class EmbeddedTransport implements Transport {
   readonly deadLetters: EmbeddedDeadLetters;
   private readonly connectors = new Map<string, EmbeddedConnector>();
 
-  constructor(logger: Logger, onDeadLetters?: (letters: readonly DeadLetter[]) => void) {
+  constructor(
+    logger: Logger,
+    onDeadLetters?: (letters: readonly DeadLetter[]) => void,
+    private readonly clock: () => number = Date.now,
+    private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
+  ) {
     this.deadLetters = new EmbeddedDeadLetters(this.log, logger, onDeadLetters);
   }
 
   connector(conn: ConnConfig): EmbeddedConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new EmbeddedConnector(conn, this.log);
+      c = new EmbeddedConnector(conn, this.log, this.clock, (n) => this.onTableEvicted(conn.cid, n));
       this.connectors.set(conn.cid, c);
     }
     return c;
@@ -41,6 +48,11 @@ export class EmbeddedTransport implements Transport {
 
   drivenSource(_flow: FlowConfig, conn: ConnConfig): EmbeddedTopicSource {
     return new EmbeddedTopicSource(`conn:${conn.cid}`, this.connector(conn).topic);
+  }
+
+  changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
+    const counts = new Map(topics.map((t) => [t.topic, typeof t.partitions === 'number' ? t.partitions : DEFAULT_PARTITIONS]));
+    return new EmbeddedChangelog(this.log, (topic) => Math.max(counts.get(topic) ?? DEFAULT_PARTITIONS, DEFAULT_PARTITIONS));
   }
 
   async start(): Promise<void> {}

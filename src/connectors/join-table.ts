@@ -1,120 +1,66 @@
-// The join side of a connector: the latest row saved under each key, and the rows that asked for a key
-// before it was saved. When the key arrives, the waiting rows are released, joined, to their flow
-// (after their Load step), so no arrival order loses a join. Shared by the embedded and Kafka connectors.
+// The table side of a connector for joins that are not co-partitioned: the latest row saved under each key,
+// kept by every replica (as a Kafka Streams GlobalKTable is). Rows waiting for a key are held in the joining
+// flow's keyed state (src/core/join.ts), not here; the table tells listeners which keys arrived.
 import type { ConnConfig } from '../config/model.js';
-import { recordKey, type Connector, type JoinRelease, type JoinRequest, type JoinResult, type SaveMeta } from '../core/connector.js';
+import { recordKey, type Connector, type SaveMeta, type SavedRow } from '../core/connector.js';
 import type { Position, Row } from '../kernel/types.js';
 
-interface Held {
-  readonly flow: string;
-  readonly step: number;
-  readonly partition: number;
-  readonly row: Row;
-  readonly position: Position | undefined;
-  readonly join: 'inner' | 'left';
-  readonly as: string | undefined;
-}
-
-export function joinRow(row: Row, saved: Row | undefined, as: string | undefined): Row {
-  if (as !== undefined) return { ...row, [as]: saved ?? null };
-  return saved ? { ...saved, ...row } : { ...row };
-}
+export const DEFAULT_TABLE_MAX_KEYS = 1_000_000;
 
 export class JoinTable {
-  private readonly latest = new Map<string, Row>();
-  private readonly held = new Map<string, Held[]>();
-  private readonly listeners = new Set<(r: JoinRelease) => void>();
+  private readonly latest = new Map<string, SavedRow>();
+  private readonly listeners = new Set<(keys: readonly string[]) => void>();
 
-  constructor(private readonly keyOf: (row: Row) => string | undefined) {}
+  /** Rows let go because the table reached maxKeys. */
+  evictions = 0;
 
-  join(req: JoinRequest): JoinResult {
-    const rows: Row[] = [];
-    const positions: (Position | undefined)[] = [];
-    const unjoinable: Row[] = [];
-    req.rows.forEach((row, i) => {
-      const key = this.keyOf(row);
-      if (key === undefined) {
-        unjoinable.push(row);
-        return;
-      }
-      const saved = this.latest.get(key);
-      if (saved) {
-        rows.push(joinRow(row, saved, req.as));
-        positions.push(req.positions[i]);
-        return;
-      }
-      const list = this.held.get(key);
-      const h: Held = { flow: req.flow, step: req.step, partition: req.partition, row, position: req.positions[i], join: req.join, as: req.as };
-      if (list) list.push(h);
-      else this.held.set(key, [h]);
-    });
-    return { rows, positions, unjoinable };
+  constructor(private readonly clock: () => number = Date.now, private readonly maxKeys = DEFAULT_TABLE_MAX_KEYS, private readonly onEvicted: (n: number) => void = () => {}) {}
+
+  get(key: string): SavedRow | undefined {
+    return this.latest.get(key);
   }
 
-  /** Rows saved under these keys: the table takes them, and rows waiting for them are released. */
+  get size(): number {
+    return this.latest.size;
+  }
+
+  /** Rows saved under these keys: the table takes them, and listeners learn the keys. */
   saved(records: ReadonlyArray<{ key: string | null; value: Row }>): void {
-    const ready: Held[] = [];
+    const at = this.clock();
+    const keys: string[] = [];
     for (const rec of records) {
       if (rec.key === null) continue;
-      this.latest.set(rec.key, rec.value);
-      const waiting = this.held.get(rec.key);
-      if (waiting) {
-        this.held.delete(rec.key);
-        ready.push(...waiting);
-      }
+      this.latest.delete(rec.key); // re-inserted last: the Map's order is the order of saves, oldest first
+      this.latest.set(rec.key, { row: rec.value, at });
+      keys.push(rec.key);
     }
-    if (ready.length > 0) this.release(ready, (h) => this.latest.get(this.keyOf(h.row)!));
+    let evicted = 0;
+    for (const oldest of this.latest.keys()) {
+      if (this.latest.size <= this.maxKeys) break;
+      this.latest.delete(oldest);
+      evicted++;
+    }
+    if (evicted > 0) {
+      this.evictions += evicted;
+      this.onEvicted(evicted);
+    }
+    if (keys.length > 0) for (const l of this.listeners) l(keys);
   }
 
-  onRelease(listener: (release: JoinRelease) => void): () => void {
+  onSaved(listener: (keys: readonly string[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
-  }
-
-  heldCount(): number {
-    let n = 0;
-    for (const l of this.held.values()) n += l.length;
-    return n;
-  }
-
-  /** End of input: left-join rows are released unmatched; returns how many inner-join rows stay unmatched. */
-  expireHeld(): number {
-    const left: Held[] = [];
-    let inner = 0;
-    for (const list of this.held.values()) {
-      for (const h of list) {
-        if (h.join === 'left') left.push(h);
-        else inner++;
-      }
-    }
-    this.held.clear();
-    this.release(left, undefined);
-    return inner;
-  }
-
-  /** Groups released rows by flow, step and partition, and hands each group to the listeners. */
-  private release(list: readonly Held[], savedFor: ((h: Held) => Row | undefined) | undefined): void {
-    const groups = new Map<string, { flow: string; step: number; partition: number; rows: Row[]; positions: (Position | undefined)[] }>();
-    for (const h of list) {
-      const k = `${h.flow}\u0000${h.step}\u0000${h.partition}`;
-      let g = groups.get(k);
-      if (!g) {
-        g = { flow: h.flow, step: h.step, partition: h.partition, rows: [], positions: [] };
-        groups.set(k, g);
-      }
-      g.rows.push(joinRow(h.row, savedFor?.(h), h.as));
-      g.positions.push(h.position);
-    }
-    for (const g of groups.values()) for (const l of this.listeners) l(g);
   }
 }
 
 /** A connector whose Load side is a JoinTable; subclasses say how Save writes. */
 export abstract class TableConnector implements Connector {
   readonly table: JoinTable;
+  abstract readonly topicName: string;
 
-  constructor(readonly config: ConnConfig) {
-    this.table = new JoinTable((row) => this.keyOf(row));
+  constructor(readonly config: ConnConfig, clock: () => number = Date.now, onEvicted?: (n: number) => void) {
+    const max = config.params['table_max_keys'];
+    this.table = new JoinTable(clock, typeof max === 'number' ? max : DEFAULT_TABLE_MAX_KEYS, onEvicted);
   }
 
   keyOf(row: Row): string | undefined {
@@ -123,15 +69,11 @@ export abstract class TableConnector implements Connector {
 
   abstract save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void>;
 
-  join(req: JoinRequest): JoinResult {
-    return this.table.join(req);
+  lookup(key: string): SavedRow | undefined {
+    return this.table.get(key);
   }
 
-  onRelease(listener: (release: JoinRelease) => void): () => void {
-    return this.table.onRelease(listener);
-  }
-
-  expireHeld(): number {
-    return this.table.expireHeld();
+  onSaved(listener: (keys: readonly string[]) => void): () => void {
+    return this.table.onSaved(listener);
   }
 }

@@ -12,9 +12,15 @@ export interface TopicSpec {
   readonly replicationFactor?: number;
   /** Who asked for the topic, for the error message. */
   readonly owner: string;
+  /** Created with cleanup.policy=compact (changelogs). */
+  readonly compact?: boolean;
+  /** More partitions than configured are fine (changelogs: partition p holds the state of input partition p). */
+  readonly atLeast?: boolean;
+  /** What to do when the count differs (default: the connector's params.partitions advice). */
+  readonly remedy?: string;
 }
 
-async function partitionCount(admin: Admin, topic: string): Promise<number | undefined> {
+export async function partitionCount(admin: Admin, topic: string): Promise<number | undefined> {
   try {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     return meta.topics[0]?.partitions.length;
@@ -37,6 +43,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
           topic: s.topic,
           ...(s.partitions !== undefined ? { numPartitions: s.partitions } : {}),
           ...(s.replicationFactor !== undefined ? { replicationFactor: s.replicationFactor } : {}),
+          ...(s.compact ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
         })),
       });
       logger.info({ topics: missing.map((s) => s.topic) }, 'created topics');
@@ -52,9 +59,9 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
       continue;
     }
     counts.set(s.topic, n);
-    if (s.partitions !== undefined && n !== s.partitions) {
-      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} configures ${s.partitions}: ` +
-        `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`);
+    if (s.partitions !== undefined && (s.atLeast ? n < s.partitions : n !== s.partitions)) {
+      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.atLeast ? "at least " : ""}${s.partitions}: ` +
+        (s.remedy ?? `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`));
     }
   }
   if (problems.length > 0) throw new KisError('KIS_ERR_CONNECTOR', problems.join('\n'));

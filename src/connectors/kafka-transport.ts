@@ -19,19 +19,22 @@ import type { Source, SourceObserver } from '../sources/source.js';
 import { connectorTopic, saveHeaders } from './embedded-connector.js';
 import { deadLetterHeaders } from './embedded-dead-letters.js';
 import { TableConnector } from './join-table.js';
-import { ensureTopics, type TopicSpec } from './kafka-topics.js';
-import type { Transport } from './transport.js';
+import { ensureTopics, partitionCount, type TopicSpec } from './kafka-topics.js';
+import { KafkaChangelog } from './kafka-changelog.js';
+import type { ChangelogBackend } from '../state/state-manager.js';
+import type { ChangelogTopic, StartOptions, Transport } from './transport.js';
 
 type Acks = -1 | 0 | 1;
 
 
 class KafkaConnector extends TableConnector {
   readonly topic: string;
+  get topicName(): string { return this.topic; }
   private readonly acks: Acks;
   private readonly compression: CompressionTypes;
 
-  constructor(config: ConnConfig, private readonly producer: Producer) {
-    super(config);
+  constructor(config: ConnConfig, private readonly producer: Producer, clock: () => number, onEvicted: (n: number) => void) {
+    super(config, clock, onEvicted);
     this.topic = connectorTopic(config).topic;
     const p = config.params as KafkaConnParamsT;
     this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
@@ -91,12 +94,16 @@ export class KafkaTransport implements Transport {
   private readonly tableSources: KafkaSource[] = [];
   private readonly tableAbort = new AbortController();
   private readonly tableRuns: Promise<void>[] = [];
+  private changelogTopics: readonly ChangelogTopic[] = [];
+  private changelogBackend: KafkaChangelog | undefined;
 
   constructor(
     private readonly config: KisConfig,
     private readonly logger: Logger,
     onDeadLetters?: (letters: readonly DeadLetter[]) => void,
     private readonly observer?: SourceObserver,
+    private readonly clock: () => number = Date.now,
+    private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
   ) {
     this.kafka = createKafka(config.global.kafka!, logger);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
@@ -107,7 +114,7 @@ export class KafkaTransport implements Transport {
   connector(conn: ConnConfig): KafkaConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new KafkaConnector(conn, this.producer);
+      c = new KafkaConnector(conn, this.producer, this.clock, (n) => this.onTableEvicted(conn.cid, n));
       this.connectors.set(conn.cid, c);
     }
     return c;
@@ -128,19 +135,32 @@ export class KafkaTransport implements Transport {
     };
   }
 
-  drivenSource(flow: FlowConfig, conn: ConnConfig): Source {
+  changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
+    this.changelogTopics = topics;
+    this.changelogBackend ??= new KafkaChangelog(this.kafka, this.producer, this.admin, this.config.global.appId, this.logger);
+    return this.changelogBackend;
+  }
+
+  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics: readonly string[] = []): Source {
     const { topic } = connectorTopic(conn);
     return new KafkaSource({
       id: `conn:${conn.cid}`,
       kafka: this.kafka,
       groupId: `${this.config.global.appId}.${flow.id}`,
-      params: { topics: [topic], from_beginning: true },
+      params: { topics: [topic, ...joinTopics.filter((t) => t !== topic)], from_beginning: true },
       logger: this.logger,
       ...(this.observer ? { observer: this.observer } : {}),
+      ...(onAssigned ? { onAssigned } : {}),
     });
   }
 
-  async start(): Promise<void> {
+  async partitionCounts(topics: readonly string[]): Promise<Map<string, number | undefined>> {
+    const out = new Map<string, number | undefined>();
+    for (const t of topics) out.set(t, await partitionCount(this.admin, t));
+    return out;
+  }
+
+  async start(opts: StartOptions = {}): Promise<void> {
     const brokers = this.config.global.kafka!.brokers.join(',');
     try {
       await this.admin.connect();
@@ -148,6 +168,7 @@ export class KafkaTransport implements Transport {
     } catch (err) {
       throw new KisError('KIS_ERR_CONNECTOR', `cannot reach Kafka at ${brokers}: ${errorMessage(err)}. Check kafka.brokers in the global document (or KAFKA_BROKERS) and that the brokers are up and reachable from here`, { cause: err });
     }
+    await opts.preflight?.();
     const specs: TopicSpec[] = [];
     for (const c of this.config.conns.values()) {
       if (c.type !== 'kafka') continue;
@@ -159,22 +180,26 @@ export class KafkaTransport implements Transport {
       if (f.enabled) specs.push({ topic: f.deadLetterTopic, partitions: undefined, owner: `the dead-letter topic of flow '${f.id}'` });
     }
     specs.push(...this.extraTopics.values());
+    for (const c of this.changelogTopics) {
+      let partitions: number | undefined;
+      if (typeof c.partitions === 'number') partitions = c.partitions;
+      else {
+        const counts = await Promise.all(c.partitions.like.map((t) => partitionCount(this.admin, t)));
+        partitions = Math.max(1, ...counts.map((n) => n ?? 1));
+      }
+      specs.push({
+        topic: c.topic, partitions, owner: c.owner, compact: true, atLeast: true,
+        remedy: `a changelog needs at least one partition per input partition: delete ${c.topic} (its state is rebuilt from new input only) or recreate it with ${partitions} partitions`,
+      });
+    }
     const unique = [...new Map(specs.map((s) => [s.topic, s])).values()];
     await ensureTopics(this.admin, unique, this.logger);
-    await this.loadTables();
+    await this.loadTables(opts.tables ?? []);
   }
 
   /** Connectors that serve a join read their whole topic into a table before any source starts. */
-  private async loadTables(): Promise<void> {
-    const joined = new Set<string>();
-    const fedBySource = new Set([...this.config.sources.values()].flatMap((s) => s.flows));
-    for (const f of this.config.flows.values()) {
-      f.steps.forEach((s, i) => {
-        const fn = this.config.funcs.get(s.fid);
-        if (fn?.mode === 'Load' && fn.cid && (i > 0 || fedBySource.has(f.id))) joined.add(fn.cid);
-      });
-    }
-    for (const cid of joined) {
+  private async loadTables(tables: readonly string[]): Promise<void> {
+    for (const cid of new Set(tables)) {
       const c = this.connectors.get(cid);
       if (!c) continue;
       const ends = await this.admin.fetchTopicOffsets(c.topic);
@@ -206,6 +231,7 @@ export class KafkaTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.changelogBackend?.close();
     this.tableAbort.abort();
     await Promise.allSettled(this.tableRuns);
     await this.producer.disconnect().catch(() => undefined);

@@ -1,18 +1,22 @@
 // Binds a validated config to the pool and the connectors: one compiled Flow per flow document.
 // Everything that can be checked before a row moves is checked here, and reported all at once.
 import { isLeft } from 'fp-ts/lib/Either.js';
-import type { KisConfig } from '../config/model.js';
+import type { FlowConfig, KisConfig } from '../config/model.js';
+import { heldStoreName, tableStoreName } from './join.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { formatPath } from '../config/yaml-docs.js';
 import { errorMessage, isKisError, KisError, type KisErrorCode } from '../kernel/errors.js';
 import type { Connector } from './connector.js';
 import { Flow, type CompiledStep, type FlowDeps } from './flow.js';
 import type { KisPool, PrepareEnv } from './pool.js';
+import { DEFAULT_MAX_KEYS, type StoreSpec } from './state.js';
 
 /** Connector types the runtime serves itself; any other type needs CaaS calls for its functions. */
 export const BUILTIN_CONNECTOR_TYPES: ReadonlySet<string> = new Set(['kafka']);
 
 export interface BuildEnv extends Omit<PrepareEnv, 'where' | 'configDir'> {
+  /** Whether a flow's joins are co-partitioned with their connectors' topics (Kafka inputs): its saved side is then a store of its own partition. */
+  readonly coPartitioned?: (flow: FlowConfig) => boolean;
   readonly locate?: (origin: { file: string; doc: number }, path: readonly PathSegment[]) => { line: number; col: number } | undefined;
 }
 
@@ -34,7 +38,7 @@ export function checkImplementations(config: KisConfig, pool: KisPool, env: Buil
     if (!impl && f.mode !== 'Save' && f.mode !== 'Load') {
       const hint = f.fname.startsWith('kis.')
         ? ` (built-ins: ${pool.faasNames().filter((n) => n.startsWith('kis.')).join(', ')})`
-        : ' (register it in a function module listed under functions: in the global document, or use a built-in: kis.print, kis.filter, kis.map, kis.sink)';
+        : ' (register it in a function module listed under functions: in the global document, or use a built-in: kis.print, kis.filter, kis.map, kis.sink, kis.window)';
       errors.push(at(config, env, f.origin, [f.doc.fname !== undefined ? 'fname' : 'fid'], 'KIS_ERR_CONFIG_NO_IMPL',
         `no implementation named '${f.fname}' for ${f.mode} function '${f.fid}'${hint}`));
     }
@@ -58,9 +62,10 @@ export function buildFlows(
   connectors: ReadonlyMap<string, Connector>,
   deps: FlowDeps,
   env: BuildEnv,
-): { flows: Map<string, Flow>; errors: KisError[] } {
+): { flows: Map<string, Flow>; errors: KisError[]; stores: StoreSpec[] } {
   const errors = checkImplementations(config, pool, env);
   const flows = new Map<string, Flow>();
+  const stores: StoreSpec[] = [];
   const fedBySource = new Set([...config.sources.values()].flatMap((s) => s.flows));
   for (const fc of config.flows.values()) {
     const steps: CompiledStep[] = [];
@@ -96,7 +101,23 @@ export function buildFlows(
       if (func.mode === 'Load' && joinAs !== undefined && (typeof joinAs !== 'string' || joinAs === '')) {
         errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_as'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_as to be a field name, found ${JSON.stringify(joinAs)}`));
       }
+      const window = params['join_window_ms'];
+      if (func.mode === 'Load' && window !== undefined && (typeof window !== 'number' || !Number.isInteger(window) || window <= 0)) {
+        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_window_ms'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_window_ms to be a positive whole number of milliseconds, found ${JSON.stringify(window)}`));
+      }
+      const joinWindowMs = typeof window === 'number' && window > 0 ? window : undefined;
+      const joins = func.mode === 'Load' && !(index === 0 && !fedBySource.has(fc.id)) && conn !== undefined && BUILTIN_CONNECTOR_TYPES.has(conn.type) && pool.getCaas(func.cid!, func.fname) === undefined;
+      const coPartitioned = joins && (env.coPartitioned?.(fc) ?? false);
+      if (joins) {
+        const maxKeys = func.state?.maxKeys ?? DEFAULT_MAX_KEYS;
+        stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined, keepEvicted: true });
+        if (coPartitioned) stores.push({ flow: fc.id, store: tableStoreName(func.fid, index), maxKeys, ttlMs: joinWindowMs ?? func.state?.ttlMs });
+      }
       const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
+      const keepsState = func.mode !== 'Load' && (func.state !== undefined || impl?.state === true);
+      if (keepsState && !stores.some((x) => x.flow === fc.id && x.store === func.fid)) {
+        stores.push({ flow: fc.id, store: func.fid, maxKeys: func.state?.maxKeys ?? DEFAULT_MAX_KEYS, ttlMs: func.state?.ttlMs });
+      }
       steps.push({
         index,
         func,
@@ -109,9 +130,14 @@ export function buildFlows(
         drivesFlow: func.mode === 'Load' && index === 0 && !fedBySource.has(fc.id),
         join: join === 'left' ? 'left' : 'inner',
         joinAs: typeof joinAs === 'string' ? joinAs : undefined,
+        joinWindowMs,
+        heldStore: joins ? heldStoreName(func.fid, index) : undefined,
+        tableStore: coPartitioned ? tableStoreName(func.fid, index) : undefined,
+        store: keepsState ? func.fid : undefined,
+        ticks: impl?.ticks === true,
       });
     });
     flows.set(fc.id, new Flow(fc, steps, deps));
   }
-  return { flows, errors };
+  return { flows, errors, stores };
 }

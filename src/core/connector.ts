@@ -7,45 +7,27 @@ export interface SaveMeta {
   readonly fn: string;
 }
 
-export interface JoinRequest {
-  readonly flow: string;
-  /** Index of the Load step in its flow: where held rows resume. */
-  readonly step: number;
-  readonly partition: number;
-  readonly rows: readonly Row[];
-  readonly positions: readonly (Position | undefined)[];
-  readonly join: 'inner' | 'left';
-  readonly as: string | undefined;
-}
-
-export interface JoinedRows {
-  readonly rows: Row[];
-  readonly positions: (Position | undefined)[];
-}
-
-export interface JoinResult extends JoinedRows {
-  /** Rows that lack a key field of the connector, so can never match. */
-  readonly unjoinable: Row[];
-}
-
-/** Rows that were held for want of a match and are now joined (or expired, for a left join). */
-export interface JoinRelease extends JoinedRows {
-  readonly flow: string;
-  readonly step: number;
-  readonly partition: number;
+/** A row saved under a key, and when (ms since the epoch) this process learnt of it. */
+export interface SavedRow {
+  readonly row: Row;
+  readonly at: number;
 }
 
 export interface Connector {
   readonly config: ConnConfig;
+  /** The connector's topic (Kafka, or the embedded log). */
+  readonly topicName: string;
   /** The record key of a row: the values of the connector's key fields joined by '_'; undefined when one is missing. */
   keyOf(row: Row): string | undefined;
   /** Resolves once every row is durable in the connector's log (acknowledged). */
   save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void>;
-  /** Joins rows with what other flows saved, by key. Rows with no match yet are held and come back through onRelease. */
-  join(req: JoinRequest): JoinResult;
-  onRelease(listener: (release: JoinRelease) => void): () => void;
-  /** End of input (finite runs): left-join rows still held are released unmatched; returns how many inner-join rows stay unmatched. */
-  expireHeld(): number;
+  /**
+   * The latest row saved under the key, from the table every replica keeps of the whole topic (joins whose
+   * input is not co-partitioned with the topic: embedded mode, non-Kafka sources).
+   */
+  lookup(key: string): SavedRow | undefined;
+  /** Called with the keys of rows as they enter that table, so that rows held for them can be released. */
+  onSaved(listener: (keys: readonly string[]) => void): () => void;
 }
 
 export function missingKeyFields(row: Row, fields: readonly string[]): string[] {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FullMode } from '../config/codecs.js';
 import type { Params, Position, Row } from '../kernel/types.js';
 import type { Action } from './actions.js';
+import type { KeyedState } from './state.js';
 
 export interface FlowContext {
   readonly flowId: string;
@@ -26,6 +27,21 @@ export interface FlowContext {
   reject(row: Row, reason: string): void;
   /** Actions for the flow after this call: Abort, DataReuse, ForceEntryNext, JumpFunc(fid). */
   next(...actions: Action[]): void;
+
+  /**
+   * This function's keyed state for the partition being processed (declare it with option.state in the
+   * func document; a built-in that keeps state declares it itself). Restored before the first row of a
+   * partition runs; every change is in the changelog before the batch's offsets are committed. Values must
+   * be JSON; call set() again after changing a value in place.
+   */
+  state<V = unknown>(): KeyedState<V>;
+  /**
+   * True in the one call a finite run makes to functions that tick (kis.window) after its input ended:
+   * emit what you hold (windows still open close now). Never true in an endless run.
+   */
+  readonly inputEnded: boolean;
+  /** Milliseconds since the epoch, as the runtime sees it (the test driver can move it). */
+  now(): number;
 
   /** Where a row came from: source, partition, offset, and for Kafka rows topic, key, headers, timestamp. */
   recordOf(row: Row): Position | undefined;

@@ -13,6 +13,9 @@ import type { FaasHandler, FlowContext } from './context.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { FlowObserver } from './observer.js';
 import type { CaasCall, ConnectorHandle } from './pool.js';
+import type { KeyedState, StateAccess } from './state.js';
+import { partitionForKey } from '../kernel/partitioner.js';
+import { joinOrHold, type HeldRow, type TableRow } from './join.js';
 import type * as t from 'io-ts';
 
 /** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
@@ -33,12 +36,26 @@ export interface CompiledStep {
   readonly drivesFlow: boolean;
   readonly join: 'inner' | 'left';
   readonly joinAs: string | undefined;
+  /** Load steps that join: how long a held row waits and a saved row matches (absent: no limit). */
+  readonly joinWindowMs: number | undefined;
+  /** Load steps that join: the store of held rows, and (co-partitioned joins) the store of saved rows. */
+  readonly heldStore: string | undefined;
+  readonly tableStore: string | undefined;
+  /** The step's state store name (its fid) when the function keeps state. */
+  readonly store: string | undefined;
+  /** The runtime calls the step with no rows on every tick. */
+  readonly ticks: boolean;
 }
 
 export interface FlowDeps {
   readonly deadLetters: DeadLetterSink;
   readonly observer: FlowObserver;
   readonly logger: Logger;
+  /** Keyed state; absent: functions that use state fail with KIS_ERR_STATE. */
+  readonly state?: StateAccess;
+  readonly clock?: () => number;
+  /** Co-partitioned joins: the partition count of the flow's joined topics, once known. */
+  readonly joinPartitions?: (flowId: string) => number | undefined;
 }
 
 export interface RunOptions {
@@ -47,6 +64,8 @@ export interface RunOptions {
   readonly partition?: number;
   /** Start at this step (held join rows resume after their Load step). */
   readonly startAt?: number;
+  /** The input has ended (finite runs): the call that lets functions emit what they hold. */
+  readonly inputEnded?: boolean;
 }
 
 export interface RunResult {
@@ -60,6 +79,7 @@ export interface RunResult {
 }
 
 class Run {
+  constructor(readonly inputEnded: boolean) {}
   readonly cache = new Map<string, unknown>();
   readonly meta = new Map<string, unknown>();
   readonly lineage = new WeakMap<Row, Position>();
@@ -79,6 +99,7 @@ class StepContext implements FlowContext {
     readonly input: readonly Row[],
     readonly partition: number,
     readonly log: Logger,
+    private readonly deps: FlowDeps,
   ) {}
 
   get flowId(): string { return this.flow.id; }
@@ -108,6 +129,14 @@ class StepContext implements FlowContext {
     this.actions.push(...actions);
   }
   recordOf(row: Row): Position | undefined { return this.run.lineage.get(row); }
+  state<V = unknown>(): KeyedState<V> {
+    if (this.step.store === undefined || !this.deps.state) {
+      throw new KisError('KIS_ERR_STATE', `function '${this.fid}' of flow '${this.flow.id}' uses state but does not declare it (add option.state: {} to its func document)`, { retriable: false });
+    }
+    return this.deps.state.store(this.flow.id, this.step.store, this.partition) as KeyedState<V>;
+  }
+  now(): number { return (this.deps.clock ?? Date.now)(); }
+  get inputEnded(): boolean { return this.run.inputEnded; }
   getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
   setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
   getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
@@ -141,7 +170,7 @@ export class Flow {
   }
 
   async run(rows: readonly Row[], opts: RunOptions = {}): Promise<RunResult> {
-    const run = new Run();
+    const run = new Run(opts.inputEnded === true);
     const partition = opts.partition ?? 0;
     rows.forEach((r, i) => {
       const p = opts.positions?.[i];
@@ -215,6 +244,31 @@ export class Flow {
     };
   }
 
+  /** The saved row a join step's key matches now: its co-partitioned table store, or the connector's table, within the window. */
+  lookup(step: CompiledStep, partition: number): (key: string) => Row | undefined {
+    if (step.tableStore !== undefined) {
+      const table = this.stateOf(step.tableStore, partition) as KeyedState<TableRow>;
+      return (key) => table.get(key)?.r;
+    }
+    const connector = step.connector!;
+    const window = step.joinWindowMs;
+    const now = this.now();
+    return (key) => {
+      const saved = connector.lookup(key);
+      if (!saved || (window !== undefined && saved.at + window <= now)) return undefined;
+      return saved.row;
+    };
+  }
+
+  stateOf(store: string, partition: number): KeyedState {
+    if (!this.deps.state) throw new KisError('KIS_ERR_STATE', `flow '${this.config.id}' needs keyed state, and none was given to it`);
+    return this.deps.state.store(this.config.id, store, partition);
+  }
+
+  now(): number {
+    return (this.deps.clock ?? Date.now)();
+  }
+
   private async runStep(run: Run, step: CompiledStep, input: readonly Row[], partition: number): Promise<
     { kind: 'ok'; rows: Row[]; actions: Action[]; held: number } | { kind: 'failed' }
   > {
@@ -262,16 +316,18 @@ export class Flow {
 
     // 2. A Load step that is not fed by its own topic joins its rows with what other flows saved.
     let held = 0;
-    if (func.mode === 'Load' && !step.drivesFlow && step.connector && !step.caas) {
-      const joined = step.connector.join({
-        flow: this.config.id,
-        step: step.index,
-        partition,
-        rows,
-        positions: rows.map((r) => run.lineage.get(r)),
-        join: step.join,
-        as: step.joinAs,
-      });
+    if (step.heldStore !== undefined && step.connector) {
+      let joined;
+      try {
+        const state = this.stateOf(step.heldStore, partition) as KeyedState<HeldRow[]>;
+        const count = step.tableStore !== undefined ? this.deps.joinPartitions?.(this.config.id) : undefined;
+        const home = count !== undefined ? (key: string) => partitionForKey(key, count) : undefined;
+        joined = joinOrHold(rows, rows.map((r) => run.lineage.get(r)), (r) => step.connector!.keyOf(r), this.lookup(step, partition), state, this.now(), step.joinAs, home, partition);
+      } catch (err) {
+        this.deadLetter(run, rows, step, isKisError(err) ? err : new KisError('KIS_ERR_STATE', errorMessage(err)), 1);
+        this.report(run, step, input.length, 0, rejected, dlBefore, t0);
+        return { kind: 'failed' };
+      }
       for (const r of joined.unjoinable) {
         this.deadLetter(run, [r], step, {
           code: 'KIS_ERR_ROW_MISSING_FIELD',
@@ -279,7 +335,15 @@ export class Flow {
         }, 0);
         rejected++;
       }
-      held = rows.length - joined.rows.length - joined.unjoinable.length;
+      for (const { row, home } of joined.misplaced) {
+        this.deadLetter(run, [row], step, {
+          code: 'KIS_ERR_JOIN_PARTITION',
+          message: `row's join key ${JSON.stringify(step.connector.keyOf(row))} belongs to partition ${home} (murmur2, Kafka's default partitioner), but it arrived on partition ${partition}, ` +
+            `where its match can never be: key the input topic by connector '${func.cid}''s key (${step.connector.config.key.join(', ')}) with the default partitioner`,
+        }, 0);
+        rejected++;
+      }
+      held = joined.held;
       joined.rows.forEach((r, k) => {
         const p = joined.positions[k];
         if (p) run.lineage.set(r, p);
@@ -288,7 +352,7 @@ export class Flow {
     }
 
     // 3. The function itself, retried as its option says.
-    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger);
+    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
     let attempts = 0;
     try {
       if (func.retryTimes === 0) {

@@ -10,6 +10,10 @@ export interface FaasOptions {
   readonly rowCodec?: t.Decoder<unknown, unknown>;
   /** io-ts codec for the merged params, checked when the flow is built (a bad param stops start-up). */
   readonly paramsCodec?: t.Decoder<unknown, unknown>;
+  /** The function keeps keyed state (flow.state()) whether or not its func document declares option.state. */
+  readonly state?: boolean;
+  /** The runtime also calls the function with no rows on every tick (about once a second, per partition with state), so it can emit by time (windows closing). */
+  readonly ticks?: boolean;
 }
 
 /** Writes rows to a topic, keyed by fields; resolves when the records are acknowledged. */

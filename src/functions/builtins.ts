@@ -1,8 +1,7 @@
-// Functions usable from YAML with no code: kis.print, kis.filter, kis.map, kis.sink.
+// Functions usable from YAML with no code: kis.print, kis.filter, kis.map, kis.sink, kis.window.
 // Each checks its params when the flow is built and compiles its expressions once.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { closed } from '../config/closed.js';
 import { NonEmptyString } from '../config/codecs.js';
@@ -13,6 +12,8 @@ import { compileExpression, truthy, type CompiledExpression } from '../kernel/ex
 import type { Row } from '../kernel/types.js';
 import type { FaasHandler } from '../core/context.js';
 import type { KisPool, PrepareEnv } from '../core/pool.js';
+import { checkParams } from './check-params.js';
+import { WindowParams, windowAggregate } from './window.js';
 
 export const FilterParams = closed('KisFilterParams', { where: NonEmptyString }, {},
   'kis.filter: keeps the rows for which `where` is true. As a Verify function it rejects the others to the dead-letter sink; otherwise it drops them.',
@@ -44,16 +45,8 @@ export const BUILTIN_PARAMS: Readonly<Record<string, t.Mixed | undefined>> = {
   'kis.filter': FilterParams,
   'kis.map': MapParams,
   'kis.sink': SinkParams,
+  'kis.window': WindowParams,
 };
-
-function checkParams<C extends t.Mixed>(codec: C, params: unknown, where: string): t.TypeOf<C> {
-  const res = codec.decode(params);
-  if (isLeft(res)) {
-    const msgs = res.left.map((e) => e.message ?? `${e.context.map((c) => c.key).filter((k) => k && !/^\d$/.test(k)).join('.') || 'params'}: expected ${e.context[e.context.length - 1]?.type.name}, found ${JSON.stringify(e.value)}`);
-    throw new KisError('KIS_ERR_CONFIG_SCHEMA', `${where}: bad params: ${[...new Set(msgs)].join('; ')}`);
-  }
-  return res.right;
-}
 
 function writeAsync(out: PrepareEnv['stdout'], text: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -150,5 +143,6 @@ export function registerBuiltins(pool: KisPool): KisPool {
     .builtin('kis.print', print)
     .builtin('kis.filter', filter)
     .builtin('kis.map', map)
-    .builtin('kis.sink', sink);
+    .builtin('kis.sink', sink)
+    .builtin('kis.window', windowAggregate, { state: true, ticks: true });
 }

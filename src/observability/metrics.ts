@@ -4,11 +4,12 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FullMode } from '../config/codecs.js';
 import type { FlowObserver, FuncStats } from '../core/observer.js';
 import type { SourceObserver } from '../sources/source.js';
+import type { StateObserver } from '../state/state-manager.js';
 
 const FUNC_MS_BUCKETS = [0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000];
 const FLOW_MS_BUCKETS = [...FUNC_MS_BUCKETS, 60000];
 
-export class PromFlowObserver implements FlowObserver, SourceObserver {
+export class PromFlowObserver implements FlowObserver, SourceObserver, StateObserver {
   private readonly dataTotal: Counter;
   private readonly flowData: Gauge<'flow_name'>;
   private readonly flowRuns: Gauge<'flow_name'>;
@@ -24,6 +25,10 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
   private readonly binlogLagSeconds: Gauge<'source'>;
   private readonly binlogQueued: Gauge<'source'>;
   private readonly binlogLeaderGauge: Gauge<'source'>;
+  private readonly stateRestored: Counter<'flow_id' | 'store'>;
+  private readonly stateRestoreMs: Gauge<'flow_id' | 'store' | 'partition'>;
+  private readonly stateEvictions: Counter<'flow_id' | 'store'>;
+  private readonly stateKeys: Gauge<'flow_id' | 'store' | 'partition'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -46,6 +51,10 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
     this.binlogQueued = new Gauge({ name: 'kisflow_binlog_queued_transactions', help: 'Binlog transactions read but not yet handed on, after the last batch.', labelNames: ['source'], registers });
     this.binlogLeaderGauge = new Gauge({ name: 'kisflow_binlog_leader', help: '1 while this replica is the elected binlog reader of the source, else 0.', labelNames: ['source'], registers });
     this.deadLetters = new Counter({ name: 'kisflow_dead_letters_total', help: 'Rows written to the dead-letter sink, per flow and error code.', labelNames: ['flow_id', 'code'], registers });
+    this.stateRestored = new Counter({ name: 'kisflow_state_restored_records_total', help: 'Changelog records read back while restoring keyed state.', labelNames: ['flow_id', 'store'], registers });
+    this.stateRestoreMs = new Gauge({ name: 'kisflow_state_restore_duration_ms', help: 'How long the last restore of a partition\'s state took, ms.', labelNames: ['flow_id', 'store', 'partition'], registers });
+    this.stateEvictions = new Counter({ name: 'kisflow_state_evictions_total', help: 'State entries evicted because a store reached max_keys.', labelNames: ['flow_id', 'store'], registers });
+    this.stateKeys = new Gauge({ name: 'kisflow_state_keys', help: 'Keys held per store and partition (0 after the partition moved away).', labelNames: ['flow_id', 'store', 'partition'], registers });
     this.reloads = new Counter({ name: 'kisflow_config_reloads_total', help: 'Config changes seen while running, by result: applied or rejected.', labelNames: ['result'], registers });
   }
 
@@ -68,6 +77,19 @@ export class PromFlowObserver implements FlowObserver, SourceObserver {
 
   binlogLeader(source: string, leader: boolean): void {
     this.binlogLeaderGauge.set({ source }, leader ? 1 : 0);
+  }
+
+  restored(flow: string, store: string, partition: number, records: number, ms: number): void {
+    this.stateRestored.inc({ flow_id: flow, store }, records);
+    this.stateRestoreMs.set({ flow_id: flow, store, partition: String(partition) }, ms);
+  }
+
+  evicted(flow: string, store: string, n: number): void {
+    this.stateEvictions.inc({ flow_id: flow, store }, n);
+  }
+
+  keys(flow: string, store: string, partition: number, n: number): void {
+    this.stateKeys.set({ flow_id: flow, store, partition: String(partition) }, n);
   }
 
   deadLettered(flowId: string, code: string, rows: number): void {

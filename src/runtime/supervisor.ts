@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowObserver } from '../core/observer.js';
+import type { StateObserver } from '../state/state-manager.js';
 import type { SourceObserver } from '../sources/source.js';
 import type { PrepareEnv } from '../core/pool.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
@@ -18,6 +19,7 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   readonly observer?: FlowObserver;
   readonly sourceObserver?: SourceObserver;
+  readonly stateObserver?: StateObserver;
   readonly stdout?: PrepareEnv['stdout'];
   /** Told about every reload attempt (metrics). */
   readonly onReload?: (result: 'applied' | 'rejected', detail: string) => void;
@@ -147,6 +149,7 @@ export class Supervisor {
       locate: app.locate,
       ...(this.opts.observer ? { observer: this.opts.observer } : {}),
       ...(this.opts.sourceObserver ? { sourceObserver: this.opts.sourceObserver } : {}),
+      ...(this.opts.stateObserver ? { stateObserver: this.opts.stateObserver } : {}),
       ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
     });
   }

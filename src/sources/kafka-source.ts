@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { KafkaSourceParamsT } from '../config/codecs.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
 import type { Position, Row } from '../kernel/types.js';
+import { coPartitionAssigner } from './assigners.js';
 import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from './source.js';
 
 export const DEFAULT_MAX_BATCH_ROWS = 500;
@@ -21,6 +22,10 @@ export interface KafkaSourceOptions {
   readonly logger: Logger;
   /** Lag, commit latency and rebalances go here. */
   readonly observer?: SourceObserver;
+  /** Called with this member's partitions (by topic) after each rebalance, before any batch of the new generation. */
+  readonly onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void;
+  /** kafkajs partition assigners (default: co-partitioning, so joined topics meet in one member). */
+  readonly partitionAssigners?: ConsumerConfig['partitionAssigners'];
 }
 
 function headersOf(m: KafkaMessage): Record<string, string> {
@@ -79,7 +84,7 @@ export class KafkaSource implements Source {
 
   async run(handle: BatchHandler, signal: AbortSignal): Promise<void> {
     const { kafka, groupId, params, logger } = this.opts;
-    const consumer = kafka.consumer(consumerConfig(groupId, params));
+    const consumer = kafka.consumer({ ...consumerConfig(groupId, params), partitionAssigners: this.opts.partitionAssigners ?? [coPartitionAssigner] });
     this.consumer = consumer;
     let crashed: ((err: unknown) => void) | undefined;
     const crash = new Promise<never>((_, reject) => { crashed = reject; });
@@ -93,6 +98,7 @@ export class KafkaSource implements Source {
       this.assigned = true;
       logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
       this.observer.rebalanced(this.id);
+      this.opts.onAssigned?.(assignment);
     });
     try {
       await consumer.connect();

@@ -13,6 +13,7 @@ import { silentLogger } from '../observability/logger.js';
 import { prepareApp, type App } from '../runtime/app.js';
 import { KisService, type RunSummary } from '../runtime/service.js';
 import type { Logger } from 'pino';
+import type { StateObserver } from '../state/state-manager.js';
 
 export interface DriverOptions {
   /** Environment for ${VAR} interpolation (default: process.env). */
@@ -20,6 +21,8 @@ export interface DriverOptions {
   /** Register functions in the pool before the config's function modules load. */
   readonly register?: (pool: KisPool) => void;
   readonly logger?: Logger;
+  /** Receives keyed-state restores, evictions and key counts (e.g. a PromFlowObserver, to assert on metrics). */
+  readonly stateObserver?: StateObserver;
 }
 
 export interface FlowRunResult {
@@ -35,6 +38,7 @@ export class TestDriver {
   private readonly letters: DeadLetter[] = [];
   private readonly printed: string[] = [];
   private readonly service: KisService;
+  private offsetMs = 0;
 
   private constructor(readonly app: App, opts: DriverOptions, private readonly tempDir?: string) {
     this.service = KisService.create(app.config, {
@@ -55,6 +59,9 @@ export class TestDriver {
         this.outputs.set(flow, list);
       },
       onDeadLetters: (letters) => this.letters.push(...letters),
+      clock: () => Date.now() + this.offsetMs,
+      ...(opts.stateObserver ? { stateObserver: opts.stateObserver } : {}),
+      tickMs: 0,
     });
     this.service.startDriven();
   }
@@ -98,6 +105,24 @@ export class TestDriver {
       deadLetters,
       stopReason: this.results.slice(runsBefore).find((r) => r.flow === flowId)?.result.stopReason ?? 'no-rows',
     };
+  }
+
+  /** The clock functions and state see: the wall clock moved by every advance() so far. */
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  /** Moves the clock forward and runs the time-driven work (windows close, join windows and TTLs expire). */
+  async advance(ms: number): Promise<void> {
+    this.offsetMs += ms;
+    await this.service.tick();
+    await this.service.settle();
+  }
+
+  /** The keyed state of a function of a flow, for one partition (restored when needed). */
+  async state(flowId: string, fid: string, partition = 0): Promise<Map<string, unknown>> {
+    await this.service.state.ready(flowId, partition);
+    return new Map(this.service.state.store(flowId, fid, partition).entries());
   }
 
   /** Ends the input: held inner-join rows count as unmatched, held left-join rows are emitted unmatched. */

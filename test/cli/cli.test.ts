@@ -79,7 +79,17 @@ test('kisflow run on the demo config: joins orders and payments and ends by itse
     const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(logs.filter((l) => String(l['msg']).startsWith('EMBEDDED MODE')).length, 1);
     const summary = logs.find((l) => l['msg'] === 'run finished')!;
-    assert.deepEqual(summary['deadLetters'], { MyFlow1: 3, PayFlow: 0, BigOrders: 0 });
+    assert.deepEqual(summary['deadLetters'], { MyFlow1: 3, PayFlow: 0, BigOrders: 0, Revenue5Min: 3 });
+    // the real-time figure: orders and revenue per 5 minutes of order time, the last window emitted when the input ended
+    const figures = r.stdout.split('\n').filter((l) => l.startsWith('[Revenue5Min/')).map((l) => JSON.parse(l.slice(l.indexOf('] ') + 2)) as Record<string, unknown>);
+    const at = (min: number): string => `2026-11-23T10:${String(min).padStart(2, '0')}:00.000Z`;
+    assert.deepEqual(figures, [
+      { orders: 4, revenue: 125, window: `${at(0)} .. ${at(5)}` },
+      { orders: 4, revenue: 350, window: `${at(5)} .. ${at(10)}` },
+      { orders: 4, revenue: 587.5, window: `${at(10)} .. ${at(15)}` },
+      { orders: 4, revenue: 850, window: `${at(15)} .. ${at(20)}` },
+      { orders: 1, revenue: 250, window: `${at(20)} .. ${at(25)}` },
+    ]);
     assert.equal(summary['unmatched'], 3);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -89,7 +99,7 @@ test('kisflow run on the demo config: joins orders and payments and ends by itse
 test('kisflow validate: exit 0 on the demo; exit 1 listing every error of a bad directory', async () => {
   const ok = await kisflow(['validate', '--config', 'config']);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: 3 flows, 8 functions, 1 connectors, 2 sources/);
+  assert.match(ok.stdout, /^ok: 4 flows, 10 functions, 1 connectors, 2 sources/);
   const dir = await tempDir();
   try {
     await writeFile(path.join(dir, 'a.yml'), 'kistype: func\nfid: A\nfname: Nope\nfmode: C\noption: { retry_duraton: 1 }\n');
@@ -142,7 +152,7 @@ test('kisflow export writes one file per object, and the export validates', asyn
     const r = await kisflow(['export', '--config', 'config', '--out', dir]);
     assert.equal(r.code, 0, r.stderr);
     const files = (await readdir(dir)).sort();
-    assert.equal(files.length, 1 + 2 + 3 + 8 + 1);
+    assert.equal(files.length, 1 + 2 + 4 + 10 + 1);
     assert.ok(files.includes('func-测试KisFunction_S1.yaml'));
   } finally {
     await rm(dir, { recursive: true, force: true });

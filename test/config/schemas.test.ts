@@ -235,6 +235,11 @@ describe('generated schemas and reference', () => {
       ['kis.map', { set: { a: 1 } }, false],
       ['kis.sink', { to: 'file', path: 'out.jsonl' }, true],
       ['kis.sink', { to: 'kafka' }, false],
+      ['kis.window', { group_by: 'user', window: { size_ms: 60000 }, time: { field: 'ts' }, aggregates: { n: 'count', rev: { sum: 'amount' } } }, true],
+      ['kis.window', { group_by: [], window: { size_ms: 60000, advance_ms: 10000 }, time: 'processing', aggregates: {}, allowed_lateness_ms: 0, emit: 'update' }, true],
+      ['kis.window', { group_by: 'user', window: { size_ms: 0 }, time: 'processing', aggregates: {} }, false],
+      ['kis.window', { group_by: 'user', window: { size_ms: 1000 }, time: 'processing', aggregates: { n: 'cnt' } }, false],
+      ['kis.window', { group_by: 'user', window: { size_ms: 1000 }, time: 'processing', aggregates: {}, emit: 'always' }, false],
     ];
     for (const [name, params, valid] of cases) {
       const codec = BUILTIN_PARAMS[name];

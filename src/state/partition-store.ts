@@ -1,0 +1,137 @@
+// One store of one partition, in memory: a Map in least-recently-written order, so that the oldest entry
+// is always first (eviction is O(1)) and a TTL sweep can stop early for stores with one TTL. Every change
+// is also remembered as dirty until the runtime writes it to the changelog.
+import type { KeyedState, SetOptions, StoreSpec } from '../core/state.js';
+
+interface Entry {
+  v: unknown;
+  /** Expiry, ms since the epoch; undefined: never. */
+  exp: number | undefined;
+}
+
+/** A changelog record: the entry as written, or null for a deletion (a tombstone). */
+export interface ChangelogRecord {
+  readonly key: string;
+  readonly value: { readonly v: unknown; readonly exp?: number } | null;
+}
+
+export interface StoreEvents {
+  /** Entries let go because the store was full (max_keys). */
+  evicted(spec: StoreSpec, n: number): void;
+}
+
+export class PartitionStore implements KeyedState {
+  private readonly map = new Map<string, Entry>();
+  private dirty = new Map<string, Entry | null>();
+  private evictedEntries: Array<[string, unknown]> = [];
+
+  constructor(
+    readonly spec: StoreSpec,
+    readonly partition: number,
+    private readonly clock: () => number,
+    private readonly events: StoreEvents,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): unknown {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (e.exp !== undefined && e.exp <= this.clock()) {
+      this.remove(key);
+      return undefined;
+    }
+    return e.v;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  set(key: string, value: unknown, opts?: SetOptions): void {
+    if (value === undefined) {
+      this.delete(key);
+      return;
+    }
+    const ttl = opts?.ttlMs ?? this.spec.ttlMs;
+    const e: Entry = { v: value, exp: ttl !== undefined ? this.clock() + ttl : undefined };
+    this.map.delete(key); // re-inserted last: the Map's order is the order of last writes
+    this.map.set(key, e);
+    this.dirty.delete(key); // the changelog gets keys in the order of their last change, as the Map holds them
+    this.dirty.set(key, e);
+    if (this.map.size > this.spec.maxKeys) {
+      let n = 0;
+      for (const [oldest, entry] of this.map) {
+        if (this.map.size <= this.spec.maxKeys) break;
+        if (this.spec.keepEvicted) this.evictedEntries.push([oldest, entry.v]);
+        this.remove(oldest);
+        n++;
+      }
+      this.events.evicted(this.spec, n);
+    }
+  }
+
+  delete(key: string): boolean {
+    if (!this.map.has(key)) return false;
+    this.remove(key);
+    return true;
+  }
+
+  *entries(): IterableIterator<[string, unknown]> {
+    const now = this.clock();
+    for (const [k, e] of this.map) {
+      if (e.exp === undefined || e.exp > now) yield [k, e.v];
+    }
+  }
+
+  /** What max_keys evicted since the last call (stores with keepEvicted). */
+  takeEvicted(): Array<[string, unknown]> {
+    const out = this.evictedEntries;
+    this.evictedEntries = [];
+    return out;
+  }
+
+  /** Removes expired entries (with tombstones); returns how many. */
+  sweep(): number {
+    const now = this.clock();
+    const expired: string[] = [];
+    for (const [k, e] of this.map) if (e.exp !== undefined && e.exp <= now) expired.push(k);
+    for (const k of expired) this.remove(k);
+    return expired.length;
+  }
+
+  get dirtyCount(): number {
+    return this.dirty.size;
+  }
+
+  /** The changes since the last call, in the order they were last made, for the changelog. */
+  takeDirty(): ChangelogRecord[] {
+    if (this.dirty.size === 0) return [];
+    const out: ChangelogRecord[] = [];
+    for (const [key, e] of this.dirty) {
+      out.push({ key, value: e === null ? null : e.exp === undefined ? { v: e.v } : { v: e.v, exp: e.exp } });
+    }
+    this.dirty = new Map();
+    return out;
+  }
+
+  /** Applies a changelog record while restoring: no dirt, no eviction count (the writer already counted). */
+  restore(rec: ChangelogRecord): void {
+    this.map.delete(rec.key);
+    if (rec.value === null) return;
+    if (rec.value.exp !== undefined && rec.value.exp <= this.clock()) return;
+    this.map.set(rec.key, { v: rec.value.v, exp: rec.value.exp });
+    while (this.map.size > this.spec.maxKeys) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+    }
+  }
+
+  private remove(key: string): void {
+    this.map.delete(key);
+    this.dirty.delete(key);
+    this.dirty.set(key, null);
+  }
+}

@@ -1,0 +1,184 @@
+// Keyed state for the flows of one service: stores per (flow, store, partition), restored from their
+// changelog topic before the first row of a partition runs, flushed to it before the partition's position
+// is committed, dropped when the partition is taken away.
+//
+// Commit order, per batch of a partition (the runtime keeps it):
+//   1. the flow runs; Saves, sinks and dead letters are acknowledged before run() resolves;
+//   2. flush(): every state change of the batch is produced to the changelog and acknowledged;
+//   3. the source commits the batch's offsets (or binlog checkpoint).
+// A crash between 2 and 3 replays the batch over state that already holds its changes: at least once.
+import type { Logger } from 'pino';
+import { fnv1a } from '../config/load.js';
+import type { KeyedState, StateAccess, StoreSpec } from '../core/state.js';
+import { KisError } from '../kernel/errors.js';
+import { PartitionStore, type ChangelogRecord } from './partition-store.js';
+
+/** Where changelogs live: a Kafka topic, or the embedded log. */
+export interface ChangelogBackend {
+  /** Produces one partition's records; resolves once they are acknowledged. */
+  write(topic: string, partition: number, records: readonly ChangelogRecord[]): Promise<void>;
+  /** Reads one partition from its start to its end as of the call, in order; resolves with the record count. */
+  read(topic: string, partition: number, apply: (rec: ChangelogRecord) => void): Promise<number>;
+}
+
+/** What state reports for metrics (injected). */
+export interface StateObserver {
+  restored(flow: string, store: string, partition: number, records: number, ms: number): void;
+  evicted(flow: string, store: string, n: number): void;
+  keys(flow: string, store: string, partition: number, n: number): void;
+}
+
+export const NO_STATE_OBSERVER: StateObserver = { restored() {}, evicted() {}, keys() {} };
+
+const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
+
+/** `<app_id>.<flow>.<store>.changelog`; ids that are not valid topic characters are replaced by a hash. */
+export function changelogTopic(appId: string, flow: string, store: string): string {
+  const part = (s: string): string => (TOPIC.test(s) && s.length <= 60 ? s : `${s.replace(/[^a-zA-Z0-9._-]/g, '').slice(0, 30)}-${fnv1a(s)}`);
+  return `${appId}.${part(flow)}.${part(store)}.changelog`;
+}
+
+interface PartitionState {
+  readonly stores: Map<string, PartitionStore>;
+  /** Resolves when every store of the partition is restored. */
+  readonly restored: Promise<void>;
+  done: boolean;
+}
+
+export interface StateManagerOptions {
+  readonly appId: string;
+  readonly specs: readonly StoreSpec[];
+  readonly backend: ChangelogBackend;
+  readonly logger: Logger;
+  readonly observer?: StateObserver;
+  readonly clock?: () => number;
+}
+
+export class StateManager implements StateAccess {
+  private readonly specsByFlow = new Map<string, StoreSpec[]>();
+  private readonly parts = new Map<string, PartitionState>();
+  private readonly observer: StateObserver;
+  readonly clock: () => number;
+
+  constructor(private readonly opts: StateManagerOptions) {
+    for (const s of opts.specs) {
+      const list = this.specsByFlow.get(s.flow) ?? [];
+      list.push(s);
+      this.specsByFlow.set(s.flow, list);
+    }
+    this.observer = opts.observer ?? NO_STATE_OBSERVER;
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  get specs(): readonly StoreSpec[] {
+    return this.opts.specs;
+  }
+
+  topicOf(spec: StoreSpec): string {
+    return changelogTopic(this.opts.appId, spec.flow, spec.store);
+  }
+
+  hasState(flow: string): boolean {
+    return this.specsByFlow.has(flow);
+  }
+
+  /** The store, for a partition that ready() restored; the runtime awaits ready() before running a batch. */
+  store(flow: string, store: string, partition: number): KeyedState {
+    const ps = this.parts.get(keyOf(flow, partition));
+    const s = ps?.stores.get(store);
+    if (!ps || !s) {
+      throw new KisError('KIS_ERR_STATE', `flow '${flow}' has no state store '${store}'${ps ? '' : ` restored for partition ${partition}`} (declare it with option.state on the function)`);
+    }
+    if (!ps.done) throw new KisError('KIS_ERR_STATE', `state of flow '${flow}' partition ${partition} is still being restored`);
+    return s;
+  }
+
+  /** Restores the flow's stores of the partition once (concurrent callers share the restore). */
+  ready(flow: string, partition: number): Promise<void> {
+    const specs = this.specsByFlow.get(flow);
+    if (!specs) return Promise.resolve();
+    const k = keyOf(flow, partition);
+    const existing = this.parts.get(k);
+    if (existing) return existing.restored;
+    const stores = new Map<string, PartitionStore>();
+    const events = { evicted: (spec: StoreSpec, n: number) => this.observer.evicted(spec.flow, spec.store, n) };
+    for (const spec of specs) stores.set(spec.store, new PartitionStore(spec, partition, this.clock, events));
+    const ps: PartitionState = { stores, restored: this.restore(flow, partition, stores), done: false };
+    this.parts.set(k, ps);
+    ps.restored.then(() => { ps.done = true; }, () => { this.parts.delete(k); });
+    return ps.restored;
+  }
+
+  private async restore(flow: string, partition: number, stores: Map<string, PartitionStore>): Promise<void> {
+    for (const store of stores.values()) {
+      const topic = this.topicOf(store.spec);
+      const t0 = performance.now();
+      let n = 0;
+      const log = this.opts.logger;
+      try {
+        n = await this.opts.backend.read(topic, partition, (rec) => {
+          store.restore(rec);
+          if (++n % 100_000 === 0) log.info({ flow, store: store.spec.store, partition, records: n }, 'restoring state');
+        });
+      } catch (err) {
+        throw new KisError('KIS_ERR_STATE', `restoring state '${store.spec.store}' of flow '${flow}' partition ${partition} from ${topic} failed: ${(err as Error).message}`, { cause: err, retriable: true });
+      }
+      const ms = performance.now() - t0;
+      this.observer.restored(flow, store.spec.store, partition, n, ms);
+      this.observer.keys(flow, store.spec.store, partition, store.size);
+      if (n > 0) log.info({ flow, store: store.spec.store, partition, records: n, keys: store.size, ms: Math.round(ms) }, 'state restored');
+    }
+  }
+
+  /** Writes every change of the partition's stores to their changelogs; resolves when acknowledged. */
+  async flush(flow: string, partition: number): Promise<void> {
+    const ps = this.parts.get(keyOf(flow, partition));
+    if (!ps) return;
+    const writes: Promise<void>[] = [];
+    for (const store of ps.stores.values()) {
+      const records = store.takeDirty();
+      if (records.length === 0) continue;
+      this.observer.keys(flow, store.spec.store, partition, store.size);
+      writes.push(this.opts.backend.write(this.topicOf(store.spec), partition, records));
+    }
+    await Promise.all(writes);
+  }
+
+  /** Entries max_keys evicted from a store (keepEvicted) of a partition since the last call. */
+  takeEvicted(flow: string, store: string, partition: number): Array<[string, unknown]> {
+    return this.parts.get(keyOf(flow, partition))?.stores.get(store)?.takeEvicted() ?? [];
+  }
+
+  /** Expired entries of every restored partition of the flow are removed (their tombstones go with the next flush). */
+  sweep(flow: string): number[] {
+    const touched: number[] = [];
+    for (const [k, ps] of this.parts) {
+      if (!ps.done || !k.startsWith(flow + '\u0000')) continue;
+      let n = 0;
+      for (const s of ps.stores.values()) n += s.sweep();
+      const p = Number(k.slice(flow.length + 1));
+      if (n > 0) touched.push(p);
+    }
+    return touched;
+  }
+
+  /** Partitions of the flow whose state is here (restored or restoring). */
+  partitions(flow: string): number[] {
+    const out: number[] = [];
+    for (const k of this.parts.keys()) if (k.startsWith(flow + '\u0000')) out.push(Number(k.slice(flow.length + 1)));
+    return out;
+  }
+
+  /** The partition moved to another member: its state is let go (and restored again if it comes back). */
+  drop(flow: string, partition: number): void {
+    const k = keyOf(flow, partition);
+    const ps = this.parts.get(k);
+    if (!ps) return;
+    this.parts.delete(k);
+    for (const s of ps.stores.values()) this.observer.keys(flow, s.spec.store, partition, 0);
+  }
+}
+
+function keyOf(flow: string, partition: number): string {
+  return `${flow}\u0000${partition}`;
+}
