@@ -79,6 +79,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A second signal sooner than this after the first counts as the same one. */
+const SAME_SIGNAL_MS = 100;
+
 async function run(dir: string): Promise<number> {
   const logger = createLogger();
   const registry = new Registry();
@@ -89,7 +92,12 @@ async function run(dir: string): Promise<number> {
   let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
+  let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
+    // The same signal again within SAME_SIGNAL_MS is one request delivered twice (\`timeout\` and some process
+    // managers signal the child and then its whole process group), not an operator insisting.
+    if (signals > 0 && performance.now() - firstSignalAt < SAME_SIGNAL_MS) return;
+    if (signals === 0) firstSignalAt = performance.now();
     signals++;
     if (signals > 1) {
       logger.warn({ signal: sig }, 'second signal: exiting now');

@@ -159,7 +159,7 @@ test('kisflow export writes one file per object, and the export validates', asyn
   }
 });
 
-test('SIGTERM stops an endless run cleanly: exit 0, in-flight batches finish, the sink is flushed', async () => {
+test('SIGTERM stops an endless run cleanly (also when it arrives twice at once): exit 0, in-flight batches finish, the sink is flushed', async () => {
   const dir = await tempDir();
   try {
     await writeFile(path.join(dir, 'c.yml'), endlessRun(2000, '{ to: file, path: out.jsonl }'));
@@ -171,6 +171,9 @@ test('SIGTERM stops an endless run cleanly: exit 0, in-flight batches finish, th
       if (text.split('\n').length > 50) break;
       await new Promise((r) => setTimeout(r, 25));
     }
+    // twice at once, as `timeout` does (the child, then its process group): one request, not a forced exit
+    child!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 10));
     child!.kill('SIGTERM');
     const r = await running;
     assert.equal(r.code, 0, r.stderr);
