@@ -127,7 +127,7 @@ export class KafkaSource implements Source {
   }
 
   private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const max = this.opts.params.max_batch_rows ?? DEFAULT_MAX_BATCH_ROWS;
     // Commits run in order, each after its chunk is fully processed, while the next chunk is processed;
     // all of them are done before this batch returns to kafkajs, which rebalances only between batches.
@@ -142,7 +142,7 @@ export class KafkaSource implements Source {
         const next = BigInt(last.offset) + 1n;
         commits = commits.then(async () => {
           if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
-          await this.commit(batch.topic, batch.partition, next.toString());
+          await this.commit(commitOffsetsIfNecessary, batch.topic, batch.partition, next.toString());
           this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - next)));
         });
         await heartbeat();
@@ -155,10 +155,14 @@ export class KafkaSource implements Source {
   private refusedSince = 0;
   private refused = 0;
 
-  private async commit(topic: string, partition: number, offset: string): Promise<void> {
+  /**
+   * Commits through the batch's own commit call: consumer.commitOffsets() does nothing once stop() has
+   * begun, which would leave the batches a graceful stop lets finish uncommitted (processed again later).
+   */
+  private async commit(commitOffsets: EachBatchPayload['commitOffsetsIfNecessary'], topic: string, partition: number, offset: string): Promise<void> {
     try {
       const t0 = performance.now();
-      await this.consumer!.commitOffsets([{ topic, partition, offset }]);
+      await commitOffsets({ topics: [{ topic, partitions: [{ partition, offset }] }] });
       this.observer.committed(this.id, performance.now() - t0);
     } catch (err) {
       // A rebalance in progress refuses commits: the records are processed again by the next owner (at least
