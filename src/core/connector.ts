@@ -36,6 +36,12 @@ export function missingKeyFields(row: Row, fields: readonly string[]): string[] 
 
 export function recordKey(row: Row, fields: readonly string[]): string | undefined {
   if (fields.length === 0) return undefined;
+  if (fields.length === 1) {
+    // The common single-field key, without an array to join (this runs for every record written).
+    const v = row[fields[0]!];
+    if (v === undefined || v === null) return undefined;
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  }
   const parts: string[] = [];
   for (const f of fields) {
     const v = row[f];

@@ -82,7 +82,8 @@ class Run {
   constructor(readonly inputEnded: boolean) {}
   readonly cache = new Map<string, unknown>();
   readonly meta = new Map<string, unknown>();
-  readonly lineage = new WeakMap<Row, Position>();
+  // A Map, not a WeakMap: a Run lives for one batch, and a Map is cheaper per row to fill and to collect.
+  readonly lineage = new Map<Row, Position>();
   readonly deadLetters: DeadLetter[] = [];
   jumps = 0;
 }

@@ -165,6 +165,21 @@ export class BinlogSource implements Source {
   private async handOff(handle: BatchHandler, rows: readonly ChangeRow[]): Promise<void> {
     if (rows.length === 0) return;
     const partitions = this.opts.params.partitions ?? 1;
+    if (partitions <= 1) {
+      // One partition: the rows go as they are; rows of one transaction share its position.
+      const positions: Position[] = [];
+      let last: ChangeRow['position'] | undefined;
+      let at: Position | undefined;
+      for (const r of rows) {
+        if (r.position !== last) {
+          last = r.position;
+          at = { source: this.id, partition: 0, offset: `${last.file}:${last.pos}` };
+        }
+        positions.push(at!);
+      }
+      await handle(batchOf(this.id, 0, rows as ChangeRow[], positions));
+      return;
+    }
     const byPartition = new Map<number, { rows: ChangeRow[]; positions: Position[] }>();
     for (const r of rows) {
       const p = partitionOf(r, partitions);
@@ -298,7 +313,12 @@ export class BinlogSource implements Source {
         while (queue.length > 0 && (taken.length === 0 || rows.length + queue[0]!.rows.length <= maxRows)) {
           const t = queue.shift()!;
           taken.push(t);
-          rows = rows.length === 0 ? t.rows : rows.concat(t.rows);
+          // Appended in place: concat would copy the batch once per transaction, quadratic for single-row ones.
+          if (taken.length === 1) rows = t.rows;
+          else {
+            if (taken.length === 2) rows = rows.slice();
+            for (const r of t.rows) rows.push(r);
+          }
         }
         queuedRows -= rows.length;
         await this.handOff(handle, rows);

@@ -2,7 +2,7 @@
 // and, during an initial snapshot, how far the snapshot got. Written only after the hand-off of a batch has
 // resolved (everything it produced acknowledged). Kafka mode keeps it in a topic keyed by the source id;
 // embedded mode (or checkpoint_file) in a local JSON file, replaced atomically.
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, rename, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -54,6 +54,7 @@ function parse(text: string, where: string): Checkpoint {
 
 export class FileCheckpointStore implements CheckpointStore {
   readonly where: string;
+  private dirMade = false;
   constructor(private readonly file: string) {
     this.where = `file ${file}`;
   }
@@ -71,11 +72,16 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async save(cp: Checkpoint): Promise<void> {
     // Written to a side file, flushed, then renamed over the old one: a crash leaves the old or the new checkpoint, never half of one.
-    await mkdir(path.dirname(this.file), { recursive: true });
+    // The directory once per store, not per write: this runs after every batch.
+    if (!this.dirMade) {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      this.dirMade = true;
+    }
     const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, JSON.stringify(cp) + '\n');
-    const fh = await open(tmp, 'r');
+    // One open for the write and the flush (a second open only to fsync cost a round trip per batch).
+    const fh = await open(tmp, 'w');
     try {
+      await fh.writeFile(JSON.stringify(cp) + '\n');
       await fh.sync();
     } finally {
       await fh.close();

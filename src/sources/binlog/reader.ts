@@ -135,6 +135,8 @@ export class BinlogReader {
   }
 
   resume(): void {
+    // Called after every batch: the socket is only touched when it was paused.
+    if (!this.paused) return;
     this.paused = false;
     this.current?.connection?.resume();
   }

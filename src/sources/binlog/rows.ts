@@ -285,22 +285,21 @@ export class TransactionAssembler {
   }
 
   private pkColumns(e: BinlogEventByName<'writerows' | 'updaterows' | 'deleterows'>): string[] | undefined {
-    // The TableMap event (FULL metadata) names the key columns by index; zongji keeps the last one per table id.
-    const tm = this.tableMaps.get(e.tableId);
-    if (!tm?.primaryKey || !tm.columnNames) return undefined;
-    return tm.primaryKey.map((i) => tm.columnNames![i]!).filter((c) => c !== undefined);
+    return this.tableMaps.get(e.tableId)?.pkColumns;
   }
 
-  private readonly tableMaps = new Map<number, { primaryKey?: number[]; columnNames?: string[] }>();
+  /** Per table id, its key columns by name (undefined when the TableMap event does not name them). */
+  private readonly tableMaps = new Map<number, { pkColumns: string[] | undefined }>();
 
   /** zongji's table cache does not keep the key columns: they are taken from the TableMap events. */
   private tableMap(e: BinlogEventByName<'tablemap'>): void {
     // A table id names one version of a table's columns (an ALTER gives a new id), so the first event of an id is enough.
     if (this.tableMaps.has(e.tableId)) return;
-    this.tableMaps.set(e.tableId, {
-      ...(e.primaryKey ? { primaryKey: e.primaryKey } : {}),
-      ...(e.columnNames ? { columnNames: e.columnNames } : {}),
-    });
+    // The TableMap event (FULL metadata) names the key columns by index. Resolved to names here, once per
+    // table id, rather than for every rows event (with single-row transactions, for every row).
+    const { primaryKey, columnNames } = e;
+    const pkColumns = primaryKey && columnNames ? primaryKey.map((i) => columnNames[i]!).filter((c) => c !== undefined) : undefined;
+    this.tableMaps.set(e.tableId, { pkColumns });
     if (this.tableMaps.size > 10_000) this.tableMaps.clear();
   }
 
