@@ -2,10 +2,14 @@
 // error classification, and the events zongji cannot decode (they cannot be produced by MariaDB, so the
 // assembler is fed the event objects zongji would emit for them).
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import type { AnyBinlogEvent } from '@vlasky/zongji';
 import { hasCode } from '../../src/kernel/errors.js';
 import { parseStart, serverIdOf } from '../../src/sources/binlog/binlog-source.js';
+import { FileCheckpointStore } from '../../src/sources/binlog/checkpoint.js';
 import { classifyBinlogError, type ErrorContext } from '../../src/sources/binlog/reader.js';
 import { GtidTracker, jsonValue, partitionOf, TableFilter, TransactionAssembler, type Transaction } from '../../src/sources/binlog/rows.js';
 
@@ -93,4 +97,22 @@ test('GTID tracking: a MariaDB position advances per domain from its seed; a MyS
   const unseeded = new GtidTracker('');
   unseeded.begin({ getEventName: () => 'gtid', gtid: `${uuid}:6` } as never);
   assert.equal(unseeded.commit(), '', 'a set with gaps would be wrong: unknown instead');
+});
+
+test('a file checkpoint is replaced whole, and its directory is made again when removed while running', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'kisflow-cp-'));
+  try {
+    const store = new FileCheckpointStore(path.join(root, '.kisflow', 'src.binlog.json'));
+    assert.equal(await store.load(), undefined);
+    const cp = (pos: number) => ({ source: 'src', file: 'binlog.000001', pos, gtid: '0-1-1', ts_ms: 0, updated_at: new Date(0).toISOString() });
+    await store.save(cp(4));
+    await store.save(cp(8));
+    assert.equal((await store.load())?.pos, 8);
+    assert.deepEqual(await readdir(path.join(root, '.kisflow')), ['src.binlog.json'], 'no side file left behind');
+    await rm(path.join(root, '.kisflow'), { recursive: true });
+    await store.save(cp(12));
+    assert.equal((await store.load())?.pos, 12);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

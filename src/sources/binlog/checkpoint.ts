@@ -79,7 +79,12 @@ export class FileCheckpointStore implements CheckpointStore {
     }
     const tmp = `${this.file}.tmp`;
     // One open for the write and the flush (a second open only to fsync cost a round trip per batch).
-    const fh = await open(tmp, 'w');
+    // The directory removed while running (a cleanup job) is made again rather than stopping the source.
+    const fh = await open(tmp, 'w').catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(path.dirname(this.file), { recursive: true });
+      return open(tmp, 'w');
+    });
     try {
       await fh.writeFile(JSON.stringify(cp) + '\n');
       await fh.sync();
