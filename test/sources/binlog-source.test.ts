@@ -267,6 +267,8 @@ describe('binlog source on MariaDB', { timeout: 240_000 }, () => {
       if (second.error()) throw second.error();
       return (await second.checkpoint())?.snapshot?.finished ? true : undefined;
     }, 60_000);
+    // enough writes land while the sources run, however fast the machine reads the snapshot
+    await waitFor('50 concurrent writes', async () => (writes > 50 ? true : undefined), 60_000);
     writing = false;
     await writer;
     const end = await db.binlogPosition();
