@@ -32,18 +32,11 @@ import { KisService } from '../src/runtime/service.js';
 import { connectionOptions } from '../src/sources/binlog/sql.js';
 import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
 import { startMariaDb, type MariaDb } from '../test/infra/mariadb/index.js';
+import { envInt, nowMs } from './common.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CONFIG_DIR = path.join(HERE, 'binlog-config');
 const PARTITIONS = 8;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, found ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const ROWS = envInt('BENCH_ROWS', 200_000);
 const TXN_ROWS = Math.max(1, envInt('BENCH_TXN_ROWS', 100));
@@ -53,7 +46,6 @@ const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 3));
 const SIDES = (process.env['BENCH_SIDES'] || 'service,baseline').split(',').map((s) => s.trim()) as Side[];
 type Side = 'service' | 'baseline';
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const mb = (n: number): string => `${Math.round(n / 1024 / 1024)} MB`;
 
 let peakRss = process.memoryUsage.rss();

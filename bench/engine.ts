@@ -10,17 +10,10 @@ import type { Row } from '../src/kernel/types.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { prepareApp, type App } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
+import { envInt } from './common.js';
 
 const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'engine-config');
 const SOURCE = 'orders';
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, found ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const ROWS = envInt('BENCH_ROWS', 1_000_000);
 const BATCH = Math.max(1, envInt('BENCH_BATCH', 500));

@@ -23,11 +23,12 @@ import { KisService } from '../src/runtime/service.js';
 import { coPartitionAssigner } from '../src/sources/assigners.js';
 import { changelogTopic, StateManager } from '../src/state/state-manager.js';
 import { kcatProduce, randomName, startMockCluster } from '../test/infra/kafka-mock/index.js';
+import { envInt } from './common.js';
 
 const HERE = fileURLToPath(import.meta.url);
 const PARTITIONS = 8;
-const ROWS = Number(process.env['BENCH_JOIN_ROWS'] ?? 100_000);
-const RESTORE_KEYS = Number(process.env['BENCH_RESTORE_KEYS'] ?? 1_000_000);
+const ROWS = Math.max(1, envInt('BENCH_JOIN_ROWS', 100_000));
+const RESTORE_KEYS = envInt('BENCH_RESTORE_KEYS', 1_000_000);
 const MURMUR2 = { 'topic.partitioner': 'murmur2_random', 'linger.ms': '5', 'queue.buffering.max.messages': '2000000' };
 
 interface Topics { orders: string; pays: string; out: string; appId: string }

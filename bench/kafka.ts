@@ -31,19 +31,12 @@ import { KisService } from '../src/runtime/service.js';
 import { kafkaConfig } from '../src/sources/kafka-client.js';
 import { consumerConfig, runConfig } from '../src/sources/kafka-source.js';
 import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
+import { envInt, nowMs } from './common.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CONFIG_DIR = path.join(HERE, 'kafka-config');
 const SOURCE = 'orders';
 const PARTITIONS = 8;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, found ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const ROWS = envInt('BENCH_ROWS', 500_000);
 const RATE = Math.max(1, envInt('BENCH_RATE', 20_000));
@@ -65,8 +58,6 @@ const LINGER_MS = envInt('BENCH_LINGER_MS', 2);
 /** The meter's fetch wait: the mock holds a fetch that finds nothing for this long. */
 const METER_WAIT_MS = 20;
 
-/** Wall-clock milliseconds with sub-millisecond resolution; producer and meter share a process, so a clock. */
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 // ---- rows and the two steps, shared by the service's functions and the baseline --------------------
 

@@ -3,8 +3,8 @@
 // never needs locks. Implementations (in memory, backed by a changelog topic) live in src/state.
 
 export interface SetOptions {
-  /** The entry expires this many milliseconds after this write (absent: the store's ttl_ms, or never). */
-  readonly ttlMs?: number;
+  /** The entry expires this many milliseconds after this write (absent: the store's ttl_ms, or never; null: never, whatever the store's ttl_ms). */
+  readonly ttlMs?: number | null;
 }
 
 /** One store, one partition. Values must be JSON values: they are written to the store's changelog. */

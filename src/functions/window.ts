@@ -94,8 +94,6 @@ interface WindowIndex {
 
 // State keys of windows start with '[' (a JSON array), so this one cannot collide with them.
 const STREAM_TIME_KEY = '\u0000stream_time';
-// Stream time must outlive the store's ttl_ms: losing it would reopen closed windows to late rows.
-const STREAM_TIME_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 const MAX_WINDOWS_PER_ROW = 1000;
 const MAX_TIME_MS = 8.64e15;
 const RESERVED = ['window_start', 'window_end'];
@@ -371,6 +369,6 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
           `closed when stream time reached ${iso(s + size + grace)} with allowed_lateness_ms ${grace}); stream time is ${iso(idx.streamTime)}`);
       }
     }
-    if (idx.streamTime > before) state.set(STREAM_TIME_KEY, idx.streamTime, { ttlMs: STREAM_TIME_TTL_MS });
+    if (idx.streamTime > before) state.set(STREAM_TIME_KEY, idx.streamTime, { ttlMs: null }); // never expires: losing it would reopen closed windows to late rows
   };
 };

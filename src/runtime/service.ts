@@ -100,7 +100,11 @@ export class KisService {
   private started = false;
   private unmatched = 0;
   private ticking = false;
-  private joinTopicSet: Set<string> | undefined;
+  /** Per flow, fixed once built: its join steps (rows held in state), and the topics it joins co-partitioned. */
+  private readonly joinSteps = new Map<string, readonly CompiledStep[]>();
+  private readonly joinedTopics = new Map<string, readonly string[]>();
+  /** Every topic some flow joins co-partitioned: its records feed tables, not flows. */
+  private readonly joinTopics = new Set<string>();
   private readonly joinPartitionCounts = new Map<string, number>();
   private failure: unknown;
   private settled: (() => void) | undefined;
@@ -141,6 +145,13 @@ export class KisService {
     });
     if (built.errors.length > 0) throw new KisConfigErrors(built.errors);
     this.flows = built.flows;
+    for (const f of this.flows.values()) {
+      const steps = f.steps.filter((st) => st.heldStore !== undefined);
+      if (steps.length > 0) this.joinSteps.set(f.id, steps);
+      const topics = f.enabled ? [...new Set(steps.filter((st) => st.tableStore !== undefined && st.connector).map((st) => st.connector!.topicName))] : [];
+      if (topics.length > 0) this.joinedTopics.set(f.id, topics);
+      for (const t of topics) this.joinTopics.add(t);
+    }
     const changelogs: ChangelogTopic[] = built.stores.map((spec) => ({
       topic: changelogTopic(config.global.appId, spec.flow, spec.store),
       owner: `the changelog of state '${spec.store}' of flow '${spec.flow}'`,
@@ -301,7 +312,7 @@ export class KisService {
       }
       const work: Promise<boolean>[] = [];
       for (const f of this.flows.values()) {
-        const steps = f.steps.filter((s) => s.heldStore !== undefined);
+        const steps = this.joinSteps.get(f.id) ?? [];
         for (const p of steps.length > 0 ? this.state.partitions(f.id) : []) {
           work.push(this.inPartition(f, p, async () => {
             let any = false;
@@ -340,7 +351,7 @@ export class KisService {
     for (const f of this.flows.values()) {
       if (!f.enabled || !this.state.hasState(f.id)) continue;
       const ticking = f.steps.filter((s) => s.ticks);
-      const windowed = f.steps.filter((s) => s.heldStore !== undefined && s.joinWindowMs !== undefined);
+      const windowed = (this.joinSteps.get(f.id) ?? []).filter((s) => s.joinWindowMs !== undefined);
       this.state.sweep(f.id);
       for (const partition of this.state.partitions(f.id)) {
         work.push(this.inPartition(f, partition, async () => {
@@ -467,7 +478,7 @@ export class KisService {
       // Order: state restored -> the flow runs (its Saves, sinks and dead letters acknowledged) -> the
       // state changes are acknowledged in the changelog -> dispatch resolves -> the source commits.
       await Promise.all(flows.map((f) => {
-        if (joined !== undefined) return this.joinTopicsOf([f]).includes(joined) ? this.feedTable(f, joined, batch) : Promise.resolve();
+        if (joined !== undefined) return this.joinedTopics.get(f.id)?.includes(joined) ? this.feedTable(f, joined, batch) : Promise.resolve();
         return this.inPartition(f, batch.partition, async () => {
           const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
           this.collect(f, result);
@@ -489,19 +500,18 @@ export class KisService {
   private inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T> {
     this.inflight++;
     return this.executors.for(f.id, partition).submit(async () => {
-      const fresh = !this.state.partitions(f.id).includes(partition);
+      const steps = this.joinSteps.get(f.id) ?? [];
+      const fresh = steps.length > 0 && !this.state.has(f.id, partition);
       await this.state.ready(f.id, partition);
       if (fresh) {
-        for (const step of f.steps) {
-          if (step.heldStore === undefined) continue;
-          const held = f.stateOf(step.heldStore, partition) as KeyedState<HeldRow[]>;
+        for (const step of steps) {
+          const held = f.stateOf(step.heldStore!, partition) as KeyedState<HeldRow[]>;
           if (held.size > 0) await this.releaseAndRun(f, step, partition, [...held.entries()].map(([k]) => k));
         }
       }
       const out = await work();
-      for (const step of f.steps) {
-        if (step.heldStore === undefined) continue;
-        const evicted = this.state.takeEvicted(f.id, step.heldStore, partition) as Array<[string, HeldRow[]]>;
+      for (const step of steps) {
+        const evicted = this.state.takeEvicted(f.id, step.heldStore!, partition) as Array<[string, HeldRow[]]>;
         if (evicted.length > 0) await this.letGo(f, step, partition, evicted.flatMap(([, list]) => list), `evicted: the store of held rows reached max_keys (${f.id} step ${step.index + 1}); raise option.state.max_keys of '${step.func.fid}' or set a join_window_ms`);
       }
       await this.state.flush(f.id, partition);
@@ -528,7 +538,7 @@ export class KisService {
   private savedToTable(c: Connector, keys: readonly string[]): void {
     for (const f of this.flows.values()) {
       if (!f.enabled) continue;
-      const steps = f.steps.filter((s) => s.heldStore !== undefined && s.tableStore === undefined && s.connector === c);
+      const steps = (this.joinSteps.get(f.id) ?? []).filter((s) => s.tableStore === undefined && s.connector === c);
       if (steps.length === 0) continue;
       for (const p of this.state.partitions(f.id)) {
         this.inPartition(f, p, async () => {
@@ -630,20 +640,9 @@ export class KisService {
     return first?.mode === 'Load';
   }
 
-  /** Connector topics that flows join co-partitioned, read by the same consumers as the flows' inputs. */
-  private get joinTopics(): ReadonlySet<string> {
-    if (!this.joinTopicSet) {
-      const set = new Set<string>();
-      for (const f of this.flows.values()) for (const s of f.steps) if (s.tableStore !== undefined && s.connector) set.add(s.connector.topicName);
-      this.joinTopicSet = set;
-    }
-    return this.joinTopicSet;
-  }
-
+  /** The topics these flows join co-partitioned, read by the same consumers as the flows' inputs. */
   private joinTopicsOf(flows: readonly Flow[]): string[] {
-    const set = new Set<string>();
-    for (const f of flows) for (const s of f.steps) if (f.enabled && s.tableStore !== undefined && s.connector) set.add(s.connector.topicName);
-    return [...set];
+    return [...new Set(flows.flatMap((f) => this.joinedTopics.get(f.id) ?? []))];
   }
 
   private collect(f: Flow, result: RunResult): void {

@@ -1,6 +1,7 @@
 // One store of one partition, in memory: a Map in least-recently-written order, so that the oldest entry
-// is always first (eviction is O(1)) and a TTL sweep can stop early for stores with one TTL. Every change
-// is also remembered as dirty until the runtime writes it to the changelog.
+// is always first (eviction is O(1)) and, while every entry has the store's own TTL, the soonest to expire
+// is first too (a sweep stops at the first live one). Every change is also remembered as dirty until the
+// runtime writes it to the changelog.
 import type { KeyedState, SetOptions, StoreSpec } from '../core/state.js';
 
 interface Entry {
@@ -24,6 +25,10 @@ export class PartitionStore implements KeyedState {
   private readonly map = new Map<string, Entry>();
   private dirty = new Map<string, Entry | null>();
   private evictedEntries: Array<[string, unknown]> = [];
+  /** Entries with an expiry: none, and a sweep has nothing to do. */
+  private expiring = 0;
+  /** An entry got a TTL other than the store's: expiries are no longer in the Map's order. */
+  private mixedTtl = false;
 
   constructor(
     readonly spec: StoreSpec,
@@ -55,10 +60,11 @@ export class PartitionStore implements KeyedState {
       this.delete(key);
       return;
     }
-    const ttl = opts?.ttlMs ?? this.spec.ttlMs;
+    const ttl = opts?.ttlMs === null ? undefined : opts?.ttlMs ?? this.spec.ttlMs;
+    if (ttl !== this.spec.ttlMs) this.mixedTtl = true;
     const e: Entry = { v: value, exp: ttl !== undefined ? this.clock() + ttl : undefined };
-    this.map.delete(key); // re-inserted last: the Map's order is the order of last writes
-    this.map.set(key, e);
+    this.forget(key); // re-inserted last: the Map's order is the order of last writes
+    this.keep(key, e);
     this.dirty.delete(key); // the changelog gets keys in the order of their last change, as the Map holds them
     this.dirty.set(key, e);
     if (this.map.size > this.spec.maxKeys) {
@@ -95,9 +101,13 @@ export class PartitionStore implements KeyedState {
 
   /** Removes expired entries (with tombstones); returns how many. */
   sweep(): number {
+    if (this.expiring === 0) return 0;
     const now = this.clock();
     const expired: string[] = [];
-    for (const [k, e] of this.map) if (e.exp !== undefined && e.exp <= now) expired.push(k);
+    for (const [k, e] of this.map) {
+      if (e.exp !== undefined && e.exp <= now) expired.push(k);
+      else if (!this.mixedTtl) break; // one TTL for all: the rest expire later
+    }
     for (const k of expired) this.remove(k);
     return expired.length;
   }
@@ -119,19 +129,30 @@ export class PartitionStore implements KeyedState {
 
   /** Applies a changelog record while restoring: no dirt, no eviction count (the writer already counted). */
   restore(rec: ChangelogRecord): void {
-    this.map.delete(rec.key);
+    this.forget(rec.key);
     if (rec.value === null) return;
     if (rec.value.exp !== undefined && rec.value.exp <= this.clock()) return;
-    this.map.set(rec.key, { v: rec.value.v, exp: rec.value.exp });
-    while (this.map.size > this.spec.maxKeys) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-    }
+    // written with another TTL than the store has now (or none): expiries may be out of order
+    if ((rec.value.exp === undefined) !== (this.spec.ttlMs === undefined)) this.mixedTtl = true;
+    this.keep(rec.key, { v: rec.value.v, exp: rec.value.exp });
+    while (this.map.size > this.spec.maxKeys) this.forget(this.map.keys().next().value as string);
   }
 
   private remove(key: string): void {
-    this.map.delete(key);
+    this.forget(key);
     this.dirty.delete(key);
     this.dirty.set(key, null);
+  }
+
+  private keep(key: string, e: Entry): void {
+    this.map.set(key, e);
+    if (e.exp !== undefined) this.expiring++;
+  }
+
+  private forget(key: string): void {
+    const e = this.map.get(key);
+    if (!e) return;
+    this.map.delete(key);
+    if (e.exp !== undefined) this.expiring--;
   }
 }

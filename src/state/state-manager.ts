@@ -56,7 +56,8 @@ export interface StateManagerOptions {
 
 export class StateManager implements StateAccess {
   private readonly specsByFlow = new Map<string, StoreSpec[]>();
-  private readonly parts = new Map<string, PartitionState>();
+  /** Flow -> partition -> its stores. */
+  private readonly parts = new Map<string, Map<number, PartitionState>>();
   private readonly observer: StateObserver;
   readonly clock: () => number;
 
@@ -84,7 +85,7 @@ export class StateManager implements StateAccess {
 
   /** The store, for a partition that ready() restored; the runtime awaits ready() before running a batch. */
   store(flow: string, store: string, partition: number): KeyedState {
-    const ps = this.parts.get(keyOf(flow, partition));
+    const ps = this.parts.get(flow)?.get(partition);
     const s = ps?.stores.get(store);
     if (!ps || !s) {
       throw new KisError('KIS_ERR_STATE', `flow '${flow}' has no state store '${store}'${ps ? '' : ` restored for partition ${partition}`} (declare it with option.state on the function)`);
@@ -97,15 +98,17 @@ export class StateManager implements StateAccess {
   ready(flow: string, partition: number): Promise<void> {
     const specs = this.specsByFlow.get(flow);
     if (!specs) return Promise.resolve();
-    const k = keyOf(flow, partition);
-    const existing = this.parts.get(k);
+    let byPartition = this.parts.get(flow);
+    if (!byPartition) this.parts.set(flow, (byPartition = new Map()));
+    const existing = byPartition.get(partition);
     if (existing) return existing.restored;
     const stores = new Map<string, PartitionStore>();
     const events = { evicted: (spec: StoreSpec, n: number) => this.observer.evicted(spec.flow, spec.store, n) };
     for (const spec of specs) stores.set(spec.store, new PartitionStore(spec, partition, this.clock, events));
     const ps: PartitionState = { stores, restored: this.restore(flow, partition, stores), done: false };
-    this.parts.set(k, ps);
-    ps.restored.then(() => { ps.done = true; }, () => { this.parts.delete(k); });
+    byPartition.set(partition, ps);
+    const parts = byPartition;
+    ps.restored.then(() => { ps.done = true; }, () => { if (parts.get(partition) === ps) parts.delete(partition); });
     return ps.restored;
   }
 
@@ -132,7 +135,7 @@ export class StateManager implements StateAccess {
 
   /** Writes every change of the partition's stores to their changelogs; resolves when acknowledged. */
   async flush(flow: string, partition: number): Promise<void> {
-    const ps = this.parts.get(keyOf(flow, partition));
+    const ps = this.parts.get(flow)?.get(partition);
     if (!ps) return;
     const writes: Promise<void>[] = [];
     for (const store of ps.stores.values()) {
@@ -146,39 +149,31 @@ export class StateManager implements StateAccess {
 
   /** Entries max_keys evicted from a store (keepEvicted) of a partition since the last call. */
   takeEvicted(flow: string, store: string, partition: number): Array<[string, unknown]> {
-    return this.parts.get(keyOf(flow, partition))?.stores.get(store)?.takeEvicted() ?? [];
+    return this.parts.get(flow)?.get(partition)?.stores.get(store)?.takeEvicted() ?? [];
   }
 
   /** Expired entries of every restored partition of the flow are removed (their tombstones go with the next flush). */
-  sweep(flow: string): number[] {
-    const touched: number[] = [];
-    for (const [k, ps] of this.parts) {
-      if (!ps.done || !k.startsWith(flow + '\u0000')) continue;
-      let n = 0;
-      for (const s of ps.stores.values()) n += s.sweep();
-      const p = Number(k.slice(flow.length + 1));
-      if (n > 0) touched.push(p);
+  sweep(flow: string): void {
+    for (const ps of this.parts.get(flow)?.values() ?? []) {
+      if (ps.done) for (const s of ps.stores.values()) s.sweep();
     }
-    return touched;
+  }
+
+  /** Whether the partition's state of the flow is here (restored or being restored). */
+  has(flow: string, partition: number): boolean {
+    return this.parts.get(flow)?.has(partition) ?? false;
   }
 
   /** Partitions of the flow whose state is here (restored or restoring). */
   partitions(flow: string): number[] {
-    const out: number[] = [];
-    for (const k of this.parts.keys()) if (k.startsWith(flow + '\u0000')) out.push(Number(k.slice(flow.length + 1)));
-    return out;
+    return [...(this.parts.get(flow)?.keys() ?? [])];
   }
 
   /** The partition moved to another member: its state is let go (and restored again if it comes back). */
   drop(flow: string, partition: number): void {
-    const k = keyOf(flow, partition);
-    const ps = this.parts.get(k);
+    const ps = this.parts.get(flow)?.get(partition);
     if (!ps) return;
-    this.parts.delete(k);
+    this.parts.get(flow)!.delete(partition);
     for (const s of ps.stores.values()) this.observer.keys(flow, s.spec.store, partition, 0);
   }
-}
-
-function keyOf(flow: string, partition: number): string {
-  return `${flow}\u0000${partition}`;
 }

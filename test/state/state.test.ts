@@ -121,3 +121,22 @@ test('a partition store drops a deleted key and re-orders a rewritten one', () =
   assert.deepEqual(s.takeDirty(), [{ key: 'b', value: null }, { key: 'a', value: null }]);
   assert.deepEqual(s.takeDirty(), []);
 });
+
+test('sweep: with one TTL it stops at the first live entry; an entry with its own shorter TTL is still swept; ttlMs null never expires', () => {
+  let now = 0;
+  const s = new PartitionStore({ flow: 'F', store: 'S', maxKeys: 100, ttlMs: 1000 }, 0, () => now, { evicted() {} });
+  s.set('a', 1);
+  now = 500;
+  s.set('b', 2);
+  now = 1200;
+  assert.equal(s.sweep(), 1);
+  assert.deepEqual([...s.entries()].map(([k]) => k), ['b']);
+  s.set('forever', 0, { ttlMs: null });
+  s.set('short', 3, { ttlMs: 10 }); // written last, expires first
+  now = 1300;
+  assert.equal(s.sweep(), 1, 'the short-lived entry behind a live one is found');
+  now = 10_000_000;
+  assert.equal(s.sweep(), 1, 'b expires; forever stays');
+  assert.deepEqual([...s.entries()], [['forever', 0]]);
+  assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['a', 'b', 'short']);
+});
