@@ -47,8 +47,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "kafka-mock: installing ${packages[*]} (missing: ${missing[*]})" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
+  # One apt at a time with the MariaDB harness (test files run in parallel); apt waits for other dpkg users.
+  exec 8>"$cache/.apt.lock"
+  if command -v flock >/dev/null 2>&1; then flock 8; fi
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${packages[@]}" >&2
+  exec 8>&-
   find_compiler || { echo "kafka-mock: no C compiler after install" >&2; exit 1; }
   [ -f "$header" ] || { echo "kafka-mock: $header still missing after install" >&2; exit 1; }
   command -v kcat >/dev/null 2>&1 || { echo "kafka-mock: kcat still missing after install" >&2; exit 1; }

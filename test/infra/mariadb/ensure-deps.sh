@@ -31,12 +31,22 @@ if ! find_bins; then
     } >&2
     exit 1
   fi
-  echo "mariadb: installing mariadb-server" >&2
-  # The package's postinst may try to start the system service; that one is
-  # not ours and is left as the package sets it up.
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >&2
-  find_bins || { echo "mariadb: server binaries still missing after install" >&2; exit 1; }
+  # Test files run in parallel and the Kafka mock's script installs packages too: one apt at a time
+  # (a shared lock, then look again), and apt itself waits for a dpkg lock held by anything else.
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+  cache="${KISFLOW_CACHE_DIR:-$root/node_modules/.cache/kisflow}"
+  mkdir -p "$cache"
+  exec 8>"$cache/.apt.lock"
+  if command -v flock >/dev/null 2>&1; then flock 8; fi
+  if ! find_bins; then
+    echo "mariadb: installing mariadb-server" >&2
+    # The package's postinst may try to start the system service; that one is
+    # not ours and is left as the package sets it up.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends mariadb-server >&2
+    find_bins || { echo "mariadb: server binaries still missing after install" >&2; exit 1; }
+  fi
+  exec 8>&-
 fi
 
 echo "$server"
