@@ -28,8 +28,8 @@ import type { Row } from '../src/kernel/types.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { prepareApp } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
-import { kafkaConfig } from '../src/sources/kafka-client.js';
-import { consumerConfig, runConfig } from '../src/sources/kafka-source.js';
+import { kafkaConfig } from '../src/kafka/client.js';
+import { consumerConfig, runConfig } from '../src/sources/kafka/kafka-source.js';
 import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
 import { envInt, nowMs } from './common.js';
 

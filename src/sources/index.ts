@@ -2,10 +2,10 @@
 import type { FileSourceParamsT, GeneratorSourceParamsT, StdinSourceParamsT } from '../config/codecs.js';
 import type { SourceConfig } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
-import { FileSource } from './file-source.js';
-import { GeneratorSource } from './generator-source.js';
+import { FileSource } from './file/file-source.js';
+import { GeneratorSource } from './generator/generator-source.js';
 import type { Source } from './source.js';
-import { StdinSource } from './stdin-source.js';
+import { StdinSource } from './stdin/stdin-source.js';
 import type { Readable } from 'node:stream';
 
 export interface SourceEnv {

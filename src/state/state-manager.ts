@@ -8,7 +8,7 @@
 //   3. the source commits the batch's offsets (or binlog checkpoint).
 // A crash between 2 and 3 replays the batch over state that already holds its changes: at least once.
 import type { Logger } from 'pino';
-import { fnv1a } from '../config/load.js';
+import { changelogTopic } from '../kernel/names.js';
 import type { KeyedState, StateAccess, StoreSpec } from '../core/state.js';
 import { KisError } from '../kernel/errors.js';
 import { PartitionStore, type ChangelogRecord } from './partition-store.js';
@@ -30,13 +30,8 @@ export interface StateObserver {
 
 export const NO_STATE_OBSERVER: StateObserver = { restored() {}, evicted() {}, keys() {} };
 
-const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
 
-/** `<app_id>.<flow>.<store>.changelog`; ids that are not valid topic characters are replaced by a hash. */
-export function changelogTopic(appId: string, flow: string, store: string): string {
-  const part = (s: string): string => (TOPIC.test(s) && s.length <= 60 ? s : `${s.replace(/[^a-zA-Z0-9._-]/g, '').slice(0, 30)}-${fnv1a(s)}`);
-  return `${appId}.${part(flow)}.${part(store)}.changelog`;
-}
+export { changelogTopic };
 
 interface PartitionState {
   readonly stores: Map<string, PartitionStore>;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { KisPool } from '../core/pool.js';
 import { REJECTION_CODES, type DeadLetter } from '../core/dead-letter.js';
 import type { RunResult } from '../core/flow.js';
-import type { LogRecord } from '../connectors/embedded-log.js';
+import type { LogRecord } from '../connectors/embedded/log.js';
 import { KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import { silentLogger } from '../observability/logger.js';

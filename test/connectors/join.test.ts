@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { TestDriver } from '../../src/testing/driver.js';
-import { parsePosHeader } from '../../src/connectors/embedded-connector.js';
+import { parsePosHeader } from '../../src/kafka/headers.js';
 
 const CONFIG = (join = 'inner', as = '') => `
 kistype: conn

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Partitioners } from 'kafkajs';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
-import { EmbeddedLog } from '../../src/connectors/embedded-log.js';
+import { EmbeddedLog } from '../../src/connectors/embedded/log.js';
 
 test('key -> partition equals kafkajs DefaultPartitioner (Java-compatible murmur2) for 20,000 keys', () => {
   const kafkajs = Partitioners.DefaultPartitioner();

@@ -11,7 +11,7 @@ import { kcatConsume, kcatProduce, randomName, startMockCluster, type MockCluste
 import { silentLogger } from '../../src/observability/logger.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
-import { parsePosHeader } from '../../src/connectors/embedded-connector.js';
+import { parsePosHeader } from '../../src/kafka/headers.js';
 import { pipelineYaml, waitFor as waitForState, type PipelineNames } from './kafka-helpers.js';
 
 let cluster: MockCluster;

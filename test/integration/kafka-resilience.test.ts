@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import type { Admin } from 'kafkajs';
-import { DEFAULT_MAX_BATCH_ROWS } from '../../src/sources/kafka-source.js';
+import { DEFAULT_MAX_BATCH_ROWS } from '../../src/sources/kafka/kafka-source.js';
 import { ApiKey, KafkaErrorCode, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
 import {
   admin,

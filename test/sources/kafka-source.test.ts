@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/observability/logger.js';
-import { kafkaConfig } from '../../src/sources/kafka-client.js';
-import { consumerConfig, decodeValue, runConfig } from '../../src/sources/kafka-source.js';
+import { kafkaConfig } from '../../src/kafka/client.js';
+import { consumerConfig, decodeValue, runConfig } from '../../src/sources/kafka/kafka-source.js';
 import { loadYaml } from '../helpers.js';
 
 test('value_format: json rows, string and bytes wrapped as { value }, undecodable values with the reason', () => {

@@ -6,8 +6,8 @@ import type { KisPool } from '../../src/core/pool.js';
 import { PromFlowObserver } from '../../src/observability/metrics.js';
 import { PartitionStore } from '../../src/state/partition-store.js';
 import { changelogTopic, StateManager } from '../../src/state/state-manager.js';
-import { EmbeddedChangelog } from '../../src/connectors/embedded-changelog.js';
-import { EmbeddedLog } from '../../src/connectors/embedded-log.js';
+import { EmbeddedChangelog } from '../../src/connectors/embedded/changelog.js';
+import { EmbeddedLog } from '../../src/connectors/embedded/log.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { TestDriver } from '../../src/testing/driver.js';
 

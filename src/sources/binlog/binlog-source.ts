@@ -10,7 +10,7 @@ import { partitionForKey } from '../../kernel/partitioner.js';
 import type { Position } from '../../kernel/types.js';
 import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver } from '../source.js';
 import type { Checkpoint, CheckpointStore } from './checkpoint.js';
-import { LeaderElection } from './election.js';
+import { LeaderElection } from '../../kafka/election.js';
 import { BinlogReader, classifyBinlogError, describeStart, type StartPoint } from './reader.js';
 import { partitionOf, TableFilter, type BinlogPoint, type ChangeRow, type Transaction } from './rows.js';
 import { beginSnapshot, openSnapshotConnection, readSnapshot } from './snapshot.js';

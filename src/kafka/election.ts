@@ -5,7 +5,7 @@
 // timeout, and that member resumes from the checkpoint.
 import { AssignerProtocol, type Consumer, type Kafka, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage, KisError } from '../../kernel/errors.js';
+import { errorMessage, KisError } from '../kernel/errors.js';
 
 export interface ElectionOptions {
   readonly source: string;

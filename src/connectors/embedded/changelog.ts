@@ -1,8 +1,8 @@
 // Changelogs on the embedded log: the same records a Kafka changelog holds, in-process. Nothing survives
 // the process, so restore finds what this process wrote (a partition given back and taken again).
-import type { ChangelogRecord } from '../state/partition-store.js';
-import type { ChangelogBackend } from '../state/state-manager.js';
-import type { EmbeddedLog } from './embedded-log.js';
+import type { ChangelogRecord } from '../../state/partition-store.js';
+import type { ChangelogBackend } from '../../state/state-manager.js';
+import type { EmbeddedLog } from './log.js';
 
 export class EmbeddedChangelog implements ChangelogBackend {
   constructor(private readonly log: EmbeddedLog, private readonly partitionsOf: (topic: string) => number) {}

@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage, KisError } from '../kernel/errors.js';
-import { fixedAssigner } from '../sources/assigners.js';
-import type { ChangelogRecord } from '../state/partition-store.js';
-import type { ChangelogBackend } from '../state/state-manager.js';
+import { errorMessage, KisError } from '../../kernel/errors.js';
+import { fixedAssigner } from '../../kafka/assigners.js';
+import type { ChangelogRecord } from '../../state/partition-store.js';
+import type { ChangelogBackend } from '../../state/state-manager.js';
 
 interface Pending {
   readonly apply: (rec: ChangelogRecord) => void;

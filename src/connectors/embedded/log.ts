@@ -1,8 +1,8 @@
 // The embedded in-process log: named topics of partitions of records, used when no Kafka brokers are
 // configured. Same key -> partition mapping as Kafka. Keeps nothing across restarts.
-import { KisError } from '../kernel/errors.js';
-import type { Row } from '../kernel/types.js';
-import { partitionForKey } from '../kernel/partitioner.js';
+import { KisError } from '../../kernel/errors.js';
+import type { Row } from '../../kernel/types.js';
+import { partitionForKey } from '../../kernel/partitioner.js';
 
 export interface LogRecord {
   readonly key: string | null;

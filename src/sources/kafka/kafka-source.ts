@@ -5,11 +5,11 @@
 // (everything produced acknowledged, every Expand done), and never for a partition no longer owned.
 import type { Batch as KafkaBatch, Consumer, ConsumerConfig, ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { KafkaSourceParamsT } from '../config/codecs.js';
-import { errorMessage, KisError } from '../kernel/errors.js';
-import type { Position, Row } from '../kernel/types.js';
-import { coPartitionAssigner } from './assigners.js';
-import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from './source.js';
+import type { KafkaSourceParamsT } from '../../config/codecs.js';
+import { errorMessage, KisError } from '../../kernel/errors.js';
+import type { Position, Row } from '../../kernel/types.js';
+import { coPartitionAssigner } from '../../kafka/assigners.js';
+import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from '../source.js';
 
 export const DEFAULT_MAX_BATCH_ROWS = 500;
 export const DEFAULT_PARTITIONS_CONCURRENTLY = 4;

@@ -1,16 +1,17 @@
 // The embedded transport: topics on an in-process log, for runs without brokers. Keeps nothing across restarts.
 import type { Logger } from 'pino';
-import type { ConnConfig, FlowConfig } from '../config/model.js';
-import { recordKey } from '../core/connector.js';
-import type { DeadLetter } from '../core/dead-letter.js';
-import type { TopicWriter } from '../core/pool.js';
-import { EmbeddedConnector, DEFAULT_PARTITIONS } from './embedded-connector.js';
-import { EmbeddedDeadLetters } from './embedded-dead-letters.js';
-import { EmbeddedLog } from './embedded-log.js';
-import { EmbeddedTopicSource } from './embedded-topic-source.js';
-import type { ChangelogBackend } from '../state/state-manager.js';
-import { EmbeddedChangelog } from './embedded-changelog.js';
-import type { ChangelogTopic, Transport } from './transport.js';
+import type { ConnConfig, FlowConfig } from '../../config/model.js';
+import { recordKey } from '../../core/connector.js';
+import type { DeadLetter } from '../../core/dead-letter.js';
+import type { TopicWriter } from '../../core/pool.js';
+import { EmbeddedConnector } from './connector.js';
+import { DEFAULT_PARTITIONS } from '../../kernel/names.js';
+import { EmbeddedDeadLetters } from './dead-letters.js';
+import { EmbeddedLog } from './log.js';
+import { EmbeddedTopicSource } from './topic-source.js';
+import type { ChangelogBackend } from '../../state/state-manager.js';
+import { EmbeddedChangelog } from './changelog.js';
+import type { ChangelogTopic, Transport } from '../transport.js';
 
 export class EmbeddedTransport implements Transport {
   readonly mode = 'embedded' as const;

@@ -1,9 +1,9 @@
 // kistype: source, type: stdin — JSON lines on standard input; a partial batch goes on after max_wait_ms.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { StdinSourceParamsT } from '../config/codecs.js';
-import { DEFAULT_BATCH_SIZE, FLUSH, runLines } from './file-source.js';
-import type { BatchHandler, Source } from './source.js';
+import type { StdinSourceParamsT } from '../../config/codecs.js';
+import { DEFAULT_BATCH_SIZE, FLUSH, runLines } from '../file/file-source.js';
+import type { BatchHandler, Source } from '../source.js';
 
 export const DEFAULT_MAX_WAIT_MS = 200;
 

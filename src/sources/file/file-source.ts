@@ -3,10 +3,10 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { FileSourceParamsT } from '../config/codecs.js';
-import { errorMessage, KisError } from '../kernel/errors.js';
-import type { Position, Row } from '../kernel/types.js';
-import { batchOf, type BatchHandler, type Source, type Undecodable } from './source.js';
+import type { FileSourceParamsT } from '../../config/codecs.js';
+import { errorMessage, KisError } from '../../kernel/errors.js';
+import type { Position, Row } from '../../kernel/types.js';
+import { batchOf, type BatchHandler, type Source, type Undecodable } from '../source.js';
 
 export const DEFAULT_BATCH_SIZE = 500;
 

@@ -1,13 +1,13 @@
 // kistype: source, type: generator — rows made from a template: string values written '{{ expr }}' are
 // JSONata expressions over { seq } (bound as $seq), everything else is copied. count ends it; rate paces it.
-import type { GeneratorSourceParamsT } from '../config/codecs.js';
-import { keyFields } from '../config/model.js';
-import { recordKey } from '../core/connector.js';
-import { compileExpression, type CompiledExpression } from '../kernel/expression.js';
-import type { Position, Row } from '../kernel/types.js';
-import { partitionForKey } from '../kernel/partitioner.js';
-import { DEFAULT_BATCH_SIZE } from './file-source.js';
-import { batchOf, type BatchHandler, type Source } from './source.js';
+import type { GeneratorSourceParamsT } from '../../config/codecs.js';
+import { keyFields } from '../../config/model.js';
+import { recordKey } from '../../core/connector.js';
+import { compileExpression, type CompiledExpression } from '../../kernel/expression.js';
+import type { Position, Row } from '../../kernel/types.js';
+import { partitionForKey } from '../../kernel/partitioner.js';
+import { DEFAULT_BATCH_SIZE } from '../file/file-source.js';
+import { batchOf, type BatchHandler, type Source } from '../source.js';
 
 type Template = (seq: number) => Promise<unknown> | unknown;
 

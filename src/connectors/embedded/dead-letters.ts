@@ -1,25 +1,9 @@
 // Dead letters in embedded mode: appended to the flow's dead-letter topic on the embedded log (one
 // partition, headers as on Kafka) and logged one line each, so nothing is dropped unseen.
 import type { Logger } from 'pino';
-import type { EmbeddedLog } from './embedded-log.js';
-import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
-
-export function deadLetterHeaders(d: DeadLetter): Record<string, string> {
-  const h: Record<string, string> = {
-    'kis-error-code': d.code,
-    'kis-error-message': d.message,
-    'kis-flow': d.flow,
-    'kis-fn': d.fn,
-    'kis-attempts': String(d.attempts),
-  };
-  if (d.position) {
-    h['kis-source'] = d.position.source;
-    if (d.position.topic !== undefined) h['kis-topic'] = d.position.topic;
-    h['kis-partition'] = String(d.position.partition);
-    h['kis-offset'] = d.position.offset;
-  }
-  return h;
-}
+import type { EmbeddedLog } from './log.js';
+import type { DeadLetter, DeadLetterSink } from '../../core/dead-letter.js';
+import { deadLetterHeaders } from '../../kafka/headers.js';
 
 export class EmbeddedDeadLetters implements DeadLetterSink {
   private readonly counts = new Map<string, number>();
