@@ -21,7 +21,8 @@ import { silentLogger } from '../src/observability/logger.js';
 import { prepareApp } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
 import { coPartitionAssigner } from '../src/kafka/assigners.js';
-import { changelogTopic, StateManager } from '../src/state/state-manager.js';
+import { StateManager } from '../src/state/state-manager.js';
+import { changelogTopic } from '../src/kernel/names.js';
 import { kcatProduce, randomName, startMockCluster } from '../test/infra/kafka-mock/index.js';
 import { envInt } from './common.js';
 

@@ -2,7 +2,7 @@
 // kept by every replica (as a Kafka Streams GlobalKTable is). Rows waiting for a key are held in the joining
 // flow's keyed state (src/core/join.ts), not here; the table tells listeners which keys arrived.
 import type { ConnConfig } from '../config/model.js';
-import { recordKey, type Connector, type SaveMeta, type SavedRow } from '../core/connector.js';
+import { recordKey, type ChangeFeed, type Connector, type ConnectorWriter, type SaveMeta, type SavedRow } from '../core/connector.js';
 import type { Position, Row } from '../kernel/types.js';
 
 export const DEFAULT_TABLE_MAX_KEYS = 1_000_000;
@@ -53,10 +53,12 @@ export class JoinTable {
   }
 }
 
-/** A connector whose Load side is a JoinTable; subclasses say how Save writes. */
-export abstract class TableConnector implements Connector {
+/** A connector over a topic: it saves to the topic and feeds a JoinTable of it; subclasses say how Save writes. */
+export abstract class TableConnector implements Connector, ConnectorWriter, ChangeFeed {
   readonly table: JoinTable;
   abstract readonly topicName: string;
+  get writer(): ConnectorWriter { return this; }
+  get feed(): ChangeFeed { return this; }
 
   constructor(readonly config: ConnConfig, clock: () => number = Date.now, onEvicted?: (n: number) => void) {
     const max = config.params['table_max_keys'];

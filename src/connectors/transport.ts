@@ -1,9 +1,11 @@
 // What the runtime needs from where topics live: the embedded in-process log, or a Kafka cluster.
+import type { Kafka } from 'kafkajs';
 import type { ConnConfig, FlowConfig } from '../config/model.js';
+import type { EmbeddedLog } from './embedded/log.js';
 import type { Connector } from '../core/connector.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import type { TopicWriter } from '../core/pool.js';
-import type { Source } from '../sources/source.js';
+import type { Source } from '../core/source.js';
 import type { ChangelogBackend } from '../state/state-manager.js';
 
 export interface StartOptions {
@@ -25,6 +27,10 @@ export interface ChangelogTopic {
 export interface Transport {
   readonly mode: 'embedded' | 'kafka';
   readonly deadLetters: DeadLetterSink;
+  /** Kafka mode: the cluster's client, or one for other brokers (a source's addrs). */
+  readonly kafka?: (addrs?: readonly string[]) => Kafka;
+  /** Embedded mode: the in-process log (the test driver reads topics from it). */
+  readonly log?: EmbeddedLog;
   /** The connector of a conn of type kafka. */
   connector(conn: ConnConfig): Connector;
   /** Writes rows to a topic (kis.sink with to: topic). */

@@ -11,9 +11,6 @@ import { Flow, type CompiledStep, type FlowDeps } from './flow.js';
 import type { KisPool, PrepareEnv } from './pool.js';
 import { DEFAULT_MAX_KEYS, type StoreSpec } from './state.js';
 
-/** Connector types the runtime serves itself; any other type needs CaaS calls for its functions. */
-export const BUILTIN_CONNECTOR_TYPES: ReadonlySet<string> = new Set(['kafka']);
-
 export interface BuildEnv extends Omit<PrepareEnv, 'where' | 'configDir'> {
   /** Whether a flow's joins are co-partitioned with their connectors' topics (Kafka inputs): its saved side is then a store of its own partition. */
   readonly coPartitioned?: (flow: FlowConfig) => boolean;
@@ -42,10 +39,10 @@ export function checkImplementations(config: KisConfig, pool: KisPool, env: Buil
       errors.push(at(config, env, f.origin, [f.doc.fname !== undefined ? 'fname' : 'fid'], 'KIS_ERR_CONFIG_NO_IMPL',
         `no implementation named '${f.fname}' for ${f.mode} function '${f.fid}'${hint}`));
     }
-    if (conn && !BUILTIN_CONNECTOR_TYPES.has(conn.type) && !caas) {
+    if (conn && !pool.types.connector(conn.type) && !caas) {
       errors.push(at(config, env, f.origin, ['option'], 'KIS_ERR_CONFIG_UNSUPPORTED',
-        `function '${f.fid}' goes through connector '${conn.cid}' of type ${conn.type}, which this build does not serve itself; ` +
-        `register a CaaS call for it (pool.caas('${conn.cid}', '${f.fname}', call)) or use a connector of type kafka`));
+        `function '${f.fid}' goes through connector '${conn.cid}' of type ${conn.type}, which no registered connector type serves (types: ${pool.types.connectorNames().join(', ')}); ` +
+        `register the type from a function module (pool.connectorType({ name: '${conn.type}', ... })), a CaaS call for it (pool.caas('${conn.cid}', '${f.fname}', call)), or use a connector of type kafka`));
     }
   }
   return errors;
@@ -106,14 +103,15 @@ export function buildFlows(
         errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_window_ms'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_window_ms to be a positive whole number of milliseconds, found ${JSON.stringify(window)}`));
       }
       const joinWindowMs = typeof window === 'number' && window > 0 ? window : undefined;
-      const joins = func.mode === 'Load' && !(index === 0 && !fedBySource.has(fc.id)) && conn !== undefined && BUILTIN_CONNECTOR_TYPES.has(conn.type) && pool.getCaas(func.cid!, func.fname) === undefined;
+      const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
+      // A Load step joins with a change feed (held rows released as matches are saved); a CaaS replaces that.
+      const joins = func.mode === 'Load' && !(index === 0 && !fedBySource.has(fc.id)) && connector?.feed !== undefined && pool.getCaas(func.cid!, func.fname) === undefined;
       const coPartitioned = joins && (env.coPartitioned?.(fc) ?? false);
       if (joins) {
         const maxKeys = func.state?.maxKeys ?? DEFAULT_MAX_KEYS;
         stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined, keepEvicted: true });
         if (coPartitioned) stores.push({ flow: fc.id, store: tableStoreName(func.fid, index), maxKeys, ttlMs: joinWindowMs ?? func.state?.ttlMs });
       }
-      const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
       const keepsState = func.mode !== 'Load' && (func.state !== undefined || impl?.state === true);
       if (keepsState && !stores.some((x) => x.flow === fc.id && x.store === func.fid)) {
         stores.push({ flow: fc.id, store: func.fid, maxKeys: func.state?.maxKeys ?? DEFAULT_MAX_KEYS, ttlMs: func.state?.ttlMs });

@@ -13,14 +13,18 @@ export interface SavedRow {
   readonly at: number;
 }
 
-export interface Connector {
-  readonly config: ConnConfig;
-  /** The connector's topic (Kafka, or the embedded log). */
-  readonly topicName: string;
-  /** The record key of a row: the values of the connector's key fields joined by '_'; undefined when one is missing. */
-  keyOf(row: Row): string | undefined;
-  /** Resolves once every row is durable in the connector's log (acknowledged). */
+/** Save capability: resolves once every row is durable where the connector writes (acknowledged by a topic, committed by a database). */
+export interface ConnectorWriter {
   save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void>;
+}
+
+/**
+ * Change-feed capability: what is saved through the connector can be read back as a topic, so a Load step
+ * joins with it (held rows are released when their match is saved) and a flow with no source is driven by it.
+ */
+export interface ChangeFeed {
+  /** The topic saves go to (Kafka, or the embedded log). */
+  readonly topicName: string;
   /**
    * The latest row saved under the key, from the table every replica keeps of the whole topic (joins whose
    * input is not co-partitioned with the topic: embedded mode, non-Kafka sources).
@@ -28,6 +32,23 @@ export interface Connector {
   lookup(key: string): SavedRow | undefined;
   /** Called with the keys of rows as they enter that table, so that rows held for them can be released. */
   onSaved(listener: (keys: readonly string[]) => void): () => void;
+}
+
+/**
+ * The port a Save or Load step talks to. A connector says what it can do; the runtime asks for the
+ * capability a step needs and never for a type name. Implementations live in src/connectors/.
+ */
+export interface Connector {
+  readonly config: ConnConfig;
+  /** The record key of a row: the values of the connector's key fields joined by '_'; undefined when one is missing. */
+  keyOf(row: Row): string | undefined;
+  readonly writer?: ConnectorWriter;
+  readonly feed?: ChangeFeed;
+  /** Connects and checks what it writes to, before any source starts. */
+  start?(): Promise<void>;
+  /** Why it is not ready (not connected, a server down); empty when it is. */
+  waiting?(): string[];
+  close?(): Promise<void>;
 }
 
 export function missingKeyFields(row: Row, fields: readonly string[]): string[] {

@@ -251,11 +251,11 @@ export class Flow {
       const table = this.stateOf(step.tableStore, partition) as KeyedState<TableRow>;
       return (key) => table.get(key)?.r;
     }
-    const connector = step.connector!;
+    const feed = step.connector!.feed!;
     const window = step.joinWindowMs;
     const now = this.now();
     return (key) => {
-      const saved = connector.lookup(key);
+      const saved = feed.lookup(key);
       if (!saved || (window !== undefined && saved.at + window <= now)) return undefined;
       return saved.row;
     };
@@ -434,9 +434,9 @@ export class Flow {
         toSave = ctx.committed;
       }
       if (step.caas) await step.caas(handleOf(step), ctx, toSave);
-      else if (step.connector) {
+      else if (step.connector?.writer) {
         const positions = toSave.map((r, k) => run.lineage.get(r) ?? (ctx.from[k] ? run.lineage.get(ctx.from[k]!) : undefined));
-        await step.connector.save(toSave, positions, { flow: this.config.id, fn: func.fid })
+        await step.connector.writer.save(toSave, positions, { flow: this.config.id, fn: func.fid })
           .catch((err: unknown) => {
             throw isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `save through connector '${func.cid}' failed: ${errorMessage(err)}`, { cause: err, retriable: isRetriable(err) });
           });

@@ -4,6 +4,7 @@ import type * as t from 'io-ts';
 import { KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import type { FaasHandler, FlowContext } from './context.js';
+import { TypeRegistry, type ConnectorTypeSpec, type SourceTypeSpec } from './plugins.js';
 
 export interface FaasOptions {
   /** io-ts codec every input row must match; rows that do not are rejected to the dead-letter sink. */
@@ -62,6 +63,20 @@ export type CaasCall = (conn: ConnectorHandle, flow: FlowContext, rows: readonly
 export class KisPool {
   private readonly fns = new Map<string, FaasEntry>();
   private readonly calls = new Map<string, CaasCall>();
+  /** Source and connector types (the built-in ones, and those function modules register). */
+  readonly types = new TypeRegistry();
+
+  /** Register a source type: `type: <name>` in a kistype: source document then builds its sources. */
+  sourceType<P>(spec: SourceTypeSpec<P>): this {
+    this.types.sourceType(spec);
+    return this;
+  }
+
+  /** Register a connector type: `type: <name>` in a kistype: conn document then builds its connectors. */
+  connectorType<P>(spec: ConnectorTypeSpec<P>): this {
+    this.types.connectorType(spec);
+    return this;
+  }
 
   /** Register a function implementation under `name` (the fname configs refer to). */
   faas(name: string, handler: FaasHandler, opts: FaasOptions = {}): this {

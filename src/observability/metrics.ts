@@ -3,7 +3,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FullMode } from '../config/codecs.js';
 import type { FlowObserver, FuncStats } from '../core/observer.js';
-import type { SourceObserver } from '../sources/source.js';
+import type { SourceObserver } from '../core/source.js';
 import type { StateObserver } from '../state/state-manager.js';
 
 const FUNC_MS_BUCKETS = [0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000];

@@ -5,9 +5,12 @@ import { loadConfigFiles, readConfigDir, type LoadOptions } from '../config/load
 import type { KisConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { checkImplementations } from '../core/build.js';
+import { checkTypeParams } from '../core/type-check.js';
 import { loadFunctionModules } from '../core/modules.js';
 import { KisPool } from '../core/pool.js';
 import { registerBuiltins } from '../functions/builtins.js';
+import { registerConnectorTypes } from '../connectors/types.js';
+import { registerSourceTypes } from '../sources/types.js';
 import { KisConfigErrors, type KisError } from '../kernel/errors.js';
 
 export interface App {
@@ -30,6 +33,8 @@ export async function prepareApp(dir: string, opts: PrepareOptions = {}): Promis
   if (!loaded.config) throw new KisConfigErrors(loaded.errors);
   const config = loaded.config;
   const pool = registerBuiltins(new KisPool());
+  registerSourceTypes(pool.types);
+  registerConnectorTypes(pool.types);
   const errors: KisError[] = [];
   try {
     opts.register?.(pool);
@@ -37,6 +42,7 @@ export async function prepareApp(dir: string, opts: PrepareOptions = {}): Promis
     errors.push(err as KisError);
   }
   errors.push(...await loadFunctionModules(config, pool, opts.moduleVersion));
+  if (errors.length === 0) errors.push(...checkTypeParams(config, pool.types, loaded.locate));
   errors.push(...checkImplementations(config, pool, { stdout: process.stdout, onClose() {}, locate: loaded.locate }));
   if (errors.length > 0) throw new KisConfigErrors(errors);
   return { config, pool, locate: loaded.locate };

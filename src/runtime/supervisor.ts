@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowObserver } from '../core/observer.js';
 import type { StateObserver } from '../state/state-manager.js';
-import type { SourceObserver } from '../sources/source.js';
+import type { SourceObserver } from '../core/source.js';
 import type { PrepareEnv } from '../core/pool.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
 import { prepareApp, type App } from './app.js';

@@ -31,7 +31,6 @@ export interface StateObserver {
 export const NO_STATE_OBSERVER: StateObserver = { restored() {}, evicted() {}, keys() {} };
 
 
-export { changelogTopic };
 
 interface PartitionState {
   readonly stores: Map<string, PartitionStore>;

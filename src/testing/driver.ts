@@ -11,7 +11,7 @@ import { KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import { silentLogger } from '../observability/logger.js';
 import { prepareApp, type App } from '../runtime/app.js';
-import { KisService, type RunSummary } from '../runtime/service.js';
+import { KisService, type RunSummary, type ServiceHarness } from '../runtime/service.js';
 import type { Logger } from 'pino';
 import type { StateObserver } from '../state/state-manager.js';
 
@@ -37,7 +37,8 @@ export class TestDriver {
   private readonly results: Array<{ flow: string; result: RunResult }> = [];
   private readonly letters: DeadLetter[] = [];
   private readonly printed: string[] = [];
-  private readonly service: KisService;
+  /** The driver uses only the harness interface of the service, not its internals. */
+  private readonly service: ServiceHarness;
   private offsetMs = 0;
 
   private constructor(readonly app: App, opts: DriverOptions, private readonly tempDir?: string) {

@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { PromFlowObserver } from '../../src/observability/metrics.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
-import { changelogTopic } from '../../src/state/state-manager.js';
+import { changelogTopic } from '../../src/kernel/names.js';
 import {
   admin as makeAdmin,
   committedToEnd,

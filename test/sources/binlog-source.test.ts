@@ -18,7 +18,7 @@ import { PromFlowObserver } from '../../src/observability/metrics.js';
 import { BinlogSource } from '../../src/sources/binlog/binlog-source.js';
 import { FileCheckpointStore, type Checkpoint } from '../../src/sources/binlog/checkpoint.js';
 import type { ChangeRow } from '../../src/sources/binlog/rows.js';
-import type { Batch } from '../../src/sources/source.js';
+import type { Batch } from '../../src/core/source.js';
 import { startMariaDb, type MariaDb } from '../infra/mariadb/index.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });

@@ -15,7 +15,7 @@ import { FileCheckpointStore } from '../../src/sources/binlog/checkpoint.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
 import { GeneratorSource } from '../../src/sources/generator/generator-source.js';
 import { KafkaSource } from '../../src/sources/kafka/kafka-source.js';
-import type { Batch, Source } from '../../src/sources/source.js';
+import type { Batch, Source } from '../../src/core/source.js';
 import { StdinSource } from '../../src/sources/stdin/stdin-source.js';
 import { kcatProduce, randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
 import { startMariaDb, type MariaDb } from '../infra/mariadb/index.js';

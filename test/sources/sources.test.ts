@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { FileSource } from '../../src/sources/file/file-source.js';
 import { GeneratorSource } from '../../src/sources/generator/generator-source.js';
-import type { Batch } from '../../src/sources/source.js';
+import type { Batch } from '../../src/core/source.js';
 import { StdinSource } from '../../src/sources/stdin/stdin-source.js';
 
 async function collect(run: (h: (b: Batch) => Promise<void>, s: AbortSignal) => Promise<void>): Promise<Batch[]> {

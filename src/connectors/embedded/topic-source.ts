@@ -1,7 +1,7 @@
 // Feeds a flow that starts with a Load step and has no source of its own: it reads the connector's
 // topic on the embedded log, every partition in order, from the start.
 import type { Position, Row } from '../../kernel/types.js';
-import { batchOf, type BatchHandler, type Source } from '../../sources/source.js';
+import { batchOf, type BatchHandler, type Source } from '../../core/source.js';
 import type { EmbeddedTopic, TopicReader } from './log.js';
 
 export class EmbeddedTopicSource implements Source {

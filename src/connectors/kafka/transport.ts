@@ -15,9 +15,9 @@ import { rowToJson } from '../../kernel/json.js';
 import type { Position, Row } from '../../kernel/types.js';
 import { createKafka } from '../../kafka/client.js';
 import { KafkaSource } from '../../sources/kafka/kafka-source.js';
-import type { Source, SourceObserver } from '../../sources/source.js';
+import type { Source, SourceObserver } from '../../core/source.js';
 import { deadLetterHeaders, saveHeaders } from '../../kafka/headers.js';
-import { connectorTopic } from '../../kernel/names.js';
+import { connectorTopic, drivenFlowGroup, tableGroup } from '../../kernel/names.js';
 import { TableConnector } from '../join-table.js';
 import { ensureTopics, partitionCount, type TopicSpec } from '../../kafka/topics.js';
 import { KafkaChangelog } from './changelog.js';
@@ -85,7 +85,8 @@ class KafkaDeadLetters implements DeadLetterSink {
 
 export class KafkaTransport implements Transport {
   readonly mode = 'kafka' as const;
-  readonly kafka: Kafka;
+  readonly client: Kafka;
+  readonly kafka = (addrs?: readonly string[]): Kafka => (addrs && addrs.length > 0 ? createKafka(this.config.global.kafka!, this.logger, addrs) : this.client);
   readonly deadLetters: DeadLetterSink;
   private readonly producer: Producer;
   private readonly admin: Admin;
@@ -105,9 +106,9 @@ export class KafkaTransport implements Transport {
     private readonly clock: () => number = Date.now,
     private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
   ) {
-    this.kafka = createKafka(config.global.kafka!, logger);
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
-    this.admin = this.kafka.admin();
+    this.client = createKafka(config.global.kafka!, logger);
+    this.producer = this.client.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
+    this.admin = this.client.admin();
     this.deadLetters = new KafkaDeadLetters(this.producer, logger, onDeadLetters);
   }
 
@@ -137,7 +138,7 @@ export class KafkaTransport implements Transport {
 
   changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
     this.changelogTopics = topics;
-    this.changelogBackend ??= new KafkaChangelog(this.kafka, this.producer, this.admin, this.config.global.appId, this.logger);
+    this.changelogBackend ??= new KafkaChangelog(this.client, this.producer, this.admin, this.config.global.appId, this.logger);
     return this.changelogBackend;
   }
 
@@ -145,8 +146,8 @@ export class KafkaTransport implements Transport {
     const { topic } = connectorTopic(conn);
     return new KafkaSource({
       id: `conn:${conn.cid}`,
-      kafka: this.kafka,
-      groupId: `${this.config.global.appId}.${flow.id}`,
+      kafka: this.client,
+      groupId: drivenFlowGroup(this.config.global.appId, flow.id),
       params: { topics: [topic, ...joinTopics.filter((t) => t !== topic)], from_beginning: true },
       logger: this.logger,
       ...(this.observer ? { observer: this.observer } : {}),
@@ -210,8 +211,8 @@ export class KafkaTransport implements Transport {
       // A group of its own per process: every replica reads every partition of the table.
       const src = new KafkaSource({
         id: `table:${cid}`,
-        kafka: this.kafka,
-        groupId: `${this.config.global.appId}.table.${cid}.${randomUUID()}`,
+        kafka: this.client,
+        groupId: tableGroup(this.config.global.appId, cid, randomUUID()),
         params: { topics: [c.topic], from_beginning: true, max_batch_rows: 5000 },
         logger: this.logger,
       });

@@ -8,7 +8,7 @@ import type { BinlogSourceParamsT } from '../../config/codecs.js';
 import { errorMessage, isKisError, KisError } from '../../kernel/errors.js';
 import { partitionForKey } from '../../kernel/partitioner.js';
 import type { Position } from '../../kernel/types.js';
-import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver } from '../source.js';
+import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver } from '../../core/source.js';
 import type { Checkpoint, CheckpointStore } from './checkpoint.js';
 import { LeaderElection } from '../../kafka/election.js';
 import { BinlogReader, classifyBinlogError, describeStart, type StartPoint } from './reader.js';

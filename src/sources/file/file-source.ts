@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { FileSourceParamsT } from '../../config/codecs.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import type { Position, Row } from '../../kernel/types.js';
-import { batchOf, type BatchHandler, type Source, type Undecodable } from '../source.js';
+import { batchOf, type BatchHandler, type Source, type Undecodable } from '../../core/source.js';
 
 export const DEFAULT_BATCH_SIZE = 500;
 

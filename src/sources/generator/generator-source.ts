@@ -7,7 +7,7 @@ import { compileExpression, type CompiledExpression } from '../../kernel/express
 import type { Position, Row } from '../../kernel/types.js';
 import { partitionForKey } from '../../kernel/partitioner.js';
 import { DEFAULT_BATCH_SIZE } from '../file/file-source.js';
-import { batchOf, type BatchHandler, type Source } from '../source.js';
+import { batchOf, type BatchHandler, type Source } from '../../core/source.js';
 
 type Template = (seq: number) => Promise<unknown> | unknown;
 

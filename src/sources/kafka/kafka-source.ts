@@ -9,7 +9,7 @@ import type { KafkaSourceParamsT } from '../../config/codecs.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import type { Position, Row } from '../../kernel/types.js';
 import { coPartitionAssigner } from '../../kafka/assigners.js';
-import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from '../source.js';
+import { batchOf, NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver, type Undecodable } from '../../core/source.js';
 
 export const DEFAULT_MAX_BATCH_ROWS = 500;
 export const DEFAULT_PARTITIONS_CONCURRENTLY = 4;

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { StdinSourceParamsT } from '../../config/codecs.js';
 import { DEFAULT_BATCH_SIZE, FLUSH, runLines } from '../file/file-source.js';
-import type { BatchHandler, Source } from '../source.js';
+import type { BatchHandler, Source } from '../../core/source.js';
 
 export const DEFAULT_MAX_WAIT_MS = 200;
 

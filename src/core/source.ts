@@ -1,5 +1,5 @@
-// The source contract every upstream implements: file, generator and stdin now; Kafka topics and the
-// MySQL binlog behind the same contract later. A source hands batches to the runtime one partition
+// The source contract every upstream implements (a port of the core; the source types live in src/sources/).
+// A source hands batches to the runtime one partition
 // at a time and in order, awaits each hand-off (that is the back-pressure), and commits a position
 // only after the batch that holds it is fully processed.
 import type { Position, Row, SourceBatch } from '../kernel/types.js';
@@ -26,6 +26,8 @@ export interface Source {
   run(handle: BatchHandler, signal: AbortSignal): Promise<void>;
   /** Why the source is not ready yet (not connected, no partitions assigned); empty when it is. Absent: ready once running. */
   waiting?(): string[];
+  /** Sources that follow a log in this process (the embedded log): every record appended so far has been handed on and processed. */
+  caughtUp?(): boolean;
 }
 
 export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {

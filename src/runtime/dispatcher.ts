@@ -1,0 +1,122 @@
+// The dispatch path: a source batch -> the executor of each (flow, partition) -> the flow runs -> its
+// acknowledgements -> the batch's hand-off resolves -> the source commits. The commit order, in one place:
+//
+//   1. the partition's keyed state is restored (before any row of it runs);
+//   2. the flow runs; its Saves, sinks and dead letters are acknowledged before the run resolves;
+//   3. held join rows evicted by max_keys are let go (emitted or dead-lettered, acknowledged);
+//   4. the state changes of the batch are produced to the changelogs and acknowledged;
+//   5. dispatch() resolves, and only then does the source commit the batch's position
+//      (Kafka offsets, a binlog checkpoint).
+//
+// A failure anywhere fails the service before step 5, so a position is never committed for work that is
+// not durable (at-least-once).
+import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
+import type { Flow, RunResult } from '../core/flow.js';
+import type { Batch } from '../core/source.js';
+import type { StateManager } from '../state/state-manager.js';
+import { Executors } from './executor.js';
+import type { JoinCoordinator, PartitionRunner } from './joins.js';
+
+export interface DispatcherDeps {
+  readonly state: StateManager;
+  readonly deadLetters: DeadLetterSink;
+  readonly joins: JoinCoordinator;
+  /** Called with every finished run of every flow. */
+  readonly onRun?: (flow: string, result: RunResult) => void;
+  /** An error the service cannot recover from: it stops (offsets after the last commit are processed again). */
+  readonly fail: (err: unknown) => void;
+}
+
+export class Dispatcher implements PartitionRunner {
+  private readonly executors = new Executors();
+  readonly rowsIn: Record<string, number> = {};
+  readonly rowsOut: Record<string, number> = {};
+  private inflight = 0;
+  private settled: (() => void) | undefined;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    deps.joins.bind(this);
+  }
+
+  /** A source's batch, to the flows it feeds; resolves when all of it is durable (then the source may commit). */
+  async dispatch(batch: Batch, flows: readonly Flow[]): Promise<void> {
+    this.inflight++;
+    try {
+      this.rowsIn[batch.source] = (this.rowsIn[batch.source] ?? 0) + batch.rows.length + batch.undecodable.length;
+      if (batch.undecodable.length > 0) {
+        await Promise.all(flows.map((f) => this.deps.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
+          row: { raw: u.raw }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
+        })))));
+      }
+      if (batch.rows.length === 0) return;
+      // Records of a joined connector topic feed the table of the flows that join it, and no other flow.
+      const joined = this.deps.joins.joinedTopicOf(batch);
+      await Promise.all(flows.map((f) => {
+        if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch) : Promise.resolve();
+        return this.inPartition(f, batch.partition, async () => {
+          const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
+          this.collect(f, result);
+        });
+      }));
+    } catch (err) {
+      this.deps.fail(err);
+      throw err;
+    } finally {
+      this.inflight--;
+      this.settled?.();
+    }
+  }
+
+  /** Work on one partition of a flow, in its executor, in the commit order above (steps 1, 3 and 4 around the work). */
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T> {
+    this.inflight++;
+    const { state, joins } = this.deps;
+    return this.executors.for(f.id, partition).submit(async () => {
+      const fresh = joins.stepsOf(f.id).length > 0 && !state.has(f.id, partition);
+      await state.ready(f.id, partition);
+      if (fresh) await joins.onFreshPartition(f, partition);
+      const out = await work();
+      await joins.afterWork(f, partition);
+      await state.flush(f.id, partition);
+      return out;
+    }).catch((err: unknown) => {
+      this.deps.fail(err);
+      throw err;
+    }).finally(() => {
+      this.inflight--;
+      this.settled?.();
+    });
+  }
+
+  collect(f: Flow, result: RunResult): void {
+    this.rowsOut[f.id] = (this.rowsOut[f.id] ?? 0) + result.output.length;
+    this.deps.onRun?.(f.id, result);
+  }
+
+  /** A consumer group gave this member new partitions: the state of the partitions it lost is let go, the new ones restored. */
+  assigned(flows: readonly Flow[], assignment: Readonly<Record<string, readonly number[]>>): void {
+    const owned = new Set(Object.values(assignment).flat());
+    const { state } = this.deps;
+    for (const f of flows) {
+      if (!state.hasState(f.id)) continue;
+      const here = state.partitions(f.id);
+      for (const p of here) {
+        if (!owned.has(p)) void this.executors.for(f.id, p).submit(async () => state.drop(f.id, p));
+      }
+      // Restored now rather than at the partition's first batch, so that join windows and TTLs run on quiet partitions too.
+      for (const p of owned) if (!here.includes(p)) this.inPartition(f, p, async () => undefined).catch(() => undefined);
+    }
+  }
+
+  /** Resolves when nothing is in flight, every executor is idle and `caughtUp` holds; throws the service's failure. */
+  async quiet(caughtUp: () => boolean, failure: () => unknown): Promise<void> {
+    while (this.inflight > 0 || !this.executors.allIdle() || !caughtUp()) {
+      const failed = failure();
+      if (failed) throw failed;
+      await new Promise<void>((resolve) => {
+        this.settled = resolve;
+        setTimeout(resolve, 20);
+      });
+    }
+  }
+}
