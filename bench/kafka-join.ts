@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaChangelog } from '../src/connectors/kafka/changelog.js';
+import { BatchProducer } from '../src/kafka/batch-producer.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { prepareApp } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
@@ -184,7 +185,7 @@ async function restoreBench(bootstrap: string, mock: { createTopic(name: string,
   const admin = kafka.admin();
   await producer.connect();
   await admin.connect();
-  const changelog = new KafkaChangelog(kafka, producer, admin, appId, silentLogger());
+  const changelog = new KafkaChangelog(kafka, new BatchProducer(producer), admin, appId, silentLogger());
   const per = Math.ceil(RESTORE_KEYS / parts);
   for (let p = 0; p < parts; p++) {
     for (let i = 0; i < per; i += 10_000) {

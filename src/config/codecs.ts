@@ -211,12 +211,14 @@ export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   acks: t.union([t.literal(-1), t.literal(0), t.literal(1), t.literal('all')]),
   compression: t.keyof({ none: null, gzip: null }),
   table_max_keys: PositiveInt,
+  lineage: t.boolean,
 }, 'params of a connector with type kafka.', {
   topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
   partitions: 'Partition count of the topic (default 4). Created with it where the cluster allows; an existing topic with another count stops start-up.',
   replication_factor: 'Replication factor when the topic is created (default: the cluster default).',
   acks: 'Acknowledgements a Save waits for: all (-1, default), 1 (the leader) or 0 (none).',
   compression: 'none (default) or gzip.',
+  lineage: 'Give every saved record the kis-lineage header (where its source row was, which flow and function saved it; default true). false saves a little CPU per record; dead letters keep their full position either way.',
   table_max_keys: 'Keys the join table of the whole topic keeps per replica (joins that are not co-partitioned; default 1000000); past it the least recently saved are evicted and counted in kisflow_state_evictions_total{flow_id="conn:<cid>",store="table"}.',
 });
 
@@ -291,6 +293,7 @@ export const KafkaSourceParams = closed('KisKafkaSourceParams', {
   max_wait_ms: PositiveInt,
   value_format: t.keyof({ json: null, string: null, bytes: null }),
   partitions_concurrently: PositiveInt,
+  commit_interval_ms: NonNegativeInt,
 }, 'params of a source with type kafka: a consumer group over topics.', {
   topics: 'The topics to consume.',
   group_id: 'The consumer group (default: <app_id>.<sid>). Replicas with the same group split the partitions.',
@@ -299,6 +302,7 @@ export const KafkaSourceParams = closed('KisKafkaSourceParams', {
   max_wait_ms: 'How long the broker may wait for records before answering a fetch (default 100).',
   value_format: 'json (default: each value is a JSON object row), string ({ value: text }) or bytes ({ value: base64 }).',
   partitions_concurrently: 'Partitions processed at the same time, each in order (default 4).',
+  commit_interval_ms: 'Commit offsets at most this often per partition (as Kafka Streams\' commit.interval.ms), always only after what the records produced is acknowledged. 0 (default) commits after every chunk of max_batch_rows, so a crash repeats at most two chunks per partition; a larger value repeats up to that many milliseconds of input but spends fewer requests. A graceful stop commits what is processed either way.',
 });
 
 export const BinlogTlsCodec = closed('KisBinlogTls', {}, {

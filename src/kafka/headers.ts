@@ -4,24 +4,38 @@ import type { SaveMeta } from '../core/connector.js';
 import type { DeadLetter } from '../core/dead-letter.js';
 import type { Position } from '../kernel/types.js';
 
+/** Separates the position from who saved the record in a lineage header (ids may hold ':' and '/', not this). */
+const SEP = '\u001f';
+
 /**
- * The two headers every saved record carries (two, not six: kafkajs encodes each header separately,
- * and per-record headers were the largest cost of a Save):
- *   kis-flow  `<flow>/<fn>`                                 who saved it
- *   kis-pos   `<partition>:<offset>:<topic>:<source id>`   where its source row was (topic empty when not Kafka)
- * A topic name cannot hold ':' and partition and offset are numbers, so the source id (any UTF-8) is the rest.
+ * The one header a saved record carries (one, not two or six: kafkajs encodes every header separately, and
+ * per-record headers were the largest cost of a Save), unless the connector sets lineage: false:
+ *   kis-lineage  `<partition>:<offset>:<topic>:<source id>` US `<flow>/<fn>`
+ * where the source row was (topic empty when not Kafka; absent when the row has no source position), and who
+ * saved it. A topic name cannot hold ':' and partition and offset are numbers, so the source id is the rest.
  */
 export function saveHeaders(meta: SaveMeta, p: Position | undefined): Record<string, string> {
-  const headers: Record<string, string> = { 'kis-flow': `${meta.flow}/${meta.fn}` };
-  if (p) headers['kis-pos'] = `${p.partition}:${p.offset}:${p.topic ?? ''}:${p.source}`;
-  return headers;
+  const who = `${meta.flow}/${meta.fn}`;
+  return { 'kis-lineage': p ? `${p.partition}:${p.offset}:${p.topic ?? ''}:${p.source}${SEP}${who}` : `${SEP}${who}` };
 }
 
-/** Reads a kis-pos header back. */
-export function parsePosHeader(value: string): { partition: number; offset: string; topic: string | undefined; source: string } | undefined {
-  const m = /^(\d+):([^:]*):([^:]*):(.*)$/s.exec(value);
+export interface Lineage {
+  /** `<flow>/<fn>` that saved the record. */
+  readonly by: string;
+  /** Where its source row was; undefined when the row had no source position. */
+  readonly from: { readonly partition: number; readonly offset: string; readonly topic: string | undefined; readonly source: string } | undefined;
+}
+
+/** Reads a kis-lineage header back. */
+export function parseLineage(value: string | undefined): Lineage | undefined {
+  if (value === undefined) return undefined;
+  const cut = value.lastIndexOf(SEP);
+  if (cut < 0) return undefined;
+  const by = value.slice(cut + 1);
+  if (cut === 0) return { by, from: undefined };
+  const m = /^(\d+):([^:]*):([^:]*):(.*)$/s.exec(value.slice(0, cut));
   if (!m) return undefined;
-  return { partition: Number(m[1]), offset: m[2]!, topic: m[3] || undefined, source: m[4]! };
+  return { by, from: { partition: Number(m[1]), offset: m[2]!, topic: m[3] || undefined, source: m[4]! } };
 }
 
 export function deadLetterHeaders(d: DeadLetter): Record<string, string> {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { TestDriver } from '../../src/testing/driver.js';
-import { parsePosHeader } from '../../src/kafka/headers.js';
+import { parseLineage } from '../../src/kafka/headers.js';
 
 const CONFIG = (join = 'inner', as = '') => `
 kistype: conn
@@ -56,6 +56,16 @@ flows: [{ fid: Replay }]
 const orders = [1, 2, 3].map((n) => ({ userid: `u${n}`, orderid: `o${n}`, amount: n * 10 }));
 const pays = [1, 2, 4].map((n) => ({ userid: `u${n}`, orderid: `o${n}`, paid: n }));
 
+test('lineage: false on a connector saves records without the kis-lineage header; the dead letters keep their position', async () => {
+  const d = await TestDriver.fromYaml(CONFIG().replace('params: { topic: orders.saved, partitions: 4 }', 'params: { topic: orders.saved, partitions: 4, lineage: false }'));
+  await d.pipe('orders_in', [{ userid: 'u1', orderid: 'o1', amount: 1 }, { userid: 'u2', amount: 2 }]);
+  assert.deepEqual(d.topic('orders.saved').map((r) => r.headers), [{}]);
+  const dlq = d.deadLetters('Orders');
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0]!.position?.source, 'orders_in');
+  await d.close();
+});
+
 test('Save writes keyed records to the connector topic, on the partition Kafka would pick, with position headers', async () => {
   const d = await TestDriver.fromYaml(CONFIG());
   await d.pipe('orders_in', orders);
@@ -64,8 +74,10 @@ test('Save writes keyed records to the connector topic, on the partition Kafka w
   for (const r of recs) {
     assert.equal(r.key, `${String(r.value['userid'])}_${String(r.value['orderid'])}`);
     assert.equal(r.partition, partitionForKey(r.key!, 4));
-    assert.equal(r.headers['kis-flow'], 'Orders/SaveOrder');
-    assert.deepEqual(parsePosHeader(r.headers['kis-pos']!), { partition: 0, offset: r.headers['kis-pos']!.split(':')[1], topic: undefined, source: 'orders_in' });
+    const lineage = parseLineage(r.headers['kis-lineage']);
+    assert.equal(lineage?.by, 'Orders/SaveOrder');
+    assert.deepEqual(lineage?.from, { partition: 0, offset: lineage?.from?.offset, topic: undefined, source: 'orders_in' });
+    assert.match(lineage?.from?.offset ?? '', /^\d+$/);
   }
   // a flow whose first step is a Load and that no source feeds reads the topic itself
   assert.deepEqual(d.output('Audit').sort((a, b) => String(a['orderid']).localeCompare(String(b['orderid']))), orders);

@@ -11,7 +11,7 @@ import { kcatConsume, kcatProduce, randomName, startMockCluster, type MockCluste
 import { silentLogger } from '../../src/observability/logger.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
-import { parsePosHeader } from '../../src/kafka/headers.js';
+import { parseLineage } from '../../src/kafka/headers.js';
 import { pipelineYaml, waitFor as waitForState, type PipelineNames } from './kafka-helpers.js';
 
 let cluster: MockCluster;
@@ -63,10 +63,11 @@ test('kafka mode end to end, 50,000 rows: exactly the expected rows and keys out
     assert.equal(mid.length, good.length);
     for (const m of mid) {
       assert.equal(m.key, (JSON.parse(m.value) as { userid: string }).userid, 'saved rows are keyed by the connector key');
-      assert.equal(m.headers?.['kis-flow'], 'Enrich/SaveMid');
-      const pos = parsePosHeader(m.headers?.['kis-pos'] ?? '');
-      assert.equal(pos?.source, 'orders');
-      assert.equal(pos?.topic, names.input);
+      const lineage = parseLineage(m.headers?.['kis-lineage']);
+      assert.equal(lineage?.by, 'Enrich/SaveMid');
+      assert.equal(lineage?.from?.source, 'orders');
+      assert.equal(lineage?.from?.topic, names.input);
+      assert.deepEqual(Object.keys(m.headers ?? {}), ['kis-lineage'], 'one header per saved record');
     }
     const total = bad.decode + bad.missing + bad.rejected;
     const dlq = await waitFor(`${total} dead letters`, async () => {

@@ -166,25 +166,65 @@ conformance('stdin', async () => {
 // ---- kafka, over TCP to the mock cluster ------------------------------------------------------------
 
 let cluster: MockCluster | undefined;
-conformance('kafka', async () => {
+function kafkaHarness(extra: { commit_interval_ms?: number }): () => Promise<Harness> {
+  return async () => {
+    cluster ??= await startMockCluster({ brokers: 1 });
+    const bootstrap = cluster.bootstrap;
+    const topic = randomName('conf');
+    await cluster.createTopic(topic, 4);
+    const group = randomName('conf-group');
+    const kafka = new Kafka({ brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
+    let next = 0;
+    return {
+      async seed(count) {
+        const lines = Array.from({ length: count }, () => { const n = next++; return { key: `k${n}`, value: JSON.stringify({ n }) }; });
+        await kcatProduce(bootstrap, topic, lines);
+      },
+      open: () => new KafkaSource({ id: 'kafka', kafka, groupId: group, params: { topics: [topic], from_beginning: true, max_batch_rows: 100, ...extra }, logger: silentLogger() }),
+      nOf: (r) => r['n'] as number,
+      resumes: true,
+      finite: false,
+    };
+  };
+}
+const stopCluster = async (): Promise<void> => { await cluster?.stop(); cluster = undefined; };
+conformance('kafka', kafkaHarness({}), stopCluster);
+// Offsets held back by the interval (here: never due while running) are committed by a graceful stop.
+conformance('kafka with commit_interval_ms', kafkaHarness({ commit_interval_ms: 600_000 }), stopCluster);
+
+
+test('kafka commit_interval_ms: offsets are held back while the interval runs, then committed after it, all of them acknowledged first', async () => {
   cluster ??= await startMockCluster({ brokers: 1 });
   const bootstrap = cluster.bootstrap;
-  const topic = randomName('conf');
-  await cluster.createTopic(topic, 4);
-  const group = randomName('conf-group');
+  const topic = randomName('interval');
+  await cluster.createTopic(topic, 1);
+  const group = randomName('interval-group');
   const kafka = new Kafka({ brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
-  let next = 0;
-  return {
-    async seed(count) {
-      const lines = Array.from({ length: count }, () => { const n = next++; return { key: `k${n}`, value: JSON.stringify({ n }) }; });
-      await kcatProduce(bootstrap, topic, lines);
-    },
-    open: () => new KafkaSource({ id: 'kafka', kafka, groupId: group, params: { topics: [topic], from_beginning: true, max_batch_rows: 100 }, logger: silentLogger() }),
-    nOf: (r) => r['n'] as number,
-    resumes: true,
-    finite: false,
-  };
-}, async () => { await cluster?.stop(); });
+  const admin = kafka.admin();
+  await admin.connect();
+  const committed = async (): Promise<string | undefined> => (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]?.partitions[0]?.offset;
+  try {
+    await kcatProduce(bootstrap, topic, Array.from({ length: 300 }, (_, n) => ({ key: `k${n}`, value: JSON.stringify({ n }) })));
+    const source = new KafkaSource({ id: 'kafka', kafka, groupId: group, params: { topics: [topic], from_beginning: true, max_batch_rows: 100, commit_interval_ms: 5_000 }, logger: silentLogger() });
+    const abort = new AbortController();
+    let handled = 0;
+    const running = source.run(async (b) => { handled += b.rows.length; }, abort.signal);
+    while (handled < 300) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await committed(), '-1', 'nothing committed before the interval has passed');
+    const deadline = Date.now() + 15_000;
+    let offset = await committed();
+    while (offset !== '300' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      offset = await committed();
+    }
+    assert.equal(offset, '300', 'committed to the end once the interval passed');
+    abort.abort();
+    await running;
+  } finally {
+    await admin.disconnect();
+    await stopCluster();
+  }
+});
 
 // ---- binlog, over TCP to a private MariaDB ----------------------------------------------------------
 

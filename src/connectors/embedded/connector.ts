@@ -23,10 +23,11 @@ export class EmbeddedConnector extends TableConnector {
   }
 
   async save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void> {
+    const lineage = this.config.params['lineage'] !== false;
     this.topic.append(rows.map((value, i) => ({
       key: this.config.key.length > 0 ? this.keyOf(value) ?? null : null,
       value,
-      headers: saveHeaders(meta, positions[i]),
+      headers: lineage ? saveHeaders(meta, positions[i]) : {},
     })));
   }
 }

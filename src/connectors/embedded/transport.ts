@@ -58,6 +58,8 @@ export class EmbeddedTransport implements Transport {
 
   async start(): Promise<void> {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.deadLetters.flushLog();
+  }
 }
 

@@ -3,7 +3,8 @@
 // the end they had when it began, through a one-member group whose assigner hands it exactly those
 // partitions (kafkajs has no manual assign); restores asked for together share one such reader.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import type { BatchProducer } from '../../kafka/batch-producer.js';
 import type { Logger } from 'pino';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import { fixedAssigner } from '../../kafka/assigners.js';
@@ -23,15 +24,11 @@ export class KafkaChangelog implements ChangelogBackend {
   private readonly pending = new Map<string, Map<number, Pending[]>>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly kafka: Kafka, private readonly producer: Producer, private readonly admin: Admin, private readonly appId: string, private readonly logger: Logger) {}
+  constructor(private readonly kafka: Kafka, private readonly producer: BatchProducer, private readonly admin: Admin, private readonly appId: string, private readonly logger: Logger) {}
 
   async write(topic: string, partition: number, records: readonly ChangelogRecord[]): Promise<void> {
     try {
-      await this.producer.send({
-        topic,
-        acks: -1,
-        messages: records.map((r) => ({ key: r.key, value: r.value === null ? null : JSON.stringify(r.value), partition })),
-      });
+      await this.producer.send(topic, records.map((r) => ({ key: r.key, value: r.value === null ? null : JSON.stringify(r.value), partition })), -1);
     } catch (err) {
       throw new KisError('KIS_ERR_STATE', `writing ${records.length} state changes to changelog ${topic}[${partition}] failed: ${errorMessage(err)}`, { cause: err, retriable: true });
     }

@@ -3,92 +3,34 @@
 // Load-driven flows consume the connector's topic through their own consumer group; joins read the
 // connector's topic into a table. Topics are created or checked before any source starts.
 import { randomUUID } from 'node:crypto';
-import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConnParamsT } from '../../config/codecs.js';
 import type { ConnConfig, FlowConfig, KisConfig } from '../../config/model.js';
-import { recordKey, type SaveMeta } from '../../core/connector.js';
-import type { DeadLetter, DeadLetterSink } from '../../core/dead-letter.js';
+import { recordKey } from '../../core/connector.js';
+import type { DeadLetter } from '../../core/dead-letter.js';
 import type { TopicWriter } from '../../core/pool.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import { rowToJson } from '../../kernel/json.js';
-import type { Position, Row } from '../../kernel/types.js';
 import { createKafka } from '../../kafka/client.js';
 import { KafkaSource } from '../../sources/kafka/kafka-source.js';
 import type { Source, SourceObserver } from '../../core/source.js';
-import { deadLetterHeaders, saveHeaders } from '../../kafka/headers.js';
 import { connectorTopic, drivenFlowGroup, tableGroup } from '../../kernel/names.js';
-import { TableConnector } from '../join-table.js';
+import { BatchProducer } from '../../kafka/batch-producer.js';
+import { KafkaConnector } from './connector.js';
+import { KafkaDeadLetters } from './dead-letters.js';
 import { ensureTopics, partitionCount, type TopicSpec } from '../../kafka/topics.js';
 import { KafkaChangelog } from './changelog.js';
 import type { ChangelogBackend } from '../../state/state-manager.js';
 import type { ChangelogTopic, StartOptions, Transport } from '../transport.js';
 
-type Acks = -1 | 0 | 1;
-
-
-class KafkaConnector extends TableConnector {
-  readonly topic: string;
-  get topicName(): string { return this.topic; }
-  private readonly acks: Acks;
-  private readonly compression: CompressionTypes;
-
-  constructor(config: ConnConfig, private readonly producer: Producer, clock: () => number, onEvicted: (n: number) => void) {
-    super(config, clock, onEvicted);
-    this.topic = connectorTopic(config).topic;
-    const p = config.params as KafkaConnParamsT;
-    this.acks = p.acks === 'all' || p.acks === undefined ? -1 : p.acks;
-    this.compression = p.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-  }
-
-  async save(rows: readonly Row[], positions: readonly (Position | undefined)[], meta: SaveMeta): Promise<void> {
-    if (rows.length === 0) return;
-    try {
-      await this.producer.send({
-        topic: this.topic,
-        acks: this.acks,
-        compression: this.compression,
-        messages: rows.map((value, i) => ({
-          key: this.config.key.length > 0 ? this.keyOf(value) ?? null : null,
-          value: rowToJson(value),
-          headers: saveHeaders(meta, positions[i]),
-        })),
-      });
-    } catch (err) {
-      throw new KisError('KIS_ERR_CONNECTOR', `save to topic ${this.topic} (connector '${this.config.cid}') failed: ${errorMessage(err)}`, { cause: err, retriable: true });
-    }
-  }
-}
-
-class KafkaDeadLetters implements DeadLetterSink {
-  constructor(private readonly producer: Producer, private readonly logger: Logger, private readonly onWrite?: (letters: readonly DeadLetter[]) => void) {}
-
-  async write(flow: string, topic: string, letters: readonly DeadLetter[]): Promise<void> {
-    try {
-      await this.producer.send({
-        topic,
-        acks: -1,
-        messages: letters.map((d) => ({
-          key: d.position?.key ?? null,
-          value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? d.row['raw'] : rowToJson(d.row),
-          headers: deadLetterHeaders(d),
-        })),
-      });
-    } catch (err) {
-      throw new KisError('KIS_ERR_CONNECTOR', `writing ${letters.length} dead letters of flow '${flow}' to ${topic} failed: ${errorMessage(err)}`, { cause: err, retriable: true });
-    }
-    this.onWrite?.(letters);
-    const first = letters[0]!;
-    this.logger.warn({ flow, fn: first.fn, code: first.code, rows: letters.length, topic }, `${letters.length} row${letters.length > 1 ? 's' : ''} dead-lettered; first: ${first.message}`);
-  }
-}
-
 export class KafkaTransport implements Transport {
   readonly mode = 'kafka' as const;
   readonly client: Kafka;
   readonly kafka = (addrs?: readonly string[]): Kafka => (addrs && addrs.length > 0 ? createKafka(this.config.global.kafka!, this.logger, addrs) : this.client);
-  readonly deadLetters: DeadLetterSink;
+  readonly deadLetters: KafkaDeadLetters;
   private readonly producer: Producer;
+  private readonly batches: BatchProducer;
   private readonly admin: Admin;
   private readonly connectors = new Map<string, KafkaConnector>();
   private readonly extraTopics = new Map<string, TopicSpec>();
@@ -109,13 +51,14 @@ export class KafkaTransport implements Transport {
     this.client = createKafka(config.global.kafka!, logger);
     this.producer = this.client.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
     this.admin = this.client.admin();
-    this.deadLetters = new KafkaDeadLetters(this.producer, logger, onDeadLetters);
+    this.batches = new BatchProducer(this.producer);
+    this.deadLetters = new KafkaDeadLetters(this.batches, logger, onDeadLetters);
   }
 
   connector(conn: ConnConfig): KafkaConnector {
     let c = this.connectors.get(conn.cid);
     if (!c) {
-      c = new KafkaConnector(conn, this.producer, this.clock, (n) => this.onTableEvicted(conn.cid, n));
+      c = new KafkaConnector(conn, this.batches, this.clock, (n) => this.onTableEvicted(conn.cid, n));
       this.connectors.set(conn.cid, c);
     }
     return c;
@@ -123,12 +66,12 @@ export class KafkaTransport implements Transport {
 
   writer(topic: string): TopicWriter {
     this.extraTopics.set(topic, { topic, partitions: undefined, owner: `a kis.sink writing to ${topic}` });
-    const producer = this.producer;
+    const producer = this.batches;
     return {
       topic,
       async write(rows, keyFields) {
         try {
-          await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: recordKey(r, keyFields) ?? null, value: rowToJson(r) })) });
+          await producer.send(topic, rows.map((r) => ({ key: recordKey(r, keyFields) ?? null, value: rowToJson(r) })), -1);
         } catch (err) {
           throw new KisError('KIS_ERR_SINK', `writing ${rows.length} rows to topic ${topic} failed: ${errorMessage(err)}`, { cause: err, retriable: true });
         }
@@ -138,7 +81,7 @@ export class KafkaTransport implements Transport {
 
   changelog(topics: readonly ChangelogTopic[]): ChangelogBackend {
     this.changelogTopics = topics;
-    this.changelogBackend ??= new KafkaChangelog(this.client, this.producer, this.admin, this.config.global.appId, this.logger);
+    this.changelogBackend ??= new KafkaChangelog(this.client, this.batches, this.admin, this.config.global.appId, this.logger);
     return this.changelogBackend;
   }
 
@@ -232,6 +175,7 @@ export class KafkaTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.deadLetters.flushLog();
     this.changelogBackend?.close();
     this.tableAbort.abort();
     await Promise.allSettled(this.tableRuns);

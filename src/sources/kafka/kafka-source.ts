@@ -108,6 +108,9 @@ export class KafkaSource implements Source {
       throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': cannot join consumer group ${groupId} on ${params.topics.join(', ')}: ${errorMessage(err)}`, { cause: err });
     }
     await consumer.run({ ...runConfig(params), eachBatch: (payload) => this.onBatch(payload, handle) });
+    const interval = params.commit_interval_ms ?? 0;
+    const committer = interval > 0 ? setInterval(() => void this.commitPending(consumer), interval) : undefined;
+    committer?.unref();
     const stopped = new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener('abort', () => resolve(), { once: true });
@@ -115,6 +118,10 @@ export class KafkaSource implements Source {
     try {
       await Promise.race([stopped, crash]);
     } finally {
+      if (committer) clearInterval(committer);
+      this.stopping = true;
+      // Offsets the interval held back are committed while the consumer still runs (commitOffsets does nothing once stop() began).
+      await this.commitPending(consumer);
       // stop() waits for the batches in flight: they finish and commit, or are abandoned uncommitted
       await consumer.stop().catch(() => undefined);
       await consumer.disconnect().catch(() => undefined);
@@ -126,29 +133,68 @@ export class KafkaSource implements Source {
     return this.assigned ? [] : [`source '${this.id}': consumer group ${this.opts.groupId} has not assigned partitions yet`];
   }
 
+  /** Offsets processed and acknowledged but not committed yet (commit_interval_ms > 0), by topic and partition. */
+  private readonly pending = new Map<string, { topic: string; partition: number; offset: string }>();
+  private readonly lastCommit = new Map<string, number>();
+  /** Set before a graceful stop: from then on every processed chunk is committed at once. */
+  private stopping = false;
+
   private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const max = this.opts.params.max_batch_rows ?? DEFAULT_MAX_BATCH_ROWS;
+    const interval = this.opts.params.commit_interval_ms ?? 0;
+    const key = `${batch.topic}\u0000${batch.partition}`;
     // Commits run in order, each after its chunk is fully processed, while the next chunk is processed;
     // all of them are done before this batch returns to kafkajs, which rebalances only between batches.
     let commits: Promise<void> = Promise.resolve();
     try {
       for (let i = 0; i < batch.messages.length; i += max) {
         if (!isRunning() || isStale()) return; // revoked or stopping: what is left stays uncommitted
-        const chunk = batch.messages.slice(i, i + max);
+        const chunk = batch.messages.length <= max ? batch.messages : batch.messages.slice(i, i + max);
         await handle(this.toBatch(batch, chunk));
         const last = chunk[chunk.length - 1]!;
         resolveOffset(last.offset);
-        const next = BigInt(last.offset) + 1n;
-        commits = commits.then(async () => {
-          if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
-          await this.commit(commitOffsetsIfNecessary, batch.topic, batch.partition, next.toString());
-          this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - next)));
-        });
+        const next = (BigInt(last.offset) + 1n).toString();
+        this.observer.lag(this.id, batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+        const now = Date.now();
+        // The interval runs from the partition's first chunk here, as Kafka Streams' commit.interval.ms does.
+        if (interval > 0 && !this.lastCommit.has(key)) this.lastCommit.set(key, now);
+        if (interval > 0 && now - this.lastCommit.get(key)! < interval && isRunning() && !this.stopping) {
+          this.pending.set(key, { topic: batch.topic, partition: batch.partition, offset: next });
+        } else {
+          this.pending.delete(key);
+          this.lastCommit.set(key, now);
+          commits = commits.then(async () => {
+            if (isStale()) return; // the partition moved while we worked: never commit for a partition no longer owned
+            await this.commit(commitOffsetsIfNecessary, batch.topic, batch.partition, next);
+          });
+        }
         await heartbeat();
       }
     } finally {
+      // Stopping with offsets held back by the interval: they are committed through this batch's own call.
+      if ((!isRunning() || this.stopping) && this.pending.has(key) && !isStale()) {
+        const p = this.pending.get(key)!;
+        this.pending.delete(key);
+        commits = commits.then(() => this.commit(commitOffsetsIfNecessary, p.topic, p.partition, p.offset));
+      }
       await commits;
+    }
+  }
+
+  /** Commits the offsets the interval held back (a timer while running, and before a graceful stop). */
+  private async commitPending(consumer: Consumer): Promise<void> {
+    if (this.pending.size === 0) return;
+    const list = [...this.pending.values()];
+    this.pending.clear();
+    const now = Date.now();
+    for (const p of list) this.lastCommit.set(`${p.topic}\u0000${p.partition}`, now);
+    try {
+      const t0 = performance.now();
+      await consumer.commitOffsets(list);
+      this.observer.committed(this.id, performance.now() - t0);
+    } catch (err) {
+      this.refusedCommit(list[0]!.topic, list[0]!.partition, list[0]!.offset, err);
     }
   }
 
@@ -165,16 +211,22 @@ export class KafkaSource implements Source {
       await commitOffsets({ topics: [{ topic, partitions: [{ partition, offset }] }] });
       this.observer.committed(this.id, performance.now() - t0);
     } catch (err) {
-      // A rebalance in progress refuses commits: the records are processed again by the next owner (at least
-      // once). Logged once per incident (30 s), with how many were refused, not once per chunk.
-      this.refused++;
-      const now = Date.now();
-      if (now - this.refusedSince > 30_000) {
-        this.opts.logger.warn({ source: this.id, topic, partition, offset, refusedSinceLastWarning: this.refused, err: errorMessage(err) },
-          'offset commit refused; the next owner of the partition will process these records again');
-        this.refusedSince = now;
-        this.refused = 0;
-      }
+      this.refusedCommit(topic, partition, offset, err);
+    }
+  }
+
+  /**
+   * A rebalance in progress refuses commits: the records are processed again by the next owner (at least
+   * once). Logged once per incident (30 s), with how many were refused, not once per chunk.
+   */
+  private refusedCommit(topic: string, partition: number, offset: string, err: unknown): void {
+    this.refused++;
+    const now = Date.now();
+    if (now - this.refusedSince > 30_000) {
+      this.opts.logger.warn({ source: this.id, topic, partition, offset, refusedSinceLastWarning: this.refused, err: errorMessage(err) },
+        'offset commit refused; the next owner of the partition will process these records again');
+      this.refusedSince = now;
+      this.refused = 0;
     }
   }
 
