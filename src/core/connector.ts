@@ -1,6 +1,7 @@
 // The port a Save or Load step talks to. Implementations live in src/connectors (embedded log, Kafka).
 import type { ConnConfig } from '../config/model.js';
 import type { Position, Row } from '../kernel/types.js';
+import type { KeyLookup, PositionStore } from './storage.js';
 
 export interface SaveMeta {
   readonly flow: string;
@@ -44,6 +45,13 @@ export interface Connector {
   keyOf(row: Row): string | undefined;
   readonly writer?: ConnectorWriter;
   readonly feed?: ChangeFeed;
+  /** Lookup capability (storage): a Load step is a lookup join, batched by key. */
+  readonly byKey?: KeyLookup;
+  /**
+   * Positions written together with the data (storage in one transaction): a source resumes after them
+   * when they are ahead of its own commit, so nothing the store already has is applied twice.
+   */
+  readonly positions?: PositionStore;
   /** Connects and checks what it writes to, before any source starts. */
   start?(): Promise<void>;
   /** Why it is not ready (not connected, a server down); empty when it is. */

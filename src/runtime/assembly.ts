@@ -153,6 +153,7 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
           ...(opts.sourceObserver ? { observer: opts.sourceObserver } : {}),
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           coPartitionedTopics: joins.topicsOf(fed),
+          ...resumeOf(sc.sid, fed),
           onAssigned: (a) => dispatcher.assigned(fed, a),
         };
         sources.push({ source: spec.create(sc, sc.params, env), flows: fed, driven: false });
@@ -199,4 +200,31 @@ function partitionsOfInput(config: KisConfig, types: KisPool['types'], flows: Re
     else n = Math.max(n, partitions ?? DEFAULT_PARTITIONS);
   }
   return like.length > 0 ? { like } : n;
+}
+
+/**
+ * Where a source may resume from positions stored with the data: when every flow it feeds saves, and only
+ * through connectors that store positions, the lowest position per partition over all of them (a partition
+ * one of them has no position for is not skipped at all).
+ */
+function resumeOf(sid: string, fed: readonly Flow[]): { resumeAfter?: () => Promise<ReadonlyMap<number, string>> } {
+  const stores: Array<{ flow: string; connector: Connector }> = [];
+  for (const f of fed) {
+    const saves = f.steps.filter((s) => s.func.mode === 'Save' && s.connector?.writer);
+    if (saves.length === 0 || saves.some((s) => !s.connector!.positions)) return {};
+    for (const s of saves) stores.push({ flow: f.id, connector: s.connector! });
+  }
+  if (stores.length === 0) return {};
+  return {
+    async resumeAfter() {
+      const all = await Promise.all(stores.map((x) => x.connector.positions!.storedPositions(x.flow, sid)));
+      const out = new Map<number, string>();
+      for (const p of all[0]!.keys()) {
+        const offsets = all.map((m) => m.get(p));
+        if (offsets.some((o) => o === undefined)) continue;
+        out.set(p, offsets.reduce((a, b) => (BigInt(a!) <= BigInt(b!) ? a : b))!);
+      }
+      return out;
+    },
+  };
 }
