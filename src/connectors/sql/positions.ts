@@ -1,0 +1,53 @@
+// Source positions as a storage connector keeps them next to the data: the greatest position of a batch per
+// (source, partition), compared the way each source orders them.
+import type { Position } from '../../kernel/types.js';
+
+const DECIMAL = /^\d+$/;
+
+/**
+ * Orders two positions of the same source partition: negative when a is before b, 0 when equal.
+ * Kafka offsets and sequence numbers are decimal strings (compared as BigInt, since offsets pass 2^53);
+ * binlog positions `file:pos` compare by file name, then pos as a number; anything else as text.
+ */
+export function comparePositions(a: string, b: string): number {
+  if (a === b) return 0;
+  if (DECIMAL.test(a) && DECIMAL.test(b)) {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  const ia = a.lastIndexOf(':');
+  const ib = b.lastIndexOf(':');
+  if (ia > 0 && ib > 0) {
+    const fa = a.slice(0, ia);
+    const fb = b.slice(0, ib);
+    if (fa !== fb) return fa < fb ? -1 : 1;
+    const pa = a.slice(ia + 1);
+    const pb = b.slice(ib + 1);
+    if (DECIMAL.test(pa) && DECIMAL.test(pb)) return comparePositions(pa, pb);
+  }
+  return a < b ? -1 : 1;
+}
+
+/** The greatest position per (source, partition) in a batch; rows without a position contribute none. */
+export interface PartitionPosition {
+  readonly source: string;
+  readonly partition: number;
+  readonly position: string;
+}
+
+export function greatestPositions(positions: readonly (Position | undefined)[]): PartitionPosition[] {
+  const best = new Map<string, PartitionPosition>();
+  for (const p of positions) {
+    if (p === undefined) continue;
+    const id = `${p.source}\u0000${p.partition}`;
+    const cur = best.get(id);
+    if (cur === undefined || comparePositions(p.offset, cur.position) > 0) {
+      best.set(id, { source: p.source, partition: p.partition, position: p.offset });
+    }
+  }
+  return [...best.values()];
+}
+
+/** Default name of the table the SQL connectors keep positions in. */
+export const DEFAULT_POSITIONS_TABLE = 'kisflow_positions';
