@@ -79,6 +79,9 @@ export function createPostgresConnector(conn: ConnConfig, params: PostgresConnPa
     async withTx(mapping, meta, f) {
       const c = await getPool().connect();
       let broken = false;
+      // A checked-out client whose backend dies emits 'error' besides failing the query: without a listener it crashes the process.
+      const onError = (): void => { broken = true; };
+      c.on('error', onError);
       const q = async (sql: string, values?: unknown[]): Promise<void> => {
         try { await c.query(sql, values); } catch (err) { if (classifyPg(err).kind === 'unavailable') broken = true; throw err; }
       };
@@ -107,6 +110,7 @@ export function createPostgresConnector(conn: ConnConfig, params: PostgresConnPa
         return await f(tx);
       } finally {
         // true: destroy a client whose connection failed instead of returning it to the pool.
+        c.off('error', onError);
         c.release(broken);
       }
     },
