@@ -1,7 +1,7 @@
 // Params of a connector with type mysql (MySQL and MariaDB, through mysql2).
 import * as t from 'io-ts';
 import { closed } from '../../config/closed.js';
-import { NonEmptyText, SQL_SERVER_DOCS, SQL_SERVER_FIELDS, SQL_TABLE_DOCS, SQL_TABLE_FIELDS } from '../sql/params.js';
+import { NonEmptyText, SQL_SERVER_DOCS, SQL_SERVER_FIELDS, SQL_TABLE_DOCS, SQL_TABLE_FIELDS, type Unbranded } from '../sql/params.js';
 
 export const MysqlConnParamsCodec = closed('KisMysqlConnParams', {
   table: NonEmptyText,
@@ -12,4 +12,4 @@ export const MysqlConnParamsCodec = closed('KisMysqlConnParams', {
   ...SQL_TABLE_DOCS,
   ...SQL_SERVER_DOCS,
 });
-export type MysqlConnParams = t.TypeOf<typeof MysqlConnParamsCodec>;
+export type MysqlConnParams = Unbranded<t.TypeOf<typeof MysqlConnParamsCodec>>;

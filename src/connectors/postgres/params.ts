@@ -1,7 +1,7 @@
 // Params of a connector with type postgres (PostgreSQL through pg).
 import * as t from 'io-ts';
 import { closed } from '../../config/closed.js';
-import { NonEmptyText, SQL_SERVER_DOCS, SQL_SERVER_FIELDS, SQL_TABLE_DOCS, SQL_TABLE_FIELDS } from '../sql/params.js';
+import { NonEmptyText, SQL_SERVER_DOCS, SQL_SERVER_FIELDS, SQL_TABLE_DOCS, SQL_TABLE_FIELDS, type Unbranded } from '../sql/params.js';
 
 export const PostgresConnParamsCodec = closed('KisPostgresConnParams', {
   table: NonEmptyText,
@@ -12,4 +12,4 @@ export const PostgresConnParamsCodec = closed('KisPostgresConnParams', {
   ...SQL_TABLE_DOCS,
   ...SQL_SERVER_DOCS,
 });
-export type PostgresConnParams = t.TypeOf<typeof PostgresConnParamsCodec>;
+export type PostgresConnParams = Unbranded<t.TypeOf<typeof PostgresConnParamsCodec>>;

@@ -7,6 +7,12 @@ export const NonEmptyText = t.brand(t.string, (s): s is t.Branded<string, NonEmp
 export interface PositiveBrand { readonly PositiveWhole: unique symbol }
 export const PositiveWhole = t.brand(t.number, (n): n is t.Branded<number, PositiveBrand> => Number.isInteger(n) && n > 0, 'PositiveWhole');
 
+/** A decoded params type without io-ts brands: what factories take and tests write. */
+export type Unbranded<T> = T extends t.Branded<infer A, unknown>
+  ? A
+  : T extends ReadonlyArray<infer E> ? Array<Unbranded<E>>
+    : T extends object ? { [K in keyof T]: Unbranded<T[K]> } : T;
+
 export const TlsCodec = t.union([t.boolean, closed('KisStorageTls', {}, {
   ca: NonEmptyText,
   cert: NonEmptyText,
@@ -18,7 +24,7 @@ export const TlsCodec = t.union([t.boolean, closed('KisStorageTls', {}, {
   key: 'Client private key (PEM text or file path) for mutual TLS.',
   reject_unauthorized: 'Refuse a server whose certificate does not verify (default true).',
 })]);
-export type TlsParam = t.TypeOf<typeof TlsCodec>;
+export type TlsParam = Unbranded<t.TypeOf<typeof TlsCodec>>;
 
 /** Fields every SQL connector type takes. */
 export const SQL_TABLE_FIELDS = {

@@ -1,7 +1,7 @@
 // Params of a connector with type sqlite (better-sqlite3): the embedded default, a file a person can open.
 import * as t from 'io-ts';
 import { closed } from '../../config/closed.js';
-import { NonEmptyText, PositiveWhole, SQL_TABLE_DOCS, SQL_TABLE_FIELDS } from '../sql/params.js';
+import { NonEmptyText, PositiveWhole, SQL_TABLE_DOCS, SQL_TABLE_FIELDS, type Unbranded } from '../sql/params.js';
 
 export const SqliteConnParamsCodec = closed('KisSqliteConnParams', {
   path: NonEmptyText,
@@ -17,4 +17,4 @@ export const SqliteConnParamsCodec = closed('KisSqliteConnParams', {
   busy_timeout_ms: 'How long a write waits for another process holding the file (default 5000); then it is retried as unavailable.',
   batch_rows: 'Rows per transaction step (default 1000); SQLite runs one prepared statement per row inside the transaction.',
 });
-export type SqliteConnParams = t.TypeOf<typeof SqliteConnParamsCodec>;
+export type SqliteConnParams = Unbranded<t.TypeOf<typeof SqliteConnParamsCodec>>;

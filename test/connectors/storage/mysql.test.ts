@@ -74,10 +74,10 @@ test('rows the database refuses come back with its code; the rest of the batch a
   const c = await make('t_reject');
   await c.start();
   try {
-    const batch = Array.from({ length: 20 }, (_, i) => ({ userid: `u${i}`, orderid: i, amount: i, note: 'ok' }));
+    const batch: Record<string, unknown>[] = Array.from({ length: 20 }, (_, i) => ({ userid: `u${i}`, orderid: i, amount: i, note: 'ok' }));
     batch[3] = { ...batch[3]!, note: 'far too long' };
     batch[11] = { ...batch[11]!, status: null };
-    batch[17] = { orderid: 17 } as Record<string, unknown>;
+    batch[17] = { orderid: 17 };
     const res = await c.write!(batch, positions(20, 100), { flow: 'f', fn: 's' });
     assert.deepEqual(res.rejected.map((r) => [r.index, r.code]), [[3, 'ER_DATA_TOO_LONG'], [11, 'ER_BAD_NULL_ERROR'], [17, 'KIS_ERR_ROW_MISSING_FIELD']]);
     assert.match(res.rejected[0]!.message, /note/);
