@@ -6,29 +6,26 @@ export function quoteMy(name: string): string {
   return name.split('.').map((p) => '`' + p.replace(/`/g, '``') + '`').join('.');
 }
 
-function tuple(n: number): string {
-  return '(' + new Array<string>(n).fill('?').join(',') + ')';
-}
-
 const cache = new Map<string, string>();
 
-/** INSERT … ON DUPLICATE KEY UPDATE (VALUES(col) runs on MariaDB and MySQL 8), or DELETE … WHERE key IN. */
+/**
+ * INSERT … VALUES ? ON DUPLICATE KEY UPDATE (VALUES(col) runs on MariaDB and MySQL 8), or DELETE … WHERE key IN (?):
+ * one `?` takes the statement's rows as nested arrays, expanded by mysql2 as a hand-written loop would.
+ */
 export function statementSql(table: string, keyColumns: readonly string[], stmt: Statement): string {
-  const id = `${table}\u0002${stmt.del ? 'd' : 'u'}\u0002${stmt.cols.join('\u0001')}\u0002${stmt.ops.length}`;
+  const id = `${table}\u0002${stmt.del ? 'd' : 'u'}\u0002${stmt.cols.join('\u0001')}`;
   const hit = cache.get(id);
   if (hit !== undefined) return hit;
   const t = quoteMy(table);
   let sql: string;
   if (stmt.del) {
     const k = keyColumns.length === 1 ? quoteMy(keyColumns[0]!) : '(' + keyColumns.map(quoteMy).join(',') + ')';
-    const one = keyColumns.length === 1 ? '?' : tuple(keyColumns.length);
-    sql = `DELETE FROM ${t} WHERE ${k} IN (${new Array<string>(stmt.ops.length).fill(one).join(',')})`;
+    sql = `DELETE FROM ${t} WHERE ${k} IN (?)`;
   } else {
-    const row = tuple(stmt.cols.length);
     const keys = new Set(keyColumns.map((c) => c.toLowerCase()));
     const upd = stmt.cols.filter((c) => !keys.has(c.toLowerCase())).map((c) => `${quoteMy(c)}=VALUES(${quoteMy(c)})`);
     if (upd.length === 0) upd.push(`${quoteMy(keyColumns[0]!)}=${quoteMy(keyColumns[0]!)}`);
-    sql = `INSERT INTO ${t} (${stmt.cols.map(quoteMy).join(',')}) VALUES ${new Array<string>(stmt.ops.length).fill(row).join(',')} ON DUPLICATE KEY UPDATE ${upd.join(',')}`;
+    sql = `INSERT INTO ${t} (${stmt.cols.map(quoteMy).join(',')}) VALUES ? ON DUPLICATE KEY UPDATE ${upd.join(',')}`;
   }
   if (cache.size > 512) cache.clear();
   cache.set(id, sql);
@@ -36,9 +33,9 @@ export function statementSql(table: string, keyColumns: readonly string[], stmt:
 }
 
 export function statementValues(stmt: Statement): unknown[] {
-  const out: unknown[] = [];
-  for (const op of stmt.ops) for (const v of op.values) out.push(v);
-  return out;
+  // One key column: DELETE … IN (?) takes a flat list.
+  if (stmt.del && stmt.cols.length === 1) return [stmt.ops.map((op) => op.values[0])];
+  return [stmt.ops.map((op) => op.values)];
 }
 
 const UNAVAILABLE = new Set([

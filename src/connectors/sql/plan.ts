@@ -63,11 +63,36 @@ export function sqlValue(v: unknown, booleansAsInts: boolean): unknown {
   }
 }
 
+interface Shape {
+  /** The row's own fields, in order; the fields written and their columns. */
+  readonly fields: readonly string[];
+  readonly take: readonly string[];
+  readonly cols: readonly string[];
+  readonly sig: string;
+}
+
+function shapeOf(row: Row, m: Mapping): Shape {
+  const fields: string[] = [];
+  const take: string[] = [];
+  const cols: string[] = [];
+  for (const f in row) {
+    fields.push(f);
+    const c = m.columnOfField.get(f) ?? m.columnOfField.get(f.toLowerCase());
+    if (c === undefined || cols.includes(c)) continue;
+    take.push(f);
+    cols.push(c);
+  }
+  return { fields, take, cols, sig: cols.join('\u0001') };
+}
+
 export function planRows(rows: readonly Row[], m: Mapping, opts: PlanOptions): { ops: RowOp[]; rejected: RejectedRow[] } {
   const ops: RowOp[] = [];
   const rejected: RejectedRow[] = [];
   const asInts = opts.booleansAsInts === true;
   const keySig = m.keyColumns.join('\u0001');
+  const explicitCols = m.explicit?.map(([c]) => c) ?? [];
+  const explicitSig = explicitCols.join('\u0001');
+  let shape: Shape | undefined;
   for (let index = 0; index < rows.length; index++) {
     const row = rows[index]!;
     const key = recordKey(row, m.keyFields);
@@ -80,19 +105,23 @@ export function planRows(rows: readonly Row[], m: Mapping, opts: PlanOptions): {
       ops.push({ index, del: true, cols: m.keyColumns, sig: keySig, values: m.keyFields.map((f) => sqlValue(row[f], asInts)), key });
       continue;
     }
-    const cols: string[] = [];
-    const values: unknown[] = [];
     if (m.explicit !== undefined) {
-      for (const [c, f] of m.explicit) { cols.push(c); values.push(sqlValue(row[f], asInts)); }
-    } else {
-      for (const f in row) {
-        const c = m.columnOfField.get(f) ?? m.columnOfField.get(f.toLowerCase());
-        if (c === undefined || cols.includes(c)) continue;
-        cols.push(c);
-        values.push(sqlValue(row[f], asInts));
-      }
+      const values = new Array<unknown>(explicitCols.length);
+      for (let i = 0; i < explicitCols.length; i++) values[i] = sqlValue(row[m.explicit[i]![1]], asInts);
+      ops.push({ index, del: false, cols: explicitCols, sig: explicitSig, values, key });
+      continue;
     }
-    ops.push({ index, del: false, cols, sig: cols.join('\u0001'), values, key });
+    // Rows of a batch mostly share one shape: the field list is resolved to columns once per shape, not per row.
+    let same = shape !== undefined;
+    let n = 0;
+    for (const f in row) {
+      if (same && shape!.fields[n] !== f) same = false;
+      n++;
+    }
+    if (!same || n !== shape!.fields.length) shape = shapeOf(row, m);
+    const values = new Array<unknown>(shape!.take.length);
+    for (let i = 0; i < values.length; i++) values[i] = sqlValue(row[shape!.take[i]!], asInts);
+    ops.push({ index, del: false, cols: shape!.cols, sig: shape!.sig, values, key });
   }
   return { ops, rejected };
 }

@@ -6,14 +6,16 @@ const DECIMAL = /^\d+$/;
 
 /**
  * Orders two positions of the same source partition: negative when a is before b, 0 when equal.
- * Kafka offsets and sequence numbers are decimal strings (compared as BigInt, since offsets pass 2^53);
+ * Kafka offsets and sequence numbers are decimal strings (compared as whole numbers of any size: offsets pass 2^53);
  * binlog positions `file:pos` compare by file name, then pos as a number; anything else as text.
  */
 export function comparePositions(a: string, b: string): number {
   if (a === b) return 0;
   if (DECIMAL.test(a) && DECIMAL.test(b)) {
-    const x = BigInt(a);
-    const y = BigInt(b);
+    // Numeric order without BigInt (this runs for every row): the longer number is greater, once leading zeros are gone.
+    const x = a.replace(/^0+(?=\d)/, '');
+    const y = b.replace(/^0+(?=\d)/, '');
+    if (x.length !== y.length) return x.length < y.length ? -1 : 1;
     return x < y ? -1 : x > y ? 1 : 0;
   }
   const ia = a.lastIndexOf(':');
