@@ -2,10 +2,12 @@
 import * as t from 'io-ts';
 import { closed } from '../../config/closed.js';
 
-export interface NonEmptyBrand { readonly NonEmptyText: unique symbol }
-export const NonEmptyText = t.brand(t.string, (s): s is t.Branded<string, NonEmptyBrand> => s.length > 0, 'NonEmptyText');
-export interface PositiveBrand { readonly PositiveWhole: unique symbol }
-export const PositiveWhole = t.brand(t.number, (n): n is t.Branded<number, PositiveBrand> => Number.isInteger(n) && n > 0, 'PositiveWhole');
+// Same brand names as src/config/codecs.ts, so that the JSON Schema generator knows them; defined here so that
+// the drivers do not depend on the config folder's layout.
+export interface NonEmptyBrand { readonly NonEmptyString: unique symbol }
+export const NonEmptyText = t.brand(t.string, (s): s is t.Branded<string, NonEmptyBrand> => s.length > 0, 'NonEmptyString');
+export interface PositiveBrand { readonly PositiveInt: unique symbol }
+export const PositiveWhole = t.brand(t.number, (n): n is t.Branded<number, PositiveBrand> => Number.isInteger(n) && n > 0, 'PositiveInt');
 
 /** A decoded params type without io-ts brands: what factories take and tests write. */
 export type Unbranded<T> = T extends t.Branded<infer A, unknown>

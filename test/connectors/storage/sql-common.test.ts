@@ -46,3 +46,20 @@ test('lookup keys split back into the key fields', () => {
   assert.deepEqual(splitKey('u_1_7', 1), ['u_1_7']);
   assert.deepEqual(splitKey('a_b_c', 2), ['a', 'b_c']);
 });
+
+test('every storage params codec documents each field, refuses unknown keys and converts to a JSON Schema', async () => {
+  const { toJsonSchema } = await import('../../../src/config/json-schema.js');
+  const { MysqlConnParamsCodec } = await import('../../../src/connectors/mysql/index.js');
+  const { PostgresConnParamsCodec } = await import('../../../src/connectors/postgres/index.js');
+  const { SqliteConnParamsCodec } = await import('../../../src/connectors/sqlite/index.js');
+  const { RedisConnParamsCodec } = await import('../../../src/connectors/redis/index.js');
+  for (const codec of [MysqlConnParamsCodec, PostgresConnParamsCodec, SqliteConnParamsCodec, RedisConnParamsCodec]) {
+    const fields = [...Object.keys(codec.required), ...Object.keys(codec.optional)];
+    assert.deepEqual(fields.filter((f) => !(codec.fieldDocs[f] ?? '').length), [], `${codec.name} documents every field`);
+    const schema = toJsonSchema(codec) as { properties?: Record<string, unknown> };
+    assert.deepEqual(Object.keys(schema.properties ?? {}).sort(), [...fields].sort());
+  }
+  assert.equal(MysqlConnParamsCodec.decode({ table: 't', tabel: 'x' })._tag, 'Left');
+  assert.equal(RedisConnParamsCodec.decode({ format: 'xml' })._tag, 'Left');
+  assert.equal(RedisConnParamsCodec.decode({ format: 'json', ttl_ms: 1000, tls: { ca: 'x', reject_unauthorized: false } })._tag, 'Right');
+});
