@@ -22,6 +22,7 @@ export function createMysqlConnector(conn: ConnConfig, params: MysqlConnParams, 
   const user = params.user ?? 'root';
   const positionsTable = params.positions_table ?? DEFAULT_POSITIONS_TABLE;
   const pt = quoteMy(positionsTable);
+  const positionsSql = `INSERT INTO ${pt} (app_id, flow, source, \`partition\`, position, updated_at) VALUES ? ON DUPLICATE KEY UPDATE position=VALUES(position), updated_at=VALUES(updated_at)`;
   let pool: Pool | undefined;
 
   const getPool = (): Pool => {
@@ -31,6 +32,8 @@ export function createMysqlConnector(conn: ConnConfig, params: MysqlConnParams, 
         host, port, user, password: params.password ?? '', database: params.database,
         connectionLimit: params.pool_size ?? 4, connectTimeout: params.connect_timeout_ms ?? 10_000,
         supportBigNumbers: true, charset: 'utf8mb4', dateStrings: true,
+        // Only for the write path's one round trip (START TRANSACTION; upserts; positions; COMMIT); values are escaped by mysql2.
+        multipleStatements: true,
         ...(ssl === undefined ? {} : { ssl: ssl as Record<string, unknown> }),
       });
       // Strict mode: a too-long or ill-typed value is refused (a dead letter), never silently truncated.
@@ -88,12 +91,19 @@ export function createMysqlConnector(conn: ConnConfig, params: MysqlConnParams, 
         rollbackTo: (n) => q(`ROLLBACK TO SAVEPOINT ${n}`),
         release: (n) => q(`RELEASE SAVEPOINT ${n}`),
         run: (stmt) => q(statementSql(params.table, mapping.keyColumns, stmt), statementValues(stmt)),
-        writePositions: (pp: readonly PartitionPosition[]) => {
-          if (pp.length === 0) return Promise.resolve();
-          const at = new Date(env.clock());
-          const values = pp.flatMap((p) => [env.appId, meta.flow, p.source, p.partition, p.position, at]);
-          return q(`INSERT INTO ${pt} (app_id, flow, source, \`partition\`, position, updated_at) VALUES ${pp.map(() => '(?,?,?,?,?,?)').join(',')} ON DUPLICATE KEY UPDATE position=VALUES(position), updated_at=VALUES(updated_at)`, values);
+        writePositions: (pp: readonly PartitionPosition[]) => (pp.length === 0 ? Promise.resolve() : q(positionsSql, positionsValues(pp))),
+        oneTrip: (stmts, pp) => {
+          const sql = ['START TRANSACTION'];
+          const values: unknown[] = [];
+          for (const s of stmts) { sql.push(statementSql(params.table, mapping.keyColumns, s)); values.push(...statementValues(s)); }
+          if (pp.length > 0) { sql.push(positionsSql); values.push(...positionsValues(pp)); }
+          sql.push('COMMIT');
+          return q(sql.join(';\n'), values);
         },
+      };
+      const positionsValues = (pp: readonly PartitionPosition[]): unknown[] => {
+        const at = new Date(env.clock());
+        return [pp.map((p) => [env.appId, meta.flow, p.source, p.partition, p.position, at])];
       };
       try {
         return await f(tx);

@@ -26,6 +26,12 @@ export interface SqlTx {
   release(name: string): Promise<void>;
   run(stmt: Statement): Promise<void>;
   writePositions(positions: readonly PartitionPosition[]): Promise<void>;
+  /**
+   * The whole happy path in one round trip, when the driver can (MySQL multi-statements): BEGIN, the
+   * statements, the positions, COMMIT. The server stops at the first failing statement, so COMMIT never
+   * runs after an error; the caller then rolls back.
+   */
+  oneTrip?(stmts: readonly Statement[], positions: readonly PartitionPosition[]): Promise<void>;
 }
 
 export interface WriteContext {
@@ -54,6 +60,10 @@ async function quietly(f: () => Promise<void>): Promise<void> {
 /** Runs the ops and the positions in one transaction; returns the rows the database refused. */
 export async function writeInTransaction(tx: SqlTx, ctx: WriteContext, ops: readonly RowOp[], positions: readonly PartitionPosition[]): Promise<RejectedRow[]> {
   try {
+    if (tx.oneTrip !== undefined) {
+      await tx.oneTrip(groupStatements(ops, ctx.maxRows), positions);
+      return [];
+    }
     await tx.begin();
     await runAll(tx, ops, ctx.maxRows);
     await tx.writePositions(positions);
