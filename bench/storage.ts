@@ -6,7 +6,7 @@
 //            informative: the counters path (one Lua call with positions) vs a pipeline of HINCRBYFLOATs;
 //   lookup : mysql lookupMany through the LookupCache, cold (every key fetched, one IN query per batch) and warm.
 // Rounds alternate which side goes first; best and median of the rounds; CPU is this process's (user + system).
-// Env: BENCH_ROWS (100000), BENCH_BATCH (500), BENCH_ROUNDS (3), BENCH_KEYS (distinct keys, 20000).
+// Env: BENCH_ROWS (100000), BENCH_BATCH (500), BENCH_ROUNDS (5), BENCH_KEYS (distinct keys, 20000).
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Redis } from 'ioredis';
@@ -23,7 +23,7 @@ import { envInt, nowMs } from './common.js';
 
 const ROWS = envInt('BENCH_ROWS', 100_000);
 const BATCH = Math.max(1, envInt('BENCH_BATCH', 500));
-const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 3));
+const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 5));
 const KEYS = Math.max(1, envInt('BENCH_KEYS', 20_000));
 const COLS = ['id', 'userid', 'amount', 'qty', 'status', 'region', 'ts'] as const;
 const STATUSES = ['paid', 'shipped', 'pending'] as const;

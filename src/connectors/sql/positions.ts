@@ -4,6 +4,12 @@ import type { Position } from '../../kernel/types.js';
 
 const DECIMAL = /^\d+$/;
 
+function digitsOnly(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return true;
+}
+
 /**
  * Orders two positions of the same source partition: negative when a is before b, 0 when equal.
  * Kafka offsets and sequence numbers are decimal strings (compared as whole numbers of any size: offsets pass 2^53);
@@ -11,10 +17,10 @@ const DECIMAL = /^\d+$/;
  */
 export function comparePositions(a: string, b: string): number {
   if (a === b) return 0;
-  if (DECIMAL.test(a) && DECIMAL.test(b)) {
+  if (digitsOnly(a) && digitsOnly(b)) {
     // Numeric order without BigInt (this runs for every row): the longer number is greater, once leading zeros are gone.
-    const x = a.replace(/^0+(?=\d)/, '');
-    const y = b.replace(/^0+(?=\d)/, '');
+    const x = a.charCodeAt(0) === 48 ? a.replace(/^0+(?=\d)/, '') : a;
+    const y = b.charCodeAt(0) === 48 ? b.replace(/^0+(?=\d)/, '') : b;
     if (x.length !== y.length) return x.length < y.length ? -1 : 1;
     return x < y ? -1 : x > y ? 1 : 0;
   }
@@ -39,14 +45,19 @@ export interface PartitionPosition {
 }
 
 export function greatestPositions(positions: readonly (Position | undefined)[]): PartitionPosition[] {
-  const best = new Map<string, PartitionPosition>();
+  const best = new Map<string, { source: string; partition: number; position: string }>();
+  // A batch is mostly one partition's run of rows: the entry of the previous row is tried before the map.
+  let last: { source: string; partition: number; position: string } | undefined;
   for (const p of positions) {
     if (p === undefined) continue;
-    const id = `${p.source}\u0000${p.partition}`;
-    const cur = best.get(id);
-    if (cur === undefined || comparePositions(p.offset, cur.position) > 0) {
-      best.set(id, { source: p.source, partition: p.partition, position: p.offset });
+    let cur = last !== undefined && last.source === p.source && last.partition === p.partition ? last : undefined;
+    if (cur === undefined) {
+      const id = `${p.source}\u0000${p.partition}`;
+      cur = best.get(id);
+      if (cur === undefined) { cur = { source: p.source, partition: p.partition, position: p.offset }; best.set(id, cur); }
     }
+    if (comparePositions(p.offset, cur.position) > 0) cur.position = p.offset;
+    last = cur;
   }
   return [...best.values()];
 }
