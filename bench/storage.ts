@@ -5,7 +5,8 @@
 //   redis  : the redis sink's write() (hash rows, pipelined) vs an ioredis pipeline of HSETs per batch;
 //            informative: the counters path (one Lua call with positions) vs a pipeline of HINCRBYFLOATs;
 //   lookup : mysql lookupMany through the LookupCache, cold (every key fetched, one IN query per batch) and warm.
-// Rounds alternate which side goes first; best and median of the rounds; CPU is this process's (user + system).
+// The sides alternate batch by batch (fair under a shared machine's load); best and median of the rounds;
+// CPU is this process's (user + system) during each side's calls.
 // Env: BENCH_ROWS (100000), BENCH_BATCH (500), BENCH_ROUNDS (5), BENCH_KEYS (distinct keys, 20000).
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -40,13 +41,16 @@ for (let s = 0; s < ROWS; s += BATCH) {
 }
 
 interface Run { readonly rowsPerSec: number; readonly cpuUsPerRow: number }
-async function timed(rows: number, f: () => Promise<void>): Promise<Run> {
+interface Meter { ms: number; cpuUs: number }
+
+/** Times one call of a side, adding its wall time and this process's CPU to the meter. */
+async function metered(m: Meter, f: () => Promise<unknown>): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();
   await f();
-  const ms = nowMs() - t0;
+  m.ms += nowMs() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { rowsPerSec: rows / (ms / 1000), cpuUsPerRow: (cpu.user + cpu.system) / rows };
+  m.cpuUs += cpu.user + cpu.system;
 }
 const median = (xs: readonly number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -57,21 +61,33 @@ function conn(cid: string, type: string, addrs: string[], key: string[]): ConnCo
 const env: ConnectorEnv = { appId: 'bench', configDir: process.cwd(), logger: silentLogger(), clock: Date.now };
 const meta = { flow: 'bench_flow', fn: 'save' };
 
-/** Alternating rounds of two sides; prints each round and the summary line. */
-async function compare(name: string, a: [string, () => Promise<void>], b: [string, () => Promise<void>], rows: number, goal?: number): Promise<string> {
+type Side = readonly [label: string, step: (i: number) => Promise<unknown>];
+
+/**
+ * Rounds of two sides over the same batches. The sides alternate batch by batch (which goes first flips
+ * every batch), so that both meet the same load on a shared machine; each side's rate is its rows over the
+ * sum of its own batch times. Prints each round and returns the summary line.
+ */
+async function compare(name: string, a: Side, b: Side, steps: number, rowsPerRound: number, goal?: number): Promise<string> {
   const got: Record<string, Run[]> = { [a[0]]: [], [b[0]]: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [label, f] of r % 2 === 0 ? [a, b] : [b, a]) {
-      const run = await timed(rows, f);
+    const ma: Meter = { ms: 0, cpuUs: 0 };
+    const mb: Meter = { ms: 0, cpuUs: 0 };
+    for (let i = 0; i < steps; i++) {
+      if ((i + r) % 2 === 0) { await metered(ma, () => a[1](i)); await metered(mb, () => b[1](i)); } else { await metered(mb, () => b[1](i)); await metered(ma, () => a[1](i)); }
+    }
+    for (const [label, m] of [[a[0], ma], [b[0], mb]] as const) {
+      const run = { rowsPerSec: rowsPerRound / (m.ms / 1000), cpuUsPerRow: m.cpuUs / rowsPerRound };
       got[label]!.push(run);
-      console.log(`  ${name} round ${r + 1} ${label.padEnd(16)} ${fmt(run.rowsPerSec).padStart(9)} rows/s  CPU ${run.cpuUsPerRow.toFixed(1)} µs/row`);
+      console.log(`  ${name} round ${r + 1} ${label.padEnd(24)} ${fmt(run.rowsPerSec).padStart(10)} rows/s  CPU ${run.cpuUsPerRow.toFixed(1)} µs/row`);
     }
   }
   const best = (l: string): number => Math.max(...got[l]!.map((x) => x.rowsPerSec));
   const med = (l: string): number => median(got[l]!.map((x) => x.rowsPerSec));
   const cpu = (l: string): number => median(got[l]!.map((x) => x.cpuUsPerRow));
   const ratio = best(a[0]) / best(b[0]);
-  return `${name}: ${a[0]} ${fmt(best(a[0]))} rows/s best, ${fmt(med(a[0]))} median, CPU ${cpu(a[0]).toFixed(1)} µs/row | ${b[0]} ${fmt(best(b[0]))} best, ${fmt(med(b[0]))} median, CPU ${cpu(b[0]).toFixed(1)} µs/row | ratio best ${ratio.toFixed(3)}, median ${(med(a[0]) / med(b[0])).toFixed(3)}${goal === undefined ? '' : ratio >= goal ? ` (goal ≥ ${goal}: met)` : ` (goal ≥ ${goal}: NOT met)`}`;
+  const verdict = goal === undefined ? '' : ` (goal ≥ ${goal}: ${ratio >= goal ? 'met' : 'NOT met'})`;
+  return `${name}: ${a[0]} ${fmt(best(a[0]))} rows/s best, ${fmt(med(a[0]))} median, CPU ${cpu(a[0]).toFixed(1)} µs/row | ${b[0]} ${fmt(best(b[0]))} best, ${fmt(med(b[0]))} median, CPU ${cpu(b[0]).toFixed(1)} µs/row | ratio best ${ratio.toFixed(3)}, median ${(med(a[0]) / med(b[0])).toFixed(3)}${verdict}`;
 }
 
 async function benchMysql(summary: string[]): Promise<void> {
@@ -87,10 +103,11 @@ async function benchMysql(summary: string[]): Promise<void> {
   const upd = COLS.slice(1).map((c) => `${c}=VALUES(${c})`).join(',');
   const loopSql = `INSERT INTO bench_loop (${COLS.join(',')}) VALUES ? ON DUPLICATE KEY UPDATE ${upd}`;
   try {
-    const runSink = async (): Promise<void> => { for (const b of batches) await sink.write!(b.rows, b.positions, meta); };
-    const runLoop = async (): Promise<void> => { for (const b of batches) await pool.query(loopSql, [b.rows.map((r) => COLS.map((c) => r[c]))]); };
-    await runSink(); await runLoop(); // warm-up: the tables hold every key, so rounds measure updates and inserts alike
-    summary.push(await compare('mysql upsert', ['sink', runSink], ['mysql2 loop', runLoop], ROWS, 0.9));
+    const sinkStep = (i: number): Promise<unknown> => sink.write!(batches[i]!.rows, batches[i]!.positions, meta);
+    const loopStep = (i: number): Promise<unknown> => pool.query(loopSql, [batches[i]!.rows.map((r) => COLS.map((c) => r[c]))]);
+    // Warm-up: afterwards both tables hold every key, so every round measures the same mix of updates.
+    for (let i = 0; i < batches.length; i++) { await sinkStep(i); await loopStep(i); }
+    summary.push(await compare('mysql upsert', ['sink (txn + positions)', sinkStep], ['mysql2 loop', loopStep], batches.length, ROWS, 0.9));
     const [[a], [b]] = [await pool.query(`SELECT COUNT(*) n, SUM(amount) s FROM bench_sink`), await pool.query(`SELECT COUNT(*) n, SUM(amount) s FROM bench_loop`)] as unknown as [[Row], [Row]];
     if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`BENCHMARK INVALID: tables differ ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
 
@@ -100,9 +117,10 @@ async function benchMysql(summary: string[]): Promise<void> {
     const warm = new LookupCache(sink as Required<StorageConnector>, { maxEntries: KEYS * 2, ttlMs: 3_600_000, clock: Date.now });
     for (const k of keyBatches) await warm.lookupIn(0, k);
     let found = 0;
-    const cold = async (): Promise<void> => { const c = new LookupCache(sink as Required<StorageConnector>, { maxEntries: BATCH, ttlMs: 3_600_000, clock: Date.now }); for (const k of keyBatches) { c.dropPartition(0); found += (await c.lookupIn(0, k)).size; } };
-    const hot = async (): Promise<void> => { for (const k of keyBatches) found += (await warm.lookupIn(0, k)).size; };
-    summary.push(await compare('mysql lookup', ['warm cache', hot], ['cold cache', cold], lookRows));
+    const coldCache = new LookupCache(sink as Required<StorageConnector>, { maxEntries: BATCH, ttlMs: 3_600_000, clock: Date.now });
+    const cold = async (i: number): Promise<void> => { coldCache.dropPartition(0); found += (await coldCache.lookupIn(0, keyBatches[i]!)).size; };
+    const hot = async (i: number): Promise<void> => { found += (await warm.lookupIn(0, keyBatches[i]!)).size; };
+    summary.push(await compare('mysql lookup', ['warm cache', hot], ['cold cache (1 IN query/batch)', cold], keyBatches.length, lookRows));
     if (found === 0) throw new Error('BENCHMARK INVALID: lookups found nothing');
   } finally {
     await sink.close();
@@ -121,27 +139,23 @@ async function benchRedis(summary: string[]): Promise<void> {
   await counters.start();
   const text = (v: unknown): string => (typeof v === 'string' ? v : String(v));
   try {
-    const runSink = async (): Promise<void> => { for (const b of batches) await sink.write!(b.rows, b.positions, meta); };
-    const runLoop = async (): Promise<void> => {
-      for (const b of batches) {
-        const p = r.pipeline();
-        for (const row of b.rows) { const args: string[] = []; for (const f in row) args.push(f, text(row[f])); p.hset(`${prefix}l:${text(row['id'])}`, ...args); }
-        await p.exec();
-      }
+    const sinkStep = (i: number): Promise<unknown> => sink.write!(batches[i]!.rows, batches[i]!.positions, meta);
+    const loopStep = (i: number): Promise<unknown> => {
+      const p = r.pipeline();
+      for (const row of batches[i]!.rows) { const args: string[] = []; for (const f in row) args.push(f, text(row[f])); p.hset(`${prefix}l:${text(row['id'])}`, ...args); }
+      return p.exec();
     };
-    await runSink(); await runLoop();
-    summary.push(await compare('redis hash', ['sink', runSink], ['ioredis pipeline', runLoop], ROWS, 0.9));
-    // Counters: each round is a new flow, so its positions start empty and every row applies.
-    let round = 0;
-    const runCounters = async (): Promise<void> => { const m = { flow: `bench_${round++}`, fn: 'save' }; for (const b of batches) await counters.write!(b.rows, b.positions, m); };
-    const runIncrLoop = async (): Promise<void> => {
-      for (const b of batches) {
-        const p = r.pipeline();
-        for (const row of b.rows) { const args: string[] = []; for (const f in row) if (f !== 'amount') args.push(f, text(row[f])); p.hset(`${prefix}m:${text(row['id'])}`, ...args); p.hincrbyfloat(`${prefix}m:${text(row['id'])}`, 'revenue', text(row['amount'])); }
-        await p.exec();
-      }
+    for (let i = 0; i < batches.length; i++) { await sinkStep(i); await loopStep(i); }
+    summary.push(await compare('redis hash', ['sink', sinkStep], ['ioredis pipeline', loopStep], batches.length, ROWS, 0.9));
+    // Counters: every round is a new flow, so its positions start empty and every row applies (no replay).
+    let flowN = 0;
+    const countersStep = (i: number): Promise<unknown> => { if (i === 0) flowN++; return counters.write!(batches[i]!.rows, batches[i]!.positions, { flow: `bench_${flowN}`, fn: 'save' }); };
+    const incrStep = (i: number): Promise<unknown> => {
+      const p = r.pipeline();
+      for (const row of batches[i]!.rows) { const args: string[] = []; for (const f in row) if (f !== 'amount') args.push(f, text(row[f])); p.hset(`${prefix}m:${text(row['id'])}`, ...args); p.hincrbyfloat(`${prefix}m:${text(row['id'])}`, 'revenue', text(row['amount'])); }
+      return p.exec();
     };
-    summary.push(await compare('redis counters', ['sink (Lua, positions)', runCounters], ['ioredis pipeline', runIncrLoop], ROWS));
+    summary.push(await compare('redis counters', ['sink (Lua + positions)', countersStep], ['ioredis pipeline', incrStep], batches.length, ROWS));
   } finally {
     await sink.close();
     await counters.close();
