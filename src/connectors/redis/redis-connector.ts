@@ -152,16 +152,17 @@ export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, 
     async start() {
       if (incr.length > 0 && json) throw new KisError('KIS_ERR_CONFIG_SCHEMA', `connector '${conn.cid}': params.incr needs format hash (counters are hash fields of the row's key)`, { context: { connector: conn.cid, path: 'params.incr' } });
       const tls = tlsOptions(params.tls, env.configDir);
-      const common = {
+      const auth = {
         // The connection name shows in CLIENT LIST, so an operator sees which connector holds it.
-        connectionName: `kisflow:${conn.cid}`, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: params.connect_timeout_ms ?? 10_000,
+        connectionName: `kisflow:${conn.cid}`, connectTimeout: params.connect_timeout_ms ?? 10_000,
         ...(params.username === undefined ? {} : { username: params.username }),
         ...(params.password === undefined ? {} : { password: params.password }),
         ...(tls === undefined ? {} : { tls }),
       };
+      // No offline queue: while the server is away a write fails at once as retriable, rather than waiting in memory.
       client = mode === 'cluster'
-        ? new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, enableAutoPipelining: true, redisOptions: common })
-        : new Redis({ ...common, host: nodes[0]!.host, port: nodes[0]!.port, db: params.db ?? 0 });
+        ? new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, enableAutoPipelining: true, redisOptions: { ...auth, maxRetriesPerRequest: 1 } })
+        : new Redis({ ...auth, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, host: nodes[0]!.host, port: nodes[0]!.port, db: params.db ?? 0 });
       client.on('error', (err: Error) => { lastError = err.message; });
       client.on('ready', () => { if (lastError !== '') log.info({ where }, 'redis reachable again'); lastError = ''; });
       try {

@@ -43,6 +43,8 @@ export interface SqlTableParams {
   readonly booleansAsInts?: boolean;
 }
 
+const LOOKUP_CHUNK = 5000;
+
 /** Splits a lookup key back into the key fields' values ('_'-joined, as recordKey builds it); extra parts go to the last field. */
 export function splitKey(key: string, n: number): string[] {
   if (n === 1) return [key];
@@ -128,9 +130,10 @@ export function createSqlConnector(conn: ConnConfig, p: SqlTableParams, driver: 
       const out = new Map<string, Row>();
       if (keys.length === 0) return out;
       const tuples = [...new Set(keys)].map((k) => splitKey(k, m.keyColumns.length));
-      let rows: Row[];
+      const rows: Row[] = [];
       try {
-        rows = await driver.selectByKeys(m, tuples);
+        // One IN query per call; only a very long key list is split (PostgreSQL takes at most 65535 parameters).
+        for (let i = 0; i < tuples.length; i += LOOKUP_CHUNK) rows.push(...await driver.selectByKeys(m, tuples.slice(i, i + LOOKUP_CHUNK)));
       } catch (err) {
         throw wrap(err, `looking up ${keys.length} keys`);
       }
