@@ -168,12 +168,16 @@ export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, 
       try {
         await client.connect();
       } catch (err) {
+        // Stop the client's own reconnecting: the runtime retries start() with its backoff.
+        const c = client;
+        client = undefined;
+        c.disconnect();
         throw unavailable(err, 'connecting');
       }
       log.info({ where, prefix, format: json ? 'json' : 'hash', counters: incr.length }, 'redis connector started');
     },
     waiting() {
-      if (client === undefined) return [`redis ${where}: not started`];
+      if (client === undefined) return [`redis ${mode} ${where} ${lastError === '' ? 'not started' : `unavailable: ${lastError}`}`];
       return client.status === 'ready' ? [] : [`redis ${mode} ${where} ${client.status}${lastError === '' ? '' : `: ${lastError}`}`];
     },
     async close() {
@@ -189,6 +193,8 @@ export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, 
         else await writePlain(planned, rejected);
       } catch (err) {
         if (err instanceof KisError) throw err;
+        // A reply error that is not about load or failover is a bug or a grant (NOPERM): retrying will not help.
+        if (rowErrorCode(err) !== undefined) throw new KisError('KIS_ERR_CONNECTOR', `connector '${conn.cid}': writing ${rows.length} rows failed: ${errorMessage(err)}`, { cause: err, context: { connector: conn.cid } });
         throw unavailable(err, `writing ${rows.length} rows`);
       }
       return { rejected: rejected.sort((a, b) => a.index - b.index) };
