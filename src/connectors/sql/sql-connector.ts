@@ -12,7 +12,7 @@ import type { ConnectorEnv, StorageConnector, WriteResult } from '../../core/sto
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import type { Position, Row } from '../../kernel/types.js';
 import { planRows, resolveMapping, type Mapping } from './plan.js';
-import { greatestPositions, type PartitionPosition } from './positions.js';
+import { DEFAULT_POSITIONS_TABLE, greatestPositions, type PartitionPosition } from './positions.js';
 import { checkTable, type TableInfo } from './schema.js';
 import { failure, writeInTransaction, type SqlErrorKind, type SqlTx, type WriteContext } from './write.js';
 
@@ -40,6 +40,7 @@ export interface SqlTableParams {
   readonly deletes?: boolean;
   readonly op_field?: string;
   readonly batch_rows?: number;
+  readonly positions_table?: string;
   readonly booleansAsInts?: boolean;
 }
 
@@ -89,7 +90,8 @@ export function createSqlConnector(conn: ConnConfig, p: SqlTableParams, driver: 
       let errors: KisError[];
       try {
         await driver.open();
-        await driver.ensurePositionsTable();
+        // Created only when missing: a user without the CREATE grant runs against a table made by its DBA.
+        if (await driver.describe(p.positions_table ?? DEFAULT_POSITIONS_TABLE) === undefined) await driver.ensurePositionsTable();
         errors = await inspect();
       } catch (err) {
         throw wrap(err, 'start');
