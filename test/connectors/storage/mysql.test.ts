@@ -144,3 +144,18 @@ test('start-up schema errors name the connector, the table and the column', asyn
   assert.match((await nn.check!())[0]!.message, /column must is NOT NULL without a default/);
   await nn.close();
 });
+
+test('a password reaches neither the logs nor the error', async () => {
+  const lines: string[] = [];
+  const { default: pino } = await import('pino');
+  const logger = pino({ level: 'debug' }, { write: (l: string) => { lines.push(l); } });
+  const decoded = MysqlConnParamsCodec.decode({ table: 't', database: db.name, user: 'nobody', password: 'sekret-pw-123' });
+  assert.equal(decoded._tag, 'Right');
+  const c = createMysqlConnector(connConfig('my_pw', 'mysql', ['127.0.0.1:1'], ['id']), decoded.right as MysqlConnParams, { ...testEnv(), logger });
+  const err = await c.start().then(() => undefined, (e: unknown) => e as KisError);
+  assert.equal(err?.code, 'KIS_ERR_STORAGE_UNAVAILABLE');
+  assert.ok(lines.length > 0, 'the failure is logged');
+  assert.ok(!lines.join('\n').includes('sekret') && !err!.message.includes('sekret'));
+  assert.match(lines.join('\n'), /nobody@127\.0\.0\.1:1/);
+  await c.close();
+});
