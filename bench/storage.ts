@@ -86,8 +86,10 @@ async function compare(name: string, a: Side, b: Side, steps: number, rowsPerRou
   const med = (l: string): number => median(got[l]!.map((x) => x.rowsPerSec));
   const cpu = (l: string): number => median(got[l]!.map((x) => x.cpuUsPerRow));
   const ratio = best(a[0]) / best(b[0]);
+  // Both sides ran under the same load in a round: the median of the per-round ratios is the steadier figure.
+  const perRound = median(got[a[0]]!.map((x, i) => x.rowsPerSec / got[b[0]]![i]!.rowsPerSec));
   const verdict = goal === undefined ? '' : ` (goal ≥ ${goal}: ${ratio >= goal ? 'met' : 'NOT met'})`;
-  return `${name}: ${a[0]} ${fmt(best(a[0]))} rows/s best, ${fmt(med(a[0]))} median, CPU ${cpu(a[0]).toFixed(1)} µs/row | ${b[0]} ${fmt(best(b[0]))} best, ${fmt(med(b[0]))} median, CPU ${cpu(b[0]).toFixed(1)} µs/row | ratio best ${ratio.toFixed(3)}, median ${(med(a[0]) / med(b[0])).toFixed(3)}${verdict}`;
+  return `${name}: ${a[0]} ${fmt(best(a[0]))} rows/s best, ${fmt(med(a[0]))} median, CPU ${cpu(a[0]).toFixed(1)} µs/row | ${b[0]} ${fmt(best(b[0]))} best, ${fmt(med(b[0]))} median, CPU ${cpu(b[0]).toFixed(1)} µs/row | ratio best/best ${ratio.toFixed(3)}, median of per-round ratios ${perRound.toFixed(3)}${verdict}`;
 }
 
 async function benchMysql(summary: string[]): Promise<void> {
