@@ -148,9 +148,27 @@ export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, 
     }));
   };
 
+  const configErrors = (): KisError[] => (incr.length > 0 && json
+    ? [new KisError('KIS_ERR_CONFIG_SCHEMA', `connector '${conn.cid}': params.incr needs format hash (counters are hash fields of the row's key)`, { context: { connector: conn.cid, path: 'params.incr' } })]
+    : []);
+
   const connector: StorageConnector = {
+    async check() {
+      const errors = configErrors();
+      if (errors.length > 0) return errors;
+      try {
+        await connector.start();
+        await need().ping();
+        return [];
+      } catch (err) {
+        return [err instanceof KisError ? err : unavailable(err, 'check')];
+      } finally {
+        await connector.close();
+      }
+    },
     async start() {
-      if (incr.length > 0 && json) throw new KisError('KIS_ERR_CONFIG_SCHEMA', `connector '${conn.cid}': params.incr needs format hash (counters are hash fields of the row's key)`, { context: { connector: conn.cid, path: 'params.incr' } });
+      const bad = configErrors()[0];
+      if (bad !== undefined) throw bad;
       const tls = tlsOptions(params.tls, env.configDir);
       const auth = {
         // The connection name shows in CLIENT LIST, so an operator sees which connector holds it.

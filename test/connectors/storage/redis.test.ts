@@ -120,6 +120,15 @@ test('plain writes: a key of the wrong type is refused alone', async () => {
   } finally { await c.close(); }
 });
 
+test('check() reports a config problem or an unreachable server without throwing', async () => {
+  const { c: json } = make({ format: 'json', incr: { amount: 'revenue' } });
+  assert.deepEqual((await json.check!()).map((e) => e.code), ['KIS_ERR_CONFIG_SCHEMA']);
+  const { c: down } = make({}, ['userid'], ['127.0.0.1:1']);
+  assert.deepEqual((await down.check!()).map((e) => e.code), ['KIS_ERR_STORAGE_UNAVAILABLE']);
+  const { c: ok } = make({});
+  assert.deepEqual(await ok.check!(), []);
+});
+
 test('an unreachable server is a retriable error; a lost connection fails writes fast as retriable, then recovers', async () => {
   const { c: down } = make({}, ['userid'], ['127.0.0.1:1']);
   await assert.rejects(down.start(), (e: KisError) => e.code === 'KIS_ERR_STORAGE_UNAVAILABLE' && e.retriable);
