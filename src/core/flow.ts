@@ -8,13 +8,16 @@ import type { ConnConfig, FlowConfig, FuncConfig } from '../config/model.js';
 import { errorMessage, isKisError, isRetriable, KisError, type KisErrorCode } from '../kernel/errors.js';
 import type { Params, Position, Row } from '../kernel/types.js';
 import { mergeActions, type Action } from './actions.js';
+import { Run, StepContext } from './step-context.js';
 import { missingKeyFields, type Connector } from './connector.js';
-import type { FaasHandler, FlowContext } from './context.js';
+import type { FaasHandler } from './context.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { FlowObserver } from './observer.js';
 import type { CaasCall, ConnectorHandle } from './pool.js';
 import type { KeyedState, StateAccess } from './state.js';
 import { partitionForKey } from '../kernel/partitioner.js';
+import { checkRowLimits, DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
+import { boundedRow, findFailingRows } from './bisect.js';
 import { joinOrHold, type HeldRow, type TableRow } from './join.js';
 import type * as t from 'io-ts';
 
@@ -78,79 +81,6 @@ export interface RunResult {
   readonly stopReason: 'end' | 'abort' | 'no-rows' | 'failed' | 'held';
 }
 
-class Run {
-  constructor(readonly inputEnded: boolean) {}
-  readonly cache = new Map<string, unknown>();
-  readonly meta = new Map<string, unknown>();
-  // A Map, not a WeakMap: a Run lives for one batch, and a Map is cheaper per row to fill and to collect.
-  readonly lineage = new Map<Row, Position>();
-  readonly deadLetters: DeadLetter[] = [];
-  jumps = 0;
-}
-
-class StepContext implements FlowContext {
-  readonly committed: Row[] = [];
-  readonly from: (Row | undefined)[] = [];
-  readonly rejected: { row: Row; reason: string }[] = [];
-  actions: Action[] = [];
-  constructor(
-    private readonly run: Run,
-    private readonly flow: FlowConfig,
-    private readonly step: CompiledStep,
-    readonly input: readonly Row[],
-    readonly partition: number,
-    readonly log: Logger,
-    private readonly deps: FlowDeps,
-  ) {}
-
-  get flowId(): string { return this.flow.id; }
-  get flowName(): string { return this.flow.name; }
-  get fid(): string { return this.step.func.fid; }
-  get fname(): string { return this.step.func.fname; }
-  get mode(): FlowContext['mode'] { return this.step.func.mode; }
-  get params(): Params { return this.step.params; }
-
-  param<T = unknown>(key: string): T | undefined {
-    return this.step.params[key] as T | undefined;
-  }
-  commitRow(row: Row, from?: Row): void {
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      throw new KisError('KIS_ERR_FUNCTION_FAILED', `function '${this.fid}' committed a ${row === null ? 'null' : typeof row}; a row must be an object`, { retriable: false });
-    }
-    this.committed.push(row);
-    this.from.push(from);
-  }
-  commitRows(rows: Iterable<Row>): void {
-    for (const r of rows) this.commitRow(r);
-  }
-  reject(row: Row, reason: string): void {
-    this.rejected.push({ row, reason });
-  }
-  next(...actions: Action[]): void {
-    this.actions.push(...actions);
-  }
-  recordOf(row: Row): Position | undefined { return this.run.lineage.get(row); }
-  state<V = unknown>(): KeyedState<V> {
-    if (this.step.store === undefined || !this.deps.state) {
-      throw new KisError('KIS_ERR_STATE', `function '${this.fid}' of flow '${this.flow.id}' uses state but does not declare it (add option.state: {} to its func document)`, { retriable: false });
-    }
-    return this.deps.state.store(this.flow.id, this.step.store, this.partition) as KeyedState<V>;
-  }
-  now(): number { return (this.deps.clock ?? Date.now)(); }
-  get inputEnded(): boolean { return this.run.inputEnded; }
-  getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
-  setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
-  getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
-  setMetaData(key: string, value: unknown): void { this.run.meta.set(key, value); }
-
-  reset(): void {
-    this.committed.length = 0;
-    this.from.length = 0;
-    this.rejected.length = 0;
-    this.actions = [];
-  }
-}
-
 export class Flow {
   private readonly indexOf: ReadonlyMap<string, number>;
 
@@ -180,7 +110,7 @@ export class Flow {
     const started = performance.now();
     // Held join rows resuming after their Load step were counted when they first entered.
     this.deps.observer.flowStarted(this.config.id, this.config.name, opts.startAt ? 0 : rows.length);
-    let input: readonly Row[] = rows;
+    let input: readonly Row[] = this.withinLimits(run, rows);
     let i = opts.startAt ?? 0;
     let stoppedAt: string | undefined;
     let stopReason: RunResult['stopReason'] = 'end';
@@ -196,7 +126,7 @@ export class Flow {
         break;
       }
       const action = mergeActions(outcome.actions);
-      let out = action.dataReuse ? input : outcome.rows;
+      let out = action.dataReuse ? outcome.passedInput ?? input : outcome.rows;
       if (out.length === 0 && !action.forceEntryNext) {
         stoppedAt = step.func.fid;
         stopReason = outcome.held > 0 ? 'held' : 'no-rows';
@@ -271,7 +201,8 @@ export class Flow {
   }
 
   private async runStep(run: Run, step: CompiledStep, input: readonly Row[], partition: number): Promise<
-    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number } | { kind: 'failed' }
+    // passedInput: after a bisection, the input rows whose parts passed (what DataReuse hands on).
+    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number; passedInput: Row[] | undefined } | { kind: 'failed' }
   > {
     const t0 = performance.now();
     const func = step.func;
@@ -355,6 +286,7 @@ export class Flow {
     // 3. The function itself, retried as its option says.
     const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
     let attempts = 0;
+    let passedInput: Row[] | undefined;
     try {
       if (func.retryTimes === 0) {
         attempts = 1;
@@ -378,12 +310,24 @@ export class Flow {
         });
       }
     } catch (err) {
-      const code: KisErrorCode = isKisError(err) ? err.code : 'KIS_ERR_FUNCTION_FAILED';
-      const error = isKisError(err) ? err : new KisError(code, `function '${func.fid}' (${func.fname}) failed: ${errorMessage(err)}`, { cause: err });
-      this.deadLetter(run, rows, step, error, attempts);
-      this.deps.logger.error({ flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code }, `${error.message}; rows sent to the dead-letter sink`);
-      this.report(run, step, input.length, 0, rejected, dlBefore, t0);
-      return { kind: 'failed' };
+      const error = this.asError(step, err);
+      const log = { flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code: error.code };
+      // One bad row must not take its neighbours down: the call's rows are retried in halves to find it.
+      const found = await findFailingRows(rows, error, (sub) => this.attempt(run, step, sub, partition));
+      if (found === undefined || found.passed.length === 0) {
+        this.deadLetter(run, rows, step, error, attempts);
+        this.deps.logger.error(log, `${error.message}; rows sent to the dead-letter sink`);
+        this.report(run, step, input.length, 0, rejected, dlBefore, t0);
+        return { kind: 'failed' };
+      }
+      for (const f of found.failed) {
+        this.deadLetter(run, [f.row], step, { code: f.error.code, message: `${f.error.message} (this row fails alone; the other rows of its call went on)` }, attempts + 1);
+      }
+      this.deps.logger.error({ ...log, failed: found.failed.length, calls: found.calls },
+        `${error.message}; retried in halves: ${found.failed.length} of ${rows.length} rows fail and were sent to the dead-letter sink, the others went on`);
+      ctx.reset();
+      for (const sub of found.passed) ctx.absorb(sub);
+      passedInput = found.passed.flatMap((sub) => [...sub.input]);
     }
 
     for (const { row, reason } of ctx.rejected) {
@@ -399,7 +343,23 @@ export class Flow {
       if (p) run.lineage.set(r, p);
     });
     this.report(run, step, input.length, ctx.committed.length, rejected, dlBefore, t0);
-    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held };
+    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held, passedInput };
+  }
+
+  /** One attempt of the step on some of its rows, in a context of their own (bisection). */
+  private async attempt(run: Run, step: CompiledStep, rows: readonly Row[], partition: number): Promise<StepContext> {
+    const sub = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
+    try {
+      await this.call(run, step, sub, rows);
+    } catch (err) {
+      throw this.asError(step, err);
+    }
+    return sub;
+  }
+
+  private asError(step: CompiledStep, err: unknown): KisError {
+    if (isKisError(err)) return err;
+    return new KisError('KIS_ERR_FUNCTION_FAILED', `function '${step.func.fid}' (${step.func.fname}) failed: ${errorMessage(err)}`, { cause: err });
   }
 
   private async call(run: Run, step: CompiledStep, ctx: StepContext, rows: readonly Row[]): Promise<void> {
@@ -444,15 +404,40 @@ export class Flow {
     }
   }
 
-  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep, err: { code: KisErrorCode; message: string }, attempts: number): void {
+  /**
+   * Rows past a bound of limits: go to the dead-letter sink here, where they enter the flow, so no function,
+   * sink or connector sees them. The walk is iterative: a row nested 100,000 deep cannot overflow it.
+   */
+  private withinLimits(run: Run, rows: readonly Row[]): readonly Row[] {
+    const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
+    let kept: Row[] | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const breach = checkRowLimits(row, limits);
+      if (breach === undefined) {
+        kept?.push(row);
+        continue;
+      }
+      kept ??= rows.slice(0, i);
+      this.deadLetter(run, [row], undefined, { code: 'KIS_ERR_ROW_LIMIT', message: `${breach.message}: dead-lettered before any function of flow '${this.config.id}'` }, 0);
+    }
+    if (kept && kept.length < rows.length) {
+      this.deps.logger.warn({ flow: this.config.id, rows: rows.length - kept.length, code: 'KIS_ERR_ROW_LIMIT' }, 'rows past the row limits were dead-lettered where they entered the flow');
+    }
+    return kept ?? rows;
+  }
+
+  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep | undefined, err: { code: KisErrorCode; message: string }, attempts: number): void {
     const at = new Date().toISOString();
+    const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
     for (const row of rows) {
       run.deadLetters.push({
-        row,
+        // A dead letter can always be written: a row past the limits travels as a described placeholder.
+        row: boundedRow(row, limits),
         code: err.code,
         message: err.message,
         flow: this.config.id,
-        fn: step.func.fid,
+        fn: step?.func.fid ?? '',
         position: run.lineage.get(row),
         attempts,
         at,

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   KIS_ERR_ROW_MISSING_FIELD: 'A row lacks a field listed in its function\'s source.must.',
   KIS_ERR_ROW_CODEC: 'A row does not match the io-ts codec its function declared.',
   KIS_ERR_ROW_REJECTED: 'A Verify function rejected a row.',
+  KIS_ERR_ROW_LIMIT: 'A row is past a bound of limits: in the global document (max_depth, max_bytes, max_keys); it is dead-lettered before any function sees it.',
   KIS_ERR_ROW_DECODE: 'A source record could not be decoded into a row (malformed JSON, for instance).',
   KIS_ERR_FUNCTION_FAILED: 'A function threw; the rows of that call go to the dead-letter sink after the retries.',
   KIS_ERR_JUMP_LOOP: 'A flow jumped more often than its jump limit allows in one batch (an endless JumpFunc loop).',

@@ -72,7 +72,7 @@ test('kis.sink appends JSON lines to a file (flushed on close) and passes rows o
 
 test('built-in params and expressions are checked when the flow is built', async () => {
   await assert.rejects(TestDriver.fromYaml(step('F1', 'kis.filter', 'C', '{ wher: "a > 1" }') + flow(['F1'])),
-    /flow 'F' step 1 \('F1'\): bad params: unknown key 'wher' \(allowed here: where\)/);
+    /flow 'F' step 1 \('F1'\): bad params: unknown key 'wher' \(did you mean 'where'\? allowed here: where\)/);
   await assert.rejects(TestDriver.fromYaml(step('F1', 'kis.filter', 'C', '{ where: "a >" }') + flow(['F1'])),
     /params\.where: expression "a >" does not compile/);
   await assert.rejects(TestDriver.fromYaml(step('S1', 'kis.sink', 'Expand', '{ to: file }') + flow(['S1'])),
