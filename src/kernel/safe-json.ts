@@ -31,7 +31,10 @@ export function safeJson(row: unknown, maxBytes: number = DEFAULT_ROW_LIMITS.max
   } else {
     why = breach.limit === 'max_depth' ? 'the row is nested deeper than 512 levels' : `the row's JSON is more than ${maxBytes} bytes`;
   }
-  return { text: placeholder(why, maxBytes, preview(row, Math.min(PREVIEW_CHARS, Math.max(0, Math.floor(maxBytes / 8) - 64)))), truncated: true };
+  const head = preview(row, Math.min(PREVIEW_CHARS, Math.max(0, Math.floor(maxBytes / 8) - 64)));
+  // A cycle also looks endlessly deep or large to the walk; the preview marks it, so say what it is.
+  if (head.includes('"[Circular]"')) why = 'the row refers to itself (a cycle), so it has no JSON form';
+  return { text: placeholder(why, maxBytes, head), truncated: true };
 }
 
 function placeholder(why: string, maxBytes: number, head: string): string {
