@@ -1,85 +1,25 @@
 // A flow compiled from config: its steps, each bound to an implementation and maybe a connector.
 // A flow holds no per-batch state: every run() builds its own Run object, so one flow serves
 // any number of partitions at once (the Go original needed Fork() for that; here fork() is cheap).
-import { isLeft } from 'fp-ts/lib/Either.js';
 import pRetry from 'p-retry';
-import type { Logger } from 'pino';
-import type { ConnConfig, FlowConfig, FuncConfig } from '../config/model.js';
+import type { FlowConfig } from '../config/model.js';
 import { errorMessage, isKisError, isRetriable, KisError, type KisErrorCode } from '../kernel/errors.js';
-import type { Params, Position, Row } from '../kernel/types.js';
-import { mergeActions, type Action } from './actions.js';
-import { Run, StepContext } from './step-context.js';
-import { missingKeyFields, type Connector } from './connector.js';
-import type { FaasHandler } from './context.js';
-import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
-import type { FlowObserver } from './observer.js';
-import type { CaasCall, ConnectorHandle } from './pool.js';
-import type { KeyedState, StateAccess } from './state.js';
-import { partitionForKey } from '../kernel/partitioner.js';
 import { checkRowLimits, DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
+import { partitionForKey } from '../kernel/partitioner.js';
+import type { Row } from '../kernel/types.js';
+import { mergeActions, type Action } from './actions.js';
 import { boundedRow, findFailingRows } from './bisect.js';
+import { missingKeyFields } from './connector.js';
+import type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types.js';
 import { joinOrHold, type HeldRow, type TableRow } from './join.js';
-import type * as t from 'io-ts';
+import type { KeyedState } from './state.js';
+import { handleOf, Run, StepContext } from './step-context.js';
+import { checkInput, joinRefusals } from './step-input.js';
 
 /** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
 export const JUMPS_PER_STEP = 100;
 
-export interface CompiledStep {
-  readonly index: number;
-  readonly func: FuncConfig;
-  readonly params: Params;
-  /** The FaaS, prepared for this step; absent only for Save/Load steps that use the connector's default call. */
-  readonly handler: FaasHandler | undefined;
-  readonly rowCodec: t.Decoder<unknown, unknown> | undefined;
-  readonly caas: CaasCall | undefined;
-  /** The connector config of a Save/Load step, and its runtime (absent when a CaaS serves the connector). */
-  readonly conn: ConnConfig | undefined;
-  readonly connector: Connector | undefined;
-  /** A Load step that is fed by its connector's topic (the flow's first step, no source): no join. */
-  readonly drivesFlow: boolean;
-  readonly join: 'inner' | 'left';
-  readonly joinAs: string | undefined;
-  /** Load steps that join: how long a held row waits and a saved row matches (absent: no limit). */
-  readonly joinWindowMs: number | undefined;
-  /** Load steps that join: the store of held rows, and (co-partitioned joins) the store of saved rows. */
-  readonly heldStore: string | undefined;
-  readonly tableStore: string | undefined;
-  /** The step's state store name (its fid) when the function keeps state. */
-  readonly store: string | undefined;
-  /** The runtime calls the step with no rows on every tick. */
-  readonly ticks: boolean;
-}
-
-export interface FlowDeps {
-  readonly deadLetters: DeadLetterSink;
-  readonly observer: FlowObserver;
-  readonly logger: Logger;
-  /** Keyed state; absent: functions that use state fail with KIS_ERR_STATE. */
-  readonly state?: StateAccess;
-  readonly clock?: () => number;
-  /** Co-partitioned joins: the partition count of the flow's joined topics, once known. */
-  readonly joinPartitions?: (flowId: string) => number | undefined;
-}
-
-export interface RunOptions {
-  /** One per row, when the rows come from a source. */
-  readonly positions?: readonly (Position | undefined)[];
-  readonly partition?: number;
-  /** Start at this step (held join rows resume after their Load step). */
-  readonly startAt?: number;
-  /** The input has ended (finite runs): the call that lets functions emit what they hold. */
-  readonly inputEnded?: boolean;
-}
-
-export interface RunResult {
-  /** Rows committed by the last function that ran to completion (the flow's output). */
-  readonly output: Row[];
-  readonly outputPositions: (Position | undefined)[];
-  readonly deadLetters: DeadLetter[];
-  /** The fid of the function that stopped the run (Abort, no rows, a failure), or undefined when it ran to the end. */
-  readonly stoppedAt: string | undefined;
-  readonly stopReason: 'end' | 'abort' | 'no-rows' | 'failed' | 'held';
-}
+export type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types.js';
 
 export class Flow {
   private readonly indexOf: ReadonlyMap<string, number>;
@@ -210,41 +150,9 @@ export class Flow {
     let rejected = 0;
 
     // 1. source.must and the row codec: failing rows are rejected, the rest go on.
-    let rows = input;
-    if (func.must.length > 0 || step.rowCodec) {
-      const ok: Row[] = [];
-      const must = func.must;
-      for (const row of input) {
-        let complete = true;
-        for (let k = 0; k < must.length; k++) {
-          const v = row[must[k]!];
-          if (v === undefined || v === null) { complete = false; break; }
-        }
-        if (!complete) {
-          const missing = must.filter((f) => row[f] === undefined || row[f] === null);
-          this.deadLetter(run, [row], step, {
-            code: 'KIS_ERR_ROW_MISSING_FIELD',
-            message: `row lacks required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (source.must of '${func.fid}')`,
-          }, 0);
-          rejected++;
-          continue;
-        }
-        if (step.rowCodec) {
-          const res = step.rowCodec.decode(row);
-          if (isLeft(res)) {
-            const paths = res.left.map((e) => e.context.map((c) => c.key).filter(Boolean).join('.')).filter(Boolean);
-            this.deadLetter(run, [row], step, {
-              code: 'KIS_ERR_ROW_CODEC',
-              message: `row does not match the row codec of '${func.fname}'${paths.length ? ` at ${[...new Set(paths)].join(', ')}` : ''}`,
-            }, 0);
-            rejected++;
-            continue;
-          }
-        }
-        ok.push(row);
-      }
-      rows = ok;
-    }
+    const checked = checkInput(step, input);
+    let rows = checked.rows;
+    for (const r of checked.refused) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
 
     // 2. A Load step that is not fed by its own topic joins its rows with what other flows saved.
     let held = 0;
@@ -260,21 +168,7 @@ export class Flow {
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
-      for (const r of joined.unjoinable) {
-        this.deadLetter(run, [r], step, {
-          code: 'KIS_ERR_ROW_MISSING_FIELD',
-          message: `row lacks key field(s) ${step.connector.config.key.filter((k) => r[k] === undefined || r[k] === null).join(', ')} of connector '${func.cid}', so it cannot be joined`,
-        }, 0);
-        rejected++;
-      }
-      for (const { row, home } of joined.misplaced) {
-        this.deadLetter(run, [row], step, {
-          code: 'KIS_ERR_JOIN_PARTITION',
-          message: `row's join key ${JSON.stringify(step.connector.keyOf(row))} belongs to partition ${home} (murmur2, Kafka's default partitioner), but it arrived on partition ${partition}, ` +
-            `where its match can never be: key the input topic by connector '${func.cid}''s key (${step.connector.config.key.join(', ')}) with the default partitioner`,
-        }, 0);
-        rejected++;
-      }
+      for (const r of joinRefusals(step, joined, partition)) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
       held = joined.held;
       joined.rows.forEach((r, k) => {
         const p = joined.positions[k];
@@ -450,15 +344,4 @@ export class Flow {
       rowsIn, rowsOut, rejected, deadLettered: run.deadLetters.length - dlBefore, ms: performance.now() - t0,
     });
   }
-}
-
-function handleOf(step: CompiledStep): ConnectorHandle {
-  const c = step.conn;
-  return {
-    cid: step.func.cid ?? '',
-    type: c?.type ?? '',
-    addrs: c?.addrs ?? [],
-    keyFields: c?.key ?? [],
-    params: c?.params ?? {},
-  };
 }

@@ -7,7 +7,8 @@ import type { Params, Position, Row } from '../kernel/types.js';
 import type { Action } from './actions.js';
 import type { FlowContext } from './context.js';
 import type { DeadLetter } from './dead-letter.js';
-import type { CompiledStep, FlowDeps } from './flow.js';
+import type { CompiledStep, FlowDeps } from './flow-types.js';
+import type { ConnectorHandle } from './pool.js';
 import type { KeyedState } from './state.js';
 
 export class Run {
@@ -89,4 +90,16 @@ export class StepContext implements FlowContext {
     this.rejected.length = 0;
     this.actions = [];
   }
+}
+
+/** What a CaaS call is told about the connector of its step. */
+export function handleOf(step: CompiledStep): ConnectorHandle {
+  const c = step.conn;
+  return {
+    cid: step.func.cid ?? '',
+    type: c?.type ?? '',
+    addrs: c?.addrs ?? [],
+    keyFields: c?.key ?? [],
+    params: c?.params ?? {},
+  };
 }
