@@ -13,7 +13,8 @@ export type FunctionModule = (pool: KisPool) => void | Promise<void>;
 const MODULE_FILE = /\.(m?js|ts|mts)$/;
 const NOT_MODULE = /\.d\.(m?ts)$|\.test\.(m?[jt]s)$/;
 
-async function moduleFiles(entry: string): Promise<string[]> {
+/** The module files of one `functions:` entry: the file itself, or every module file below the folder. */
+export async function moduleFiles(entry: string): Promise<string[]> {
   const s = await stat(entry);
   if (!s.isDirectory()) return [entry];
   const out: string[] = [];
