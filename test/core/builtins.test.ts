@@ -88,3 +88,23 @@ test('an expression that fails at run time dead-letters its rows with the reason
   assert.equal(r.deadLetters[0]!.code, 'KIS_ERR_EXPRESSION');
   await d.close();
 });
+
+test('labels: kis.print with label heads its lines [label k=v]; kis.sink to stdout with label prefixes [label]', async () => {
+  const d = await TestDriver.fromYaml(`kistype: func
+fid: P
+fname: kis.print
+fmode: C
+---
+kistype: func
+fid: S
+fname: kis.sink
+fmode: E
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: P, params: { label: orders, note: x } }, { fid: P }, { fid: S, params: { to: stdout, label: joined } }]
+`);
+  await d.runFlow('F', [{ a: 1 }]);
+  assert.deepEqual(d.stdout, ['[orders note=x] {"a":1}', '[F/P] {"a":1}', '[joined] {"a":1}']);
+  await d.close();
+});
