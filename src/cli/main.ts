@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // kisflow run | validate | graph | export — the command line of the service.
+import './quiet-libraries.js'; // first: it sets what libraries read when they load
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
@@ -13,6 +14,7 @@ import { prepareApp } from '../runtime/app.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
+import { humanSummary, wantsSummary, type SummaryInput } from './summary.js';
 
 /** The drain deadline before the config is read (the global document's drain_timeout_ms after). */
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -132,7 +134,8 @@ async function run(dir: string): Promise<number> {
       ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
       : undefined;
     if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
-    await sup.done();
+    const summary: SummaryInput = await sup.done();
+    if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
