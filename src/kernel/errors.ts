@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   KIS_ERR_ROW_REJECTED: 'A Verify function rejected a row.',
   KIS_ERR_ROW_LIMIT: 'A row is past a bound of limits: in the global document (max_depth, max_bytes, max_keys); it is dead-lettered before any function sees it.',
   KIS_ERR_ROW_DECODE: 'A source record could not be decoded into a row (malformed JSON, for instance).',
-  KIS_ERR_FUNCTION_FAILED: 'A function threw; the rows of that call go to the dead-letter sink after the retries.',
+  KIS_ERR_FUNCTION_FAILED: 'A function threw after its retries; the rows that fail alone (found by retrying the call in halves) go to the dead-letter sink.',
   KIS_ERR_JUMP_LOOP: 'A flow jumped more often than its jump limit allows in one batch (an endless JumpFunc loop).',
   KIS_ERR_JUMP_UNKNOWN: 'A function asked to jump to a function that is not in its flow.',
   KIS_ERR_CONNECTOR: 'A connector call (save, load) failed.',
