@@ -61,5 +61,5 @@ test("Load params in a Load function's default_params are checked against the Lo
   ].join('\n---\n');
   const messages = loadYaml(yaml).errors.map((e) => e.message).join('\n');
   assert.match(messages, /doc 1 \(default_params of a Load function\) at option\.default_params\.join .*expected one of inner, left, found "outer"/);
-  assert.match(messages, /doc 4 \(params of a Load step\) at flows\[0\]\.params\.join_as .*expected a non-empty string/);
+  assert.match(messages, /doc 4 at flows\[0\]\.params\.join_as .*expected a non-empty string/);
 });

@@ -1,11 +1,10 @@
-// kistype: flow — an ordered chain of function references (KisFlow), each step with its params; and the
-// params a Load step reads (join, join_as, join_window_ms), checked against the function each step names.
-import { isLeft } from 'fp-ts/lib/Either.js';
+// kistype: flow — an ordered chain of function references (KisFlow), each step with its params (the join
+// params of a Load step, join / join_as / join_window_ms, are typed in the step codec).
 import * as t from 'io-ts';
 import { fnv1a } from '../../kernel/hash.js';
 import { closed } from '../closed.js';
-import { NonEmptyString, ParamsCodec, PositiveInt } from '../primitives.js';
-import { docError, reportValidation } from '../report.js';
+import { NonEmptyString } from '../primitives.js';
+import { docError } from '../report.js';
 import { suggest } from '../suggest.js';
 import { KAFKA_TOPIC } from './conn.js';
 import { LoadStepParams } from './func.js';
@@ -14,11 +13,11 @@ import { defineKind, explained, originOf, rawId } from './kind.js';
 export const FlowStepCodec = closed('KisFlowStep', {}, {
   fid: NonEmptyString,
   fname: NonEmptyString,
-  params: t.union([ParamsCodec, t.null]),
+  params: t.union([LoadStepParams, t.null]),
 }, 'One step of a flow: a function reference and its params.', {
   fid: 'The function to run.',
   fname: "The Go original's name for fid (accepted as an alias).",
-  params: "Params for this step; they override the function's default_params key by key. A Load step's join params are listed under KisLoadStepParams.",
+  params: "Params for this step; they override the function's default_params key by key. Any keys, except that join, join_as and join_window_ms are a Load step's join params and must have their types on every step.",
 });
 
 export const DeadLetterCodec = closed('KisDeadLetter', {}, {
@@ -97,11 +96,6 @@ export const flowKind = defineKind({
         if (s.fid !== '' && !f && !explained(ctx, 'func', s.fid)) {
           const key = fl.doc.flows[i]?.fid !== undefined ? 'fid' : 'fname';
           ctx.errors.push(docError('KIS_ERR_CONFIG_REFERENCE', doc, ['flows', i, key], `function '${s.fid}' is not declared by any kistype: func document${suggest(s.fid, ctx.funcs.keys())}`));
-        }
-        if (f?.mode === 'Load') {
-          // Checked where they are written: the step's params here, the func's default_params by the func kind.
-          const own = LoadStepParams.decode(s.params);
-          if (isLeft(own)) ctx.errors.push(...reportValidation(doc, own.left, { prefix: ['flows', i, 'params'], what: 'params of a Load step' }));
         }
       });
       const loads = fl.steps.map((s, i) => ({ i, f: ctx.funcs.get(s.fid) })).filter((x) => x.f?.mode === 'Load');

@@ -13,8 +13,8 @@ export const LoadStepParams = openMapping('KisLoadStepParams', {
   join: t.keyof({ inner: null, left: null }),
   join_as: NonEmptyString,
   join_window_ms: PositiveInt,
-}, "Params of a Load step that joins (a Load step fed by a source's rows, not by its own topic), over its func's default_params. " +
-  'A step of another mode may use these names for its own params.', {
+}, "Params of a flow step: any keys, with the join params of a Load step that joins (one fed by a source's rows, not by its own topic) typed. " +
+  "A Load function's default_params are checked against it too.", {
   join: 'inner (default): a row goes on only with its match; left: a row whose match never arrives goes on without it.',
   join_as: 'Nest the saved row under this field instead of merging its fields into the row.',
   join_window_ms: 'How long a held row waits for its match and a saved row matches (absent: no limit). ' +
