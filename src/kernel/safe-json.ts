@@ -93,3 +93,11 @@ export function preview(value: unknown, budget: number): string {
   }
   return out.length > budget ? out.slice(0, budget) : out;
 }
+
+/** Text cut to at most maxBytes of UTF-8 (never inside a character), for raw records in dead letters. */
+export function truncateUtf8(text: string, maxBytes: number): { readonly text: string; readonly truncated: boolean } {
+  if (text.length <= maxBytes / 3 || Buffer.byteLength(text, 'utf8') <= maxBytes) return { text, truncated: false };
+  // Decoding a cut buffer would turn a split character into U+FFFD (3 bytes): leave room for it.
+  const cut = Buffer.from(text, 'utf8').subarray(0, Math.max(0, maxBytes - 3)).toString('utf8');
+  return { text: cut, truncated: true };
+}

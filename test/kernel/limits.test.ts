@@ -102,3 +102,12 @@ test('with the defaults, a row 100,000 levels deep costs one dead letter, and it
   assert.equal(d.topic('F.dlq').length, 1);
   await d.close();
 });
+
+test('truncateUtf8: raw text cut to the byte budget, never past it', async () => {
+  const { truncateUtf8 } = await import('../../src/kernel/safe-json.js');
+  assert.deepEqual(truncateUtf8('short', 100), { text: 'short', truncated: false });
+  const cut = truncateUtf8('€'.repeat(1000), 100);
+  assert.equal(cut.truncated, true);
+  assert.ok(Buffer.byteLength(cut.text) <= 100);
+  assert.ok(cut.text.startsWith('€€€'));
+});
