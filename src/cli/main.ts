@@ -15,6 +15,7 @@ import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
 import { humanSummary, wantsSummary, type SummaryInput } from './summary.js';
+import { startWatchdog, type Watchdog } from './watchdog.js';
 
 /** The drain deadline before the config is read (the global document's drain_timeout_ms after). */
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -94,6 +95,7 @@ async function run(dir: string): Promise<number> {
   let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
+  let watchdog: Watchdog | undefined;
   let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // The same signal again within SAME_SIGNAL_MS is one request delivered twice (\`timeout\` and some process
@@ -106,10 +108,13 @@ async function run(dir: string): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    const waitingFor = supervisor ? 'the service to drain: sources to stop, in-flight batches to finish and commit, sinks to flush' : 'start-up to finish (the config was still loading)';
+    // Armed first: it holds even if stopping blocks the event loop.
+    watchdog = startWatchdog(drainTimeoutMs, waitingFor);
     supervisor?.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     drainTimer = setTimeout(() => {
-      logger.error({ drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs, waitingFor }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
     }, drainTimeoutMs);
     drainTimer.unref();
@@ -139,6 +144,7 @@ async function run(dir: string): Promise<number> {
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
+    watchdog?.cancel();
     server?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
