@@ -187,7 +187,7 @@ export function kisSchemas(): Record<KisType, JsonSchema> & Record<string, JsonS
     out[kistype] = {
       $schema: SCHEMA_DIALECT,
       $id: `${SCHEMA_BASE_URL}${kistype}.schema.json`,
-      $comment: 'Generated from src/config/codecs.ts by scripts/gen-schemas.ts (npm run schemas); do not edit.',
+      $comment: 'Generated from the codecs in src/config/kinds/ by scripts/gen-schemas.ts (npm run schemas); do not edit.',
       title: `KisFlow config: kistype ${kistype}`,
       ...body,
       ...(byType ? { allOf: paramsByType(byType, kistype) } : {}),
@@ -297,7 +297,7 @@ export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed
   const lines: string[] = [
     '# Configuration reference',
     '',
-    '<!-- Generated from src/config/codecs.ts and src/functions/builtins.ts by scripts/gen-schemas.ts. Do not edit: run `npm run schemas`. -->',
+    '<!-- Generated from the codecs in src/config/kinds/ and src/functions/ by scripts/gen-schemas.ts. Do not edit: run `npm run schemas`. -->',
     '',
     `Every YAML document names its kind with \`kistype\`: ${kistypes.map((k) => `\`${k}\``).join(', ')}. ` +
       'Unknown keys are errors. `${VAR}` and `${VAR:-default}` in values are read from the environment.',
