@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const HOOK = `
 let root;
 let loader;
-export async function initialize(data) { root = data.root; loader = data.loader; }
+let self;
+export async function initialize(data) { root = data.root; loader = data.loader; self = data.self; }
 const MARK = 'kisflow-esm';
 const bare = (s) => !/^(\\.{0,2}\\/|[a-zA-Z][a-zA-Z0-9+.-]*:|#)/.test(s);
 const marked = (url) => typeof url === 'string' && url.includes(MARK + '=1');
@@ -31,6 +32,7 @@ function esm(r, parentURL) {
   return { ...r, url: out.href, format: 'module-typescript' };
 }
 export async function resolve(specifier, context, next) {
+  if (Object.hasOwn(self, specifier)) return next(self[specifier], context);
   if (specifier === 'kisflow' || specifier.startsWith('kisflow/')) {
     return next(specifier, { ...context, parentURL: root });
   }
@@ -48,6 +50,22 @@ export async function resolve(specifier, context, next) {
 `;
 
 let registered = false;
+
+/**
+ * `kisflow` and `kisflow/testing` as the files of the running service: src/*.ts when it runs from source
+ * (tests, tsx), dist/src/*.js when built; so that a run from source needs no build.
+ */
+function selfEntries(): Record<string, string> {
+  const here = fileURLToPath(import.meta.url);
+  const ext = path.extname(here);
+  const src = path.resolve(path.dirname(here), '..');
+  const entries: Record<string, string> = {};
+  for (const [name, rel] of [['kisflow', 'index'], ['kisflow/testing', 'testing/index']] as const) {
+    const file = path.join(src, rel + ext);
+    if (existsSync(file)) entries[name] = pathToFileURL(file).href;
+  }
+  return entries;
+}
 
 /** The directory of the service's own package.json (name kisflow), above this file in src/ or dist/src/. */
 export function serviceRoot(from: string = fileURLToPath(import.meta.url)): string | undefined {
@@ -74,5 +92,7 @@ export function registerModuleResolution(loaderUrl: string): void {
   const root = serviceRoot();
   const register = (module as { register?: (url: string, opts: { data: unknown }) => void }).register;
   if (root === undefined || typeof register !== 'function') return;
-  register('data:text/javascript,' + encodeURIComponent(HOOK), { data: { root: pathToFileURL(path.join(root, 'package.json')).href, loader: loaderUrl } });
+  register('data:text/javascript,' + encodeURIComponent(HOOK), {
+    data: { root: pathToFileURL(path.join(root, 'package.json')).href, loader: loaderUrl, self: selfEntries() },
+  });
 }
