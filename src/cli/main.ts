@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // kisflow run | validate | graph | export — the command line of the service.
+import './quiet-libraries.js'; // first: it sets what libraries read when they load
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
@@ -13,6 +14,8 @@ import { prepareApp } from '../runtime/app.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
+import { humanSummary, wantsSummary, type SummaryInput } from './summary.js';
+import { startWatchdog, type Watchdog } from './watchdog.js';
 
 /** The drain deadline before the config is read (the global document's drain_timeout_ms after). */
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -92,6 +95,7 @@ async function run(dir: string): Promise<number> {
   let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
+  let watchdog: Watchdog | undefined;
   let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // The same signal again within SAME_SIGNAL_MS is one request delivered twice (\`timeout\` and some process
@@ -104,10 +108,13 @@ async function run(dir: string): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    const waitingFor = supervisor ? 'the service to drain: sources to stop, in-flight batches to finish and commit, sinks to flush' : 'start-up to finish (the config was still loading)';
+    // Armed first: it holds even if stopping blocks the event loop.
+    watchdog = startWatchdog(drainTimeoutMs, waitingFor);
     supervisor?.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     drainTimer = setTimeout(() => {
-      logger.error({ drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs, waitingFor }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
     }, drainTimeoutMs);
     drainTimer.unref();
@@ -132,10 +139,12 @@ async function run(dir: string): Promise<number> {
       ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
       : undefined;
     if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
-    await sup.done();
+    const summary: SummaryInput = await sup.done();
+    if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
+    watchdog?.cancel();
     server?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

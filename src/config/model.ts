@@ -1,5 +1,6 @@
 // The validated, normalized, frozen config every later folder reads. Aliases are resolved here
 // (fname/fid, cname/cid, return_duration/retry_duration, V/S/L/C/E), so nothing downstream sees them.
+import type { RowLimits } from '../kernel/limits.js';
 import type { Params } from '../kernel/types.js';
 import type {
   ConnDoc, FlowDoc, FullMode, FuncDoc, GlobalDoc, SourceDoc,
@@ -17,6 +18,8 @@ export interface GlobalConfig {
   readonly drainTimeoutMs: number;
   readonly reloadIntervalMs: number;
   readonly functions: readonly string[];
+  /** Bounds on every row (limits: in the global document, or the defaults). */
+  readonly limits: RowLimits;
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;
 }
@@ -56,6 +59,8 @@ export interface FlowConfig {
   readonly enabled: boolean;
   readonly steps: readonly FlowStepConfig[];
   readonly deadLetterTopic: string;
+  /** The global document's row limits, checked where rows enter this flow. */
+  readonly limits: RowLimits;
   readonly origin: Origin;
   readonly doc: FlowDoc;
 }

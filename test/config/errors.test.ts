@@ -23,7 +23,7 @@ test('a misspelt key is an error naming it, where it is, and what is allowed', (
   const r = loadYaml({ 'f.yml': `${PRINT}---\nkistype: func\nfid: S\nfmode: Save\noption:\n  cid: c\n  retry_duraton: 5\n` });
   const e = errorWith(r.errors, 'KIS_ERR_CONFIG_SCHEMA');
   assert.equal(e.message,
-    "f.yml doc 2 at option.retry_duraton (line 11, col 3): unknown key 'retry_duraton' (allowed here: cid, cname, retry_times, retry_duration, return_duration, default_params, state)");
+    "f.yml doc 2 at option.retry_duraton (line 11, col 3): unknown key 'retry_duraton' (did you mean 'retry_duration'? allowed here: cid, cname, retry_times, retry_duration, return_duration, default_params, state)");
   assert.deepEqual([e.context.line, e.context.col, e.context.doc], [11, 3, 2]);
 });
 

@@ -99,7 +99,8 @@ test('retries: a retriable failure is retried retry_times times, then the rows g
   const d = await driver(fn('Flaky', 'C', 'option: { retry_times: 2, retry_duration: 1 }\n') + flow('F', ['{ fid: Flaky }']),
     (pool) => pool.faas('Flaky', () => { calls++; throw new Error('backend down'); }));
   const r = await d.runFlow('F', [{ id: 'a' }, { id: 'b' }]);
-  assert.equal(calls, 3);
+  // 3 attempts of the call, then one attempt of each half to find the failing rows (both fail).
+  assert.equal(calls, 5);
   assert.equal(r.stopReason, 'failed');
   assert.deepEqual(r.deadLetters.map((x) => [x.row, x.code, x.fn, x.attempts, x.position?.offset]), [
     [{ id: 'a' }, 'KIS_ERR_FUNCTION_FAILED', 'Flaky', 3, '0'],
