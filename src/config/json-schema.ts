@@ -177,9 +177,16 @@ function paramsByType(codecs: Readonly<Record<string, t.Mixed>>, where: string):
   });
 }
 
+/** The params codecs of the source and connector types, by type name (the registered types; default: those of config/). */
+export interface TypedParams {
+  readonly source: Readonly<Record<string, t.Mixed>>;
+  readonly conn: Readonly<Record<string, t.Mixed>>;
+}
+const CONFIG_TYPES: TypedParams = { source: SOURCE_PARAMS_CODECS, conn: CONN_PARAMS_CODECS };
+
 /** One JSON Schema per kistype; for source and conn, `params` is checked by `type` through if/then. */
-export function kisSchemas(): Record<KisType, JsonSchema> & Record<string, JsonSchema> {
-  const typed: Readonly<Record<string, Readonly<Record<string, t.Mixed>>>> = { source: SOURCE_PARAMS_CODECS, conn: CONN_PARAMS_CODECS };
+export function kisSchemas(types: TypedParams = CONFIG_TYPES): Record<KisType, JsonSchema> & Record<string, JsonSchema> {
+  const typed: Readonly<Record<string, Readonly<Record<string, t.Mixed>>>> = { source: types.source, conn: types.conn };
   const out = {} as Record<KisType, JsonSchema> & Record<string, JsonSchema>;
   for (const { kistype, codec } of KINDS) {
     const { title: _name, ...body } = toJsonSchema(codec, kistype);
@@ -292,7 +299,7 @@ function paramsSections(title: string, owner: string, codecs: Readonly<Record<st
  * src/functions/builtins.ts) because config comes before functions and does not import from it.
  * An entry whose codec is undefined takes any params.
  */
-export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed | undefined>>): string {
+export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed | undefined>>, types: TypedParams = CONFIG_TYPES): string {
   const kistypes = KINDS.map((k) => k.kistype);
   const lines: string[] = [
     '# Configuration reference',
@@ -312,8 +319,8 @@ export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed
     lines.push(...codecSection(`kistype: ${k}`, 3, k, asClosed(codec, k),
       [`JSON Schema: [\`schemas/${k}.schema.json\`](../schemas/${k}.schema.json).`]));
   }
-  lines.push(...paramsSections('Source params by type', 'source', SOURCE_PARAMS_CODECS));
-  lines.push(...paramsSections('Connector params by type', 'conn', CONN_PARAMS_CODECS));
+  lines.push(...paramsSections('Source params by type', 'source', types.source));
+  lines.push(...paramsSections('Connector params by type', 'conn', types.conn));
   lines.push('## Built-in functions', '',
     'A func whose `fname` is one of these needs no function module. Its params are the flow step\'s `params` over the func\'s `option.default_params`.', '');
   for (const [name, codec] of Object.entries(builtinParams)) {

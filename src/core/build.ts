@@ -107,6 +107,8 @@ export function buildFlows(
       // A Load step joins with a change feed (held rows released as matches are saved); a CaaS replaces that.
       const joins = func.mode === 'Load' && !(index === 0 && !fedBySource.has(fc.id)) && connector?.feed !== undefined && pool.getCaas(func.cid!, func.fname) === undefined;
       const coPartitioned = joins && (env.coPartitioned?.(fc) ?? false);
+      // A Load step on storage (no change feed) is a lookup join with the stored rows.
+      const byKey = func.mode === 'Load' && !joins && !(index === 0 && !fedBySource.has(fc.id)) && pool.getCaas(func.cid!, func.fname) === undefined ? connector?.byKey : undefined;
       if (joins) {
         const maxKeys = func.state?.maxKeys ?? DEFAULT_MAX_KEYS;
         stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined, keepEvicted: true });
@@ -131,6 +133,7 @@ export function buildFlows(
         joinWindowMs,
         heldStore: joins ? heldStoreName(func.fid, index) : undefined,
         tableStore: coPartitioned ? tableStoreName(func.fid, index) : undefined,
+        lookup: byKey ? (partition, keys) => byKey.lookupIn(partition, keys) : undefined,
         store: keepsState ? func.fid : undefined,
         ticks: impl?.ticks === true,
       });

@@ -31,6 +31,11 @@ export interface CompiledStep {
   /** Load steps that join: the store of held rows, and (co-partitioned joins) the store of saved rows. */
   readonly heldStore: string | undefined;
   readonly tableStore: string | undefined;
+  /**
+   * Load steps on storage (a lookup join with a dimension table): the stored rows under the keys, per
+   * partition, batched and cached; absent for joins with a change feed.
+   */
+  readonly lookup: ((partition: number, keys: readonly string[]) => Promise<ReadonlyMap<string, Row>>) | undefined;
   /** The step's state store name (its fid) when the function keeps state. */
   readonly store: string | undefined;
   /** The runtime calls the step with no rows on every tick. */

@@ -42,12 +42,6 @@ export interface SourceEnv extends TypeEnv {
   readonly stdin?: Readable;
   /** Topics that flows fed by this source join co-partitioned: a Kafka source reads them in the same group. */
   readonly coPartitionedTopics: readonly string[];
-  /**
-   * Positions (per partition) that every flow this source feeds has stored together with its data (storage
-   * connectors, exactly once): the source resumes after them when they are ahead of its own commit.
-   * Absent when some flow writes somewhere without positions.
-   */
-  readonly resumeAfter?: () => Promise<ReadonlyMap<number, string>>;
   /** Called with this member's partitions after each rebalance (state is restored and let go by it). */
   readonly onAssigned: (assignment: Readonly<Record<string, readonly number[]>>) => void;
 }

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   KIS_ERR_BINLOG_UNDECODABLE: 'The binlog holds events zongji cannot decode (compressed transactions, partial JSON updates); the source stops rather than skip them.',
   KIS_ERR_JOIN_EXPIRED: 'An inner-join row found no match within its join_window_ms; it goes to the dead-letter sink.',
   KIS_ERR_JOIN_PARTITION: 'A row reached a co-partitioned join on a partition its join key does not hash to: the input topic is not keyed by the join key.',
+  KIS_ERR_LOOKUP_MISS: 'An inner lookup join (a Load step on a storage connector) found no stored row under the row\'s key; the row goes to the dead-letter sink (join: left goes on without it).',
+  KIS_ERR_STORAGE_REJECTED: 'The storage a Save writes to refused a row (too long, NOT NULL, wrong type, a constraint); the row goes to the dead-letter sink with the database\'s code and message, the rest of its batch is written.',
   KIS_ERR_STORAGE_SCHEMA: 'A storage connector\'s target does not fit its config: a missing table or column, or key columns without a primary or unique key.',
   KIS_ERR_STORAGE_UNAVAILABLE: 'A storage connector cannot reach its server (refused, lost, restarted, timed out); retriable, nothing of the batch was written.',
   KIS_ERR_STATE: 'Keyed state could not be restored from or written to its changelog, or a function used state it did not declare.',

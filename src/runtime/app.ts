@@ -42,7 +42,7 @@ export async function prepareApp(dir: string, opts: PrepareOptions = {}): Promis
     errors.push(err as KisError);
   }
   errors.push(...await loadFunctionModules(config, pool, opts.moduleVersion));
-  if (errors.length === 0) errors.push(...checkTypeParams(config, pool.types, loaded.locate));
+  if (errors.length === 0) errors.push(...checkTypeParams(config, pool, loaded.locate));
   errors.push(...checkImplementations(config, pool, { stdout: process.stdout, onClose() {}, locate: loaded.locate }));
   if (errors.length > 0) throw new KisConfigErrors(errors);
   return { config, pool, locate: loaded.locate };

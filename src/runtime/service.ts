@@ -34,6 +34,8 @@ export interface RunSummary {
 export interface ServiceHarness {
   /** Starts the flows fed by their connector's topic (run() does it too). */
   startDriven(): void;
+  /** Connects and checks the connectors that have a start (storage); run() does it too. */
+  startConnectors(): Promise<void>;
   /** Feeds rows to flows as if source `sourceId` produced them. */
   feed(sourceId: string, flows: readonly string[], rows: readonly Row[], partition?: number): Promise<void>;
   /** Waits until nothing is in flight and every connector-driven flow has caught up. */
@@ -112,7 +114,7 @@ export class KisService implements ServiceHarness {
     const { joins, dispatcher } = this.parts;
     try {
       await this.transport.start({ tables: joins.globalTables(), preflight: () => joins.checkCoPartitioning() });
-      for (const c of this.connectors.values()) await c.start?.();
+      await this.startConnectors();
       this.startDriven();
       this.started = true;
       const tickMs = this.opts.tickMs ?? TICK_MS;
@@ -150,6 +152,15 @@ export class KisService implements ServiceHarness {
     const summary = this.summary();
     logger.info({ ...summary }, 'run finished');
     return summary;
+  }
+
+  private connectorsStarted: Promise<void> | undefined;
+
+  startConnectors(): Promise<void> {
+    this.connectorsStarted ??= (async () => {
+      for (const c of this.connectors.values()) await c.start?.();
+    })();
+    return this.connectorsStarted;
   }
 
   startDriven(): void {

@@ -28,6 +28,17 @@ export const TlsCodec = t.union([t.boolean, closed('KisStorageTls', {}, {
 })]);
 export type TlsParam = Unbranded<t.TypeOf<typeof TlsCodec>>;
 
+/** The cache of a lookup join (a Load step on this connector), fields every storage type takes. */
+export const LOOKUP_CACHE_FIELDS = {
+  cache_keys: PositiveWhole,
+  cache_ttl_ms: PositiveWhole,
+} as const;
+
+export const LOOKUP_CACHE_DOCS = {
+  cache_keys: 'Keys a Load step (a lookup join) keeps cached per partition, found or not (default 10000); the least recently used go first.',
+  cache_ttl_ms: 'How long a cached lookup, found or not, is trusted (default 60000 ms).',
+} as const;
+
 /** Fields every SQL connector type takes. */
 export const SQL_TABLE_FIELDS = {
   columns: t.record(t.string, NonEmptyText),
@@ -35,6 +46,7 @@ export const SQL_TABLE_FIELDS = {
   op_field: NonEmptyText,
   positions_table: NonEmptyText,
   batch_rows: PositiveWhole,
+  ...LOOKUP_CACHE_FIELDS,
 } as const;
 
 export const SQL_TABLE_DOCS = {
@@ -43,6 +55,7 @@ export const SQL_TABLE_DOCS = {
   deletes: "When true, a row whose op_field is 'd' (a binlog delete) deletes the stored row by its key instead of upserting it (default false).",
   op_field: "The row field that says what a binlog row did: c, u, d or r (default 'op').",
   positions_table: "Table of source positions written in the same transaction as the rows (default kisflow_positions; created when missing).",
+  ...LOOKUP_CACHE_DOCS,
   batch_rows: 'Rows per INSERT statement (default 1000 for mysql, 500 for postgres); a batch may take several statements, in one transaction.',
 } as const;
 
