@@ -95,3 +95,17 @@ test('a call that fails on every row costs a bounded number of attempts', async 
   assert.ok(calls <= 1 + MAX_BISECT_CALLS, `${calls} calls`);
   await d.close();
 });
+
+test('a connector error whose cause the client marks non-retriable (a record too large) is one row\'s: it is bisected', async () => {
+  const d = await driver('C', (pool) => pool.faas('Fn', (f, rs) => {
+    if (rs.some((r) => r['bad'])) {
+      const cause = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { retriable: false });
+      throw new KisError('KIS_ERR_CONNECTOR', 'save to topic t failed', { cause, retriable: true });
+    }
+    f.commitRows(rs);
+  }));
+  const r = await d.runFlow('F', rows(6, [4]));
+  assert.deepEqual(r.output.map((x) => x['id']), [0, 1, 2, 3, 5]);
+  assert.deepEqual(r.deadLetters.map((x) => [x.row['id'], x.code]), [[4, 'KIS_ERR_CONNECTOR']]);
+  await d.close();
+});
