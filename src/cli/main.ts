@@ -82,6 +82,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * What a stop is waiting for, in words: the service's own account when it gives one (an optional
+ * `pending(): string[]` on the running service), else the general steps of a drain.
+ */
+function pendingOf(supervisor: Supervisor | undefined): string {
+  if (!supervisor) return 'start-up to finish (the config was still loading)';
+  const service = supervisor.current as unknown as { pending?: () => readonly string[] };
+  try {
+    const pending = service.pending?.();
+    if (pending && pending.length > 0) return pending.join('; ');
+  } catch {
+    // an account that fails is no account
+  }
+  return 'the service to drain: sources to stop, in-flight batches to finish and commit, sinks to flush';
+}
+
 /** A second signal sooner than this after the first counts as the same one. */
 const SAME_SIGNAL_MS = 100;
 
@@ -96,6 +112,7 @@ async function run(dir: string): Promise<number> {
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
   let watchdog: Watchdog | undefined;
+  let pendingTimer: NodeJS.Timeout | undefined;
   let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // The same signal again within SAME_SIGNAL_MS is one request delivered twice (\`timeout\` and some process
@@ -108,13 +125,16 @@ async function run(dir: string): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
-    const waitingFor = supervisor ? 'the service to drain: sources to stop, in-flight batches to finish and commit, sinks to flush' : 'start-up to finish (the config was still loading)';
-    // Armed first: it holds even if stopping blocks the event loop.
-    watchdog = startWatchdog(drainTimeoutMs, waitingFor);
+    const waitingFor = (): string => pendingOf(supervisor);
+    // Armed first: it holds even if stopping blocks the event loop. Told what the stop waits for once a second.
+    const dog = startWatchdog(drainTimeoutMs, waitingFor());
+    watchdog = dog;
+    pendingTimer = setInterval(() => dog.waitingFor(waitingFor()), 1000);
+    pendingTimer.unref();
     supervisor?.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     drainTimer = setTimeout(() => {
-      logger.error({ drainTimeoutMs, waitingFor }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs, waitingFor: waitingFor() }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
     }, drainTimeoutMs);
     drainTimer.unref();
@@ -144,6 +164,7 @@ async function run(dir: string): Promise<number> {
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
+    if (pendingTimer) clearInterval(pendingTimer);
     watchdog?.cancel();
     server?.close();
     process.off('SIGINT', onSignal);

@@ -18,8 +18,8 @@ export interface GlobalConfig {
   readonly drainTimeoutMs: number;
   readonly reloadIntervalMs: number;
   readonly functions: readonly string[];
-  /** Bounds on every row (limits: in the global document, or the defaults). */
-  readonly limits: RowLimits;
+  /** Bounds on every row (limits: in the global document, or the defaults); always set by the loader. */
+  readonly limits?: RowLimits;
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;
 }
@@ -59,8 +59,8 @@ export interface FlowConfig {
   readonly enabled: boolean;
   readonly steps: readonly FlowStepConfig[];
   readonly deadLetterTopic: string;
-  /** The global document's row limits, checked where rows enter this flow. */
-  readonly limits: RowLimits;
+  /** The global document's row limits, checked where rows enter this flow; always set by the loader (absent: the defaults). */
+  readonly limits?: RowLimits;
   readonly origin: Origin;
   readonly doc: FlowDoc;
 }

@@ -15,8 +15,11 @@ const NOT_ROW_SPECIFIC: ReadonlySet<KisErrorCode> = new Set<KisErrorCode>(['KIS_
 
 export function worthBisecting(error: KisError, rows: number): boolean {
   if (rows < 2 || NOT_ROW_SPECIFIC.has(error.code)) return false;
-  // A connector that is unreachable stays so after the retries; a record it refuses (too large) is one row's.
-  return !(error.code === 'KIS_ERR_CONNECTOR' && error.retriable);
+  // A connector that is unreachable stays so after the retries; a record it refuses (too large, invalid) is
+  // one row's. The client says which: its error (the cause) is marked retriable: false (kafkajs does so).
+  if (error.code !== 'KIS_ERR_CONNECTOR') return true;
+  const cause = error.cause as { retriable?: unknown } | undefined;
+  return !error.retriable || cause?.retriable === false;
 }
 
 export interface Bisection<C> {

@@ -262,10 +262,12 @@ export class Flow {
       rejected++;
     }
     // Lineage: an explicit `from`, the row itself when passed on, else i-th out from i-th in when counts match.
-    const sameCount = ctx.committed.length === rows.length;
+    // After a bisection the outputs pair with the rows of the parts that passed, not with the whole input.
+    const paired = passedInput ?? rows;
+    const sameCount = ctx.committed.length === paired.length;
     ctx.committed.forEach((r, k) => {
       if (run.lineage.has(r)) return;
-      const src = ctx.from[k] ?? (sameCount ? rows[k] : undefined);
+      const src = ctx.from[k] ?? (sameCount ? paired[k] : undefined);
       const p = src ? run.lineage.get(src) : undefined;
       if (p) run.lineage.set(r, p);
     });

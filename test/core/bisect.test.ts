@@ -95,3 +95,35 @@ test('a call that fails on every row costs a bounded number of attempts', async 
   assert.ok(calls <= 1 + MAX_BISECT_CALLS, `${calls} calls`);
   await d.close();
 });
+
+test('a connector error whose cause the client marks non-retriable (a record too large) is one row\'s: it is bisected', async () => {
+  const d = await driver('C', (pool) => pool.faas('Fn', (f, rs) => {
+    if (rs.some((r) => r['bad'])) {
+      const cause = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { retriable: false });
+      throw new KisError('KIS_ERR_CONNECTOR', 'save to topic t failed', { cause, retriable: true });
+    }
+    f.commitRows(rs);
+  }));
+  const r = await d.runFlow('F', rows(6, [4]));
+  assert.deepEqual(r.output.map((x) => x['id']), [0, 1, 2, 3, 5]);
+  assert.deepEqual(r.deadLetters.map((x) => [x.row['id'], x.code]), [[4, 'KIS_ERR_CONNECTOR']]);
+  await d.close();
+});
+
+test('after a bisection, new rows a function builds without `from` keep the positions of the rows they came from', async () => {
+  const d = await TestDriver.fromYaml('kistype: func\nfid: Fn\nfmode: C\n---\nkistype: func\nfid: Fail\nfmode: C\n---\n' +
+    'kistype: flow\nflow_name: F\nflows: [{ fid: Fn }, { fid: Fail }]\n', {
+    register: (pool) => pool
+      .faas('Fn', (f, rs) => {
+        if (rs.some((r) => r['bad'])) throw new Error('no');
+        for (const r of rs) f.commitRow({ copy: r['id'] }); // no `from`: paired by position
+      })
+      .faas('Fail', () => { throw new KisError('KIS_ERR_FUNCTION_FAILED', 'later', { retriable: false }); }),
+  });
+  const r = await d.runFlow('F', rows(4, [1]));
+  // Fn: row 1 dead-lettered; Fail dead-letters the three copies, each with the offset of its own source row.
+  assert.deepEqual(r.deadLetters.map((x) => [x.fn, x.position?.offset, x.row['copy'] ?? x.row['id']]), [
+    ['Fn', '1', 1], ['Fail', '0', 0], ['Fail', '2', 2], ['Fail', '3', 3],
+  ]);
+  await d.close();
+});

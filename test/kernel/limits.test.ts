@@ -111,3 +111,25 @@ test('truncateUtf8: raw text cut to the byte budget, never past it', async () =>
   assert.ok(Buffer.byteLength(cut.text) <= 100);
   assert.ok(cut.text.startsWith('€€€'));
 });
+
+test("the issue's poison pill: the demo with a row nested 100,000 levels deep in its orders still joins 17 payments", async () => {
+  const { cp, mkdtemp, rm, appendFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-poison-'));
+  try {
+    await cp(path.resolve('config'), dir, { recursive: true });
+    const n = 100_000;
+    await appendFile(path.join(dir, 'data', 'orders.jsonl'), '{"userid":"u1","orderid":"o99","amount":5,"deep":' + '{"a":'.repeat(n) + '1' + '}'.repeat(n) + '}\n');
+    const d = await TestDriver.fromDir(dir, { env: { ...process.env, KAFKA_BROKERS: '', KISFLOW_DEMO_SINK: 'none' } });
+    const summary = await d.runSources();
+    assert.equal(summary.rowsOut['PayFlow'], 17);
+    const limited = d.deadLetters('MyFlow1').filter((x) => x.code === 'KIS_ERR_ROW_LIMIT');
+    assert.equal(limited.length, 1);
+    assert.match(limited[0]!.message, /limits\.max_depth \(64 levels\)/);
+    assert.equal(d.deadLetters('MyFlow1').length, 4, 'the three bad rows of the demo, and the poison pill');
+    await d.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
