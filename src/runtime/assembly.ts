@@ -142,6 +142,7 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   });
   const dispatcher = new Dispatcher({
     state, deadLetters: transport.deadLetters, joins, fail: hooks.fail, storedPositions: storedPositionsOf,
+    ...(config.global.limits ? { maxRowBytes: config.global.limits.maxBytes } : {}),
     ...(opts.onRun ? { onRun: opts.onRun } : {}),
   });
   for (const c of connectors.values()) c.feed?.onSaved((keys) => joins!.savedToTable(c, keys));

@@ -20,6 +20,8 @@ import type { Flow, RunResult } from '../core/flow.js';
 import type { Batch } from '../core/source.js';
 import { comparePositions } from '../connectors/sql/positions.js';
 import type { StateManager } from '../state/state-manager.js';
+import { DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
+import { truncateUtf8 } from '../kernel/safe-json.js';
 import { Executors } from './executor.js';
 import type { JoinCoordinator, PartitionRunner } from './joins.js';
 
@@ -32,6 +34,8 @@ export interface DispatcherDeps {
   readonly storedPositions?: (flow: Flow) => ((source: string) => Promise<ReadonlyMap<number, string>>) | undefined;
   readonly deadLetters: DeadLetterSink;
   readonly joins: JoinCoordinator;
+  /** The row limit in bytes: an undecodable record is kept in its dead letter up to it. */
+  readonly maxRowBytes?: number;
   /** Called with every finished run of every flow. */
   readonly onRun?: (flow: string, result: RunResult) => void;
   /** An error the service cannot recover from: it stops (offsets after the last commit are processed again). */
@@ -56,7 +60,7 @@ export class Dispatcher implements PartitionRunner {
       this.rowsIn[batch.source] = (this.rowsIn[batch.source] ?? 0) + batch.rows.length + batch.undecodable.length;
       if (batch.undecodable.length > 0) {
         await Promise.all(flows.map((f) => this.deps.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
-          row: { raw: u.raw }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
+          row: { raw: truncateUtf8(u.raw, this.deps.maxRowBytes ?? DEFAULT_ROW_LIMITS.maxBytes).text }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
         })))));
       }
       if (batch.rows.length === 0) return;

@@ -25,6 +25,8 @@ export interface RunSummary {
   readonly deadLetters: Readonly<Record<string, number>>;
   /** Inner-join rows whose match never arrived before the input ended. */
   readonly unmatched: number;
+  /** The keys of those rows (the first 1,000). */
+  readonly unmatchedKeys?: readonly string[];
 }
 
 /**
@@ -249,7 +251,7 @@ export class KisService implements ServiceHarness {
     const deadLetters: Record<string, number> = {};
     for (const id of this.flows.keys()) deadLetters[id] = this.deadLetterCounts[id] ?? 0;
     const { rowsIn, rowsOut } = this.parts.dispatcher;
-    return { mode: this.mode, rowsIn: { ...rowsIn }, rowsOut: { ...rowsOut }, deadLetters, unmatched: this.parts.joins.unmatched };
+    return { mode: this.mode, rowsIn: { ...rowsIn }, rowsOut: { ...rowsOut }, deadLetters, unmatched: this.parts.joins.unmatched, unmatchedKeys: [...this.parts.joins.unmatchedKeys] };
   }
 
   /**

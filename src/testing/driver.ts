@@ -182,6 +182,11 @@ export class TestDriver {
     return this.service.summary().unmatched;
   }
 
+  /** The join keys of those rows (the first 1,000). */
+  get unmatchedKeys(): readonly string[] {
+    return this.service.summary().unmatchedKeys ?? [];
+  }
+
   async close(): Promise<void> {
     await this.service.close();
     if (this.tempDir) await rm(this.tempDir, { recursive: true, force: true });

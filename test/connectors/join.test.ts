@@ -98,6 +98,7 @@ test('inner join: saved first, then loaded — and loaded first, then saved — 
   assert.equal(saveFirst.unmatched, 0, 'o4 is held until the input ends');
   await saveFirst.end();
   assert.equal(saveFirst.unmatched, 1, 'o4 has no order');
+  assert.deepEqual(saveFirst.unmatchedKeys, ['u4_o4'], 'the summary names the unmatched key');
   assert.deepEqual(byOrder(saveFirst.output('Pays')), expected);
   await saveFirst.close();
 
