@@ -37,6 +37,11 @@ test("the seed's redis document: three addrs select a Cluster, one a standalone 
   assert.equal(redisNodes([`${REDIS.host}:${REDIS.port}`]).mode, 'standalone');
   assert.equal(calculateSlot('123456789'), 12739);
   assert.equal(calculateSlot('{user1000}.following'), calculateSlot('user1000'));
+  // The seed's params ({ args1: value1 }) are the Go original's free user args, not redis settings: the closed
+  // codec names the key. Whether conns used only by CaaS calls keep free params is the registry's call (issue 10).
+  const seedParams = RedisConnParamsCodec.decode(conn.params);
+  assert.equal(seedParams._tag, 'Left');
+  assert.match(JSON.stringify(seedParams.left.map((e) => e.message)), /unknown key 'args1'/);
   // The same document on the machine's one server (no Cluster here): rows land under <prefix><userid>_<orderid>_<option>.
   const prefix = `kis_t_${rand()}:`;
   prefixes.push(prefix);
