@@ -39,6 +39,9 @@ test('a batch becomes few statements: same columns share one, a repeated key or 
   const stmts = groupStatements(ops, 1000);
   assert.deepEqual(stmts.map((s) => [s.del, s.ops.map((o) => o.index)]), [[false, [0, 1]], [false, [2]], [true, [3]], [false, [5]]]);
   assert.deepEqual(groupStatements(ops.slice(0, 2), 1).map((s) => s.ops.length), [1, 1]);
+  const when = new Date(Date.UTC(2026, 10, 30));
+  assert.deepEqual(planRows([{ id: 1, a: when, b: false }], m, { deletes: false, opField: 'op', booleansAsInts: true }).ops[0]!.values, [1, '2026-11-30T00:00:00.000Z', 0]);
+  assert.equal(planRows([{ id: 1, a: when }], m, { deletes: false, opField: 'op' }).ops[0]!.values[1], when);
 });
 
 test('lookup keys split back into the key fields', () => {
