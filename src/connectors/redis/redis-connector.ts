@@ -69,7 +69,8 @@ export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, 
       if (k === undefined) { rejected.push({ index, code: 'KIS_ERR_ROW_MISSING_FIELD', message: `row lacks key field ${conn.key.filter((f) => row[f] == null).join(', ')}` }); return; }
       const set: string[] = [];
       const inc: string[] = [];
-      for (const f in row) { const v = row[f]; if (v !== undefined && v !== null && !incrFields.has(f)) set.push(f, text(v)); }
+      // JSON rows are written whole (jsonOf); hash rows field by field, null fields left out.
+      if (!json) for (const f in row) { const v = row[f]; if (v !== undefined && v !== null && !incrFields.has(f)) set.push(f, text(v)); }
       for (const [f, target] of incr) {
         const v = row[f];
         if (v === undefined || v === null) continue;

@@ -50,7 +50,7 @@ export interface Statement {
 export interface PlanOptions {
   readonly deletes: boolean;
   readonly opField: string;
-  /** SQLite binds no booleans. */
+  /** SQLite binds no booleans and no dates. */
   readonly booleansAsInts?: boolean;
 }
 
@@ -59,7 +59,11 @@ export function sqlValue(v: unknown, booleansAsInts: boolean): unknown {
   switch (typeof v) {
     case 'string': case 'number': case 'bigint': return v;
     case 'boolean': return booleansAsInts ? (v ? 1 : 0) : v;
-    default: return JSON.stringify(v);
+    default:
+      // Dates go to the driver (mysql2 and pg format them; SQLite takes text). Any other object is JSON text:
+      // never an object, which mysql2 would expand into `key = value` pairs.
+      if (v instanceof Date) return booleansAsInts ? v.toISOString() : v;
+      return JSON.stringify(v);
   }
 }
 

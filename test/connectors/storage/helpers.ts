@@ -1,8 +1,8 @@
 // Shared by the storage connector tests: the machine's Redis, MariaDB and PostgreSQL (started with the
 // machine's own command when they do not answer), a fresh database or key prefix per test, and a ConnConfig.
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,5 +128,53 @@ export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, 
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const a = srv.address() as net.AddressInfo; srv.close(() => resolve(a.port)); });
+  });
+}
+
+export interface RedisCluster { readonly ports: readonly number[]; stop(): void }
+
+/**
+ * A private three-master Redis Cluster from the machine's redis-server (own ports, own temp dir), on the
+ * wanted ports when they are free (the seed's 9988, 9999, 9990), else on free ones. stop() shuts it down.
+ */
+export async function startRedisCluster(wanted: readonly number[]): Promise<RedisCluster> {
+  const ports = (await Promise.all(wanted.map(portFree))).every(Boolean) ? [...wanted] : [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kis-redis-cluster-'));
+  const stop = (): void => {
+    for (const p of ports) { try { execFileSync('redis-cli', ['-p', String(p), 'shutdown', 'nosave'], { stdio: 'ignore', timeout: 5000 }); } catch { /* already down */ } }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const p of ports) {
+      execFileSync('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${p}.conf`),
+        '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--logfile', path.join(dir, `${p}.log`), '--pidfile', path.join(dir, `${p}.pid`)], { timeout: 10_000 });
+    }
+    for (const p of ports) { for (let i = 0; i < 50 && !(await answers(p)); i++) await new Promise((r) => setTimeout(r, 100)); }
+    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'pipe', timeout: 30_000 });
+    for (let i = 0; i < 100; i++) {
+      const info = execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' });
+      if (info.includes('cluster_state:ok')) return { ports, stop };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the private Redis Cluster did not reach cluster_state:ok');
+  } catch (err) {
+    stop();
+    throw new Error(`could not start a private Redis Cluster with redis-server/redis-cli (Debian redis-server): ${(err as Error).message}`);
   }
 }

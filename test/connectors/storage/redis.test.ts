@@ -1,14 +1,15 @@
 // type: redis against the machine's Redis (127.0.0.1:6379), standalone: a fresh key prefix per test.
-// No Redis Cluster runs on the machine: the seed's three addrs are checked to select the Cluster client only.
+// The seed's three addrs run against a private three-master Redis Cluster started from the same binaries.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createRedisConnector, RedisConnParamsCodec, redisNodes, type RedisConnParams } from '../../../src/connectors/redis/index.js';
-import { calculateSlot } from '../../../src/connectors/redis/apply-script.js';
+import { calculateSlot, slotTag } from '../../../src/connectors/redis/apply-script.js';
 import type { StorageConnector } from '../../../src/core/storage.js';
 import type { KisError } from '../../../src/kernel/errors.js';
 import { SEED_COMPLETE, loadYaml } from '../../helpers.js';
-import { connConfig, ensureServer, positions, rand, REDIS, testEnv } from './helpers.js';
+import { Cluster } from 'ioredis';
+import { connConfig, ensureServer, positions, rand, REDIS, startRedisCluster, testEnv } from './helpers.js';
 
 let admin: Redis;
 const prefixes: string[] = [];
@@ -37,6 +38,11 @@ test("the seed's redis document: three addrs select a Cluster, one a standalone 
   assert.equal(redisNodes([`${REDIS.host}:${REDIS.port}`]).mode, 'standalone');
   assert.equal(calculateSlot('123456789'), 12739);
   assert.equal(calculateSlot('{user1000}.following'), calculateSlot('user1000'));
+  // The seed's params ({ args1: value1 }) are the Go original's free user args, not redis settings: the closed
+  // codec names the key. Whether conns used only by CaaS calls keep free params is the registry's call (issue 10).
+  const seedParams = RedisConnParamsCodec.decode(conn.params);
+  assert.equal(seedParams._tag, 'Left');
+  assert.match(JSON.stringify(seedParams.left.map((e) => e.message)), /unknown key 'args1'/);
   // The same document on the machine's one server (no Cluster here): rows land under <prefix><userid>_<orderid>_<option>.
   const prefix = `kis_t_${rand()}:`;
   prefixes.push(prefix);
@@ -46,6 +52,42 @@ test("the seed's redis document: three addrs select a Cluster, one a standalone 
     await c.write!([{ userid: 'u1', orderid: 'o1', option: 'x', amount: 5 }], positions(1), { flow: 'MyFlow1', fn: '测试KisFunction_S1' });
     assert.deepEqual(await admin.hgetall(`${prefix}u1_o1_x`), { userid: 'u1', orderid: 'o1', option: 'x', amount: '5' });
   } finally { await c.close(); }
+});
+
+test("the seed's document on a real Redis Cluster: rows, counters applied once per position (one call per slot), lookups", async (t) => {
+  const cluster = await startRedisCluster([9988, 9999, 9990]);
+  const seedPorts = cluster.ports.join() === '9988,9999,9990';
+  t.diagnostic(seedPorts ? "cluster on the seed's own addrs 0.0.0.0:9988,9999,9990" : `seed ports busy: cluster on ${cluster.ports.join(', ')}`);
+  const conn = loadYaml(SEED_COMPLETE).config!.conns.get('测试KisConnector_1')!;
+  const addrs = seedPorts ? conn.addrs : cluster.ports.map((p) => `127.0.0.1:${p}`);
+  const rows = Array.from({ length: 60 }, (_, i) => ({ userid: `u${i}`, orderid: `o${i % 3}`, option: 'x', amount: i }));
+  const env = testEnv();
+  const plain = createRedisConnector({ ...conn, addrs }, { prefix: 'seed:' }, env);
+  const counters = createRedisConnector({ ...conn, addrs }, { prefix: 'cnt:', incr: { amount: 'revenue' } }, env);
+  const reader = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
+  try {
+    await plain.start();
+    await counters.start();
+    assert.deepEqual((await plain.write!(rows, positions(60), { flow: 'MyFlow1', fn: 's' })).rejected, []);
+    assert.deepEqual(await reader.hgetall('seed:u7_o1_x'), { userid: 'u7', orderid: 'o1', option: 'x', amount: '7' });
+    assert.deepEqual(Object.fromEntries(await plain.lookupMany!(['u1_o1_x', 'u59_o2_x', 'nope'])), {
+      u1_o1_x: { userid: 'u1', orderid: 'o1', option: 'x', amount: '1' }, u59_o2_x: { userid: 'u59', orderid: 'o2', option: 'x', amount: '59' },
+    });
+    await counters.write!(rows, positions(60), { flow: 'MyFlow1', fn: 's' });
+    await counters.write!(rows, positions(60), { flow: 'MyFlow1', fn: 's' }); // a replay: nothing added
+    await counters.write!([{ userid: 'u7', orderid: 'o1', option: 'x', amount: 100 }], positions(1, 60), { flow: 'MyFlow1', fn: 's' });
+    assert.equal(await reader.hget('cnt:u7_o1_x', 'revenue'), '107');
+    assert.equal(await reader.hget('cnt:u59_o2_x', 'revenue'), '59');
+  } finally {
+    await plain.close();
+    await counters.close();
+    reader.disconnect();
+    cluster.stop();
+  }
+});
+
+test("slot tags: each tag hashes to its slot, so a slot's positions hash lives with its rows", () => {
+  for (const slot of [0, 1, 5000, 12739, 16383]) assert.equal(calculateSlot(`p:kisflow:positions:a:f:{${slotTag(slot)}}`), slot);
 });
 
 test('hash rows with a TTL, pipelined, and lookupMany by pipelined HGETALL', async () => {

@@ -39,6 +39,9 @@ test('a batch becomes few statements: same columns share one, a repeated key or 
   const stmts = groupStatements(ops, 1000);
   assert.deepEqual(stmts.map((s) => [s.del, s.ops.map((o) => o.index)]), [[false, [0, 1]], [false, [2]], [true, [3]], [false, [5]]]);
   assert.deepEqual(groupStatements(ops.slice(0, 2), 1).map((s) => s.ops.length), [1, 1]);
+  const when = new Date(Date.UTC(2026, 10, 30));
+  assert.deepEqual(planRows([{ id: 1, a: when, b: false }], m, { deletes: false, opField: 'op', booleansAsInts: true }).ops[0]!.values, [1, '2026-11-30T00:00:00.000Z', 0]);
+  assert.equal(planRows([{ id: 1, a: when }], m, { deletes: false, opField: 'op' }).ops[0]!.values[1], when);
 });
 
 test('lookup keys split back into the key fields', () => {
@@ -62,4 +65,23 @@ test('every storage params codec documents each field, refuses unknown keys and 
   assert.equal(MysqlConnParamsCodec.decode({ table: 't', tabel: 'x' })._tag, 'Left');
   assert.equal(RedisConnParamsCodec.decode({ format: 'xml' })._tag, 'Left');
   assert.equal(RedisConnParamsCodec.decode({ format: 'json', ttl_ms: 1000, tls: { ca: 'x', reject_unauthorized: false } })._tag, 'Right');
+});
+
+test('TLS params: PEM text as is, a path relative to the config dir; host:port with defaults', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { hostPort, tlsOptions } = await import('../../../src/connectors/sql/tls.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kis-tls-'));
+  writeFileSync(path.join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nfromfile\n-----END CERTIFICATE-----\n');
+  assert.equal(tlsOptions(undefined, dir), undefined);
+  assert.equal(tlsOptions(false, dir), undefined);
+  assert.deepEqual(tlsOptions(true, dir), {});
+  assert.deepEqual(tlsOptions({ ca: 'ca.pem', key: '-----BEGIN PRIVATE KEY-----\ninline', reject_unauthorized: false }, dir), {
+    ca: '-----BEGIN CERTIFICATE-----\nfromfile\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\ninline', rejectUnauthorized: false,
+  });
+  assert.deepEqual(hostPort([], 3306), { host: '127.0.0.1', port: 3306 });
+  assert.deepEqual(hostPort(['db.internal:3307'], 3306), { host: 'db.internal', port: 3307 });
+  assert.deepEqual(hostPort(['[::1]:5433'], 5432), { host: '::1', port: 5433 });
+  assert.deepEqual(hostPort(['db'], 5432), { host: 'db', port: 5432 });
 });
