@@ -141,7 +141,8 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
     ...(transport.partitionCounts ? { partitionCounts: (topics: readonly string[]) => transport.partitionCounts!(topics) } : {}),
   });
   const dispatcher = new Dispatcher({
-    state, deadLetters: transport.deadLetters, joins, fail: hooks.fail, storedPositions: storedPositionsOf,
+    state, deadLetters: transport.deadLetters, joins, fail: hooks.fail,
+    storedPositions: (f) => (built.stores.some((st) => st.flow === f.id) ? undefined : storedPositionsOf(f)),
     ...(config.global.limits ? { maxRowBytes: config.global.limits.maxBytes } : {}),
     ...(opts.onRun ? { onRun: opts.onRun } : {}),
   });
@@ -211,6 +212,8 @@ function partitionsOfInput(config: KisConfig, types: KisPool['types'], flows: Re
 /**
  * A flow whose Saves all go through connectors that store positions with the data: the positions of a
  * source, the lowest per partition over its stores (a partition one of them lacks is not skipped at all).
+ * Only stateless flows skip: a flow with keyed state needs the rows again to rebuild what its state lost
+ * (its state is flushed after the database commit), and its upserts of the same results are idempotent.
  */
 function storedPositionsOf(f: Flow): ((source: string) => Promise<ReadonlyMap<number, string>>) | undefined {
   const saves = f.steps.filter((s) => s.func.mode === 'Save' && !s.caas && s.connector?.writer);
