@@ -144,6 +144,8 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
     state, deadLetters: transport.deadLetters, joins, fail: hooks.fail,
     storedPositions: (f) => (built.stores.some((st) => st.flow === f.id) ? undefined : storedPositionsOf(f)),
     ...(config.global.limits ? { maxRowBytes: config.global.limits.maxBytes } : {}),
+    onSkipped: (flow, source, partition, rows, storedUpTo) => logger.info({ flow, source, partition, rows, storedUpTo },
+      'rows handed on again were applied to the store already (its positions say so): skipped, not applied twice'),
     ...(opts.onRun ? { onRun: opts.onRun } : {}),
   });
   for (const c of connectors.values()) c.feed?.onSaved((keys) => joins!.savedToTable(c, keys));

@@ -36,6 +36,8 @@ export interface DispatcherDeps {
   readonly joins: JoinCoordinator;
   /** The row limit in bytes: an undecodable record is kept in its dead letter up to it. */
   readonly maxRowBytes?: number;
+  /** Rows handed on again that a flow's stores had applied already (after a restart), skipped. */
+  readonly onSkipped?: (flow: string, source: string, partition: number, rows: number, storedUpTo: string) => void;
   /** Called with every finished run of every flow. */
   readonly onRun?: (flow: string, result: RunResult) => void;
   /** An error the service cannot recover from: it stops (offsets after the last commit are processed again). */
@@ -132,6 +134,7 @@ export class Dispatcher implements PartitionRunner {
       rows.push(r);
       positions.push(p!);
     });
+    this.deps.onSkipped?.(f.id, batch.source, batch.partition, batch.rows.length - rows.length, limit);
     return { rows, positions };
   }
 
