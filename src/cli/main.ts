@@ -24,13 +24,15 @@ const USAGE = `usage: kisflow <command> [--config DIR]
 
 commands:
   run       run the flows of a config directory (ends by itself when every source is finite)
-  validate  check a config directory as a whole; exit 0, or exit 1 listing every error
+  validate  check a config directory as a whole, and the tables of storage connectors whose database
+            answers (--offline: not those); exit 0, or exit 1 listing every error
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
 options:
   --config DIR   the config directory (default: $KISFLOW_CONFIG, else ./config)
   --out DIR      export: where to write
+  --offline      validate: do not connect to the databases of storage connectors
   -h, --help     this text
 `;
 
@@ -43,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       out: { type: 'string' },
+      offline: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,7 +61,12 @@ async function main(argv: string[]): Promise<number> {
     case 'validate': {
       const app = await prepareApp(dir);
       // Building the service builds every flow: built-in params and expressions are checked too.
-      KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate });
+      const service = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate });
+      if (!values.offline) {
+        // A database that does not answer is not a config error: only what a reachable one says counts.
+        const found = (await service.checkConnectors()).filter((e) => e.code !== 'KIS_ERR_STORAGE_UNAVAILABLE');
+        if (found.length > 0) throw new KisConfigErrors(found);
+      }
       const c = app.config;
       process.stdout.write(`ok: ${c.flows.size} flows, ${c.funcs.size} functions, ${c.conns.size} connectors, ${c.sources.size} sources in ${c.dir}\n`);
       return 0;

@@ -81,6 +81,14 @@ export function bindStorage(conn: ConnConfig, storage: StorageConnector, env: Co
         throw isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `connector '${conn.cid}' (${conn.type}) failed to start: ${errorMessage(err)}`, { cause: err });
       }
     },
+    async check() {
+      if (!storage.check) return [];
+      try {
+        return await storage.check();
+      } finally {
+        await storage.close().catch(() => undefined);
+      }
+    },
     waiting: () => [...(waitingFor ? [waitingFor] : []), ...(storage.waiting?.() ?? [])].filter((w, i, all) => all.indexOf(w) === i),
     async close() {
       closed = true;

@@ -1,6 +1,7 @@
 // The port a Save or Load step talks to. Implementations live in src/connectors (embedded log, Kafka).
 import type { ConnConfig } from '../config/model.js';
 import type { Position, Row } from '../kernel/types.js';
+import type { KisError } from '../kernel/errors.js';
 import type { PositionStore } from './storage.js';
 
 export interface SaveMeta {
@@ -59,6 +60,8 @@ export interface Connector {
   readonly positions?: PositionStore;
   /** Connects and checks what it writes to, before any source starts. */
   start?(): Promise<void>;
+  /** The problems start() would find (a missing table, a column), without running anything (kisflow validate). */
+  check?(): Promise<KisError[]>;
   /** Why it is not ready (not connected, a server down); empty when it is. */
   waiting?(): string[];
   close?(): Promise<void>;

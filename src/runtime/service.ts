@@ -156,6 +156,12 @@ export class KisService implements ServiceHarness {
     return summary;
   }
 
+  /** What the connectors find wrong with their targets (tables, columns, keys), checked without running: kisflow validate. */
+  async checkConnectors(): Promise<KisError[]> {
+    const found = await Promise.all([...this.connectors.values()].map((c) => c.check?.() ?? Promise.resolve([])));
+    return found.flat();
+  }
+
   private connectorsStarted: Promise<void> | undefined;
 
   startConnectors(): Promise<void> {

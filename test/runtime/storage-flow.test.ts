@@ -3,6 +3,10 @@
 // a restart that hands the same rows on again applies nothing twice; a Load on storage is a lookup join
 // through a cache; Redis counters do not double-count a replay; the seed's redis document runs with a CaaS.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestDriver } from '../../src/testing/driver.js';
 import { ensureServer, freshMysqlDb, rand, REDIS, type MysqlDb } from '../connectors/storage/helpers.js';
@@ -114,6 +118,24 @@ load: [LoadUser]
     const l = await left.runFlow('Enrich', [{ userid: 'u1', paid: 5 }, { userid: 'u9', paid: 6 }]);
     assert.deepEqual(l.output, [{ userid: 'u1', name: 'Ada L.', paid: 5 }, { userid: 'u9', paid: 6 }]);
     await left.close();
+  });
+
+  test('kisflow validate checks the tables of a reachable database (--offline does not)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kisflow-validate-'));
+    try {
+      writeFileSync(path.join(dir, 'kisflow.yml'), yaml(db.name).replace('table: figures', 'table: nosuch'));
+      const cli = path.join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+      const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'validate', '--config', dir, ...args], { encoding: 'utf8' });
+      const online = run();
+      assert.equal(online.status, 1, online.stdout + online.stderr);
+      assert.match(online.stderr, /FigureTable/);
+      assert.match(online.stderr, /nosuch/);
+      const offline = run('--offline');
+      assert.equal(offline.status, 0, offline.stderr);
+      assert.match(offline.stdout, /^ok: 1 flows/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a missing table stops start-up with a message naming the connector and the table', async () => {
