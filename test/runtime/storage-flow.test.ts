@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestDriver } from '../../src/testing/driver.js';
@@ -138,6 +139,29 @@ load: [LoadUser]
     }
   });
 
+  test('the database away mid-stream: the batch waits, nothing is dead-lettered, and it is written when the database is back', async () => {
+    const proxy = await tcpProxy(3306);
+    try {
+      const d = await TestDriver.fromYaml(yaml(db.name).replace('addrs: 127.0.0.1:3306', `addrs: 127.0.0.1:${proxy.port}`).replace('app_id: kis-storage-flow', 'app_id: kis-storage-down'));
+      await d.pipe('orders_in', [{ id: 'p1', v: 'a', n: 1 }]);
+      proxy.down();
+      let done = false;
+      const piping = d.pipe('orders_in', [{ id: 'p2', v: 'b', n: 2 }, { id: 'p3', v: 'c', n: 3 }]).then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(done, false, 'the batch waits for the database');
+      const [during] = await db.pool.query("SELECT id FROM figures WHERE id LIKE 'p%' ORDER BY id");
+      assert.deepEqual(during, [{ id: 'p1' }]);
+      await proxy.up();
+      await piping;
+      const [afterUp] = await db.pool.query("SELECT id FROM figures WHERE id LIKE 'p%' ORDER BY id");
+      assert.deepEqual(afterUp, [{ id: 'p1' }, { id: 'p2' }, { id: 'p3' }]);
+      assert.deepEqual(d.deadLetters(), [], 'an outage sends no row to the dead-letter topic');
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('a missing table stops start-up with a message naming the connector and the table', async () => {
     await assert.rejects(TestDriver.fromYaml(yaml(db.name).replace('table: figures', 'table: nosuch')),
       (err: Error) => /KIS_ERR_STORAGE_SCHEMA|FigureTable/.test(`${(err as { code?: string }).code} ${err.message}`) && /nosuch/.test(err.message));
@@ -229,3 +253,35 @@ save: [测试KisFunction_S1]
     await assert.rejects(TestDriver.fromYaml(seed), /unknown key 'args1'/, 'without a CaaS the redis type serves it, and its params are checked');
   });
 });
+
+/** A TCP proxy to a local port that can be taken down (connections cut, new ones refused) and brought back on the same port. */
+async function tcpProxy(target: number): Promise<{ port: number; down(): void; up(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const make = (): net.Server => net.createServer((client) => {
+    const server = net.connect(target, '127.0.0.1');
+    sockets.add(client).add(server);
+    client.pipe(server).pipe(client);
+    const drop = (): void => { client.destroy(); server.destroy(); sockets.delete(client); sockets.delete(server); };
+    client.on('error', drop).on('close', drop);
+    server.on('error', drop).on('close', drop);
+  });
+  let srv = make();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  return {
+    port,
+    down() {
+      srv.close();
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    async up() {
+      srv = make();
+      await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
