@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '../../src/observability/logger.js';
 import { BinlogSource } from '../../src/sources/binlog/binlog-source.js';
