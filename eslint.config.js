@@ -41,6 +41,8 @@ export default defineConfig(
       '@typescript-eslint/no-explicit-any': 'error',
       // Type-only imports say so (`import type`, `type X` inline), as the tree already does; `import('x').T` in a type is fine.
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      // A `let` read by a closure before its one assignment is late-bound on purpose (runtime/assembly.ts).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'object-shorthand': ['error', 'always'],
     },
