@@ -62,7 +62,6 @@ export function openMapping<O extends t.Props>(
   optional: O,
   description: string,
   fieldDocs: { [K in keyof O]?: string } = {},
-): ClosedType<{}, O> {
+): ClosedType<Record<never, never>, O> {
   return new ClosedType(name, {}, optional, description, fieldDocs as Record<string, string>, true);
 }
-

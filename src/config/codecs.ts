@@ -2,11 +2,11 @@
 // the validator, and the source of the JSON Schemas in schemas/ (scripts/gen-schemas.ts). Each kistype's
 // codecs live with its loader in kinds/; this module gathers them for the schema generator and other folders.
 import type * as t from 'io-ts';
-import { ConnCodec, KafkaConnParamsCodec } from './kinds/conn.js';
+import { ConnCodec, type KafkaConnParamsCodec } from './kinds/conn.js';
 import { FlowCodec } from './kinds/flow.js';
 import { FuncCodec } from './kinds/func.js';
 import { GlobalCodec } from './kinds/global.js';
-import { BinlogSourceParams, FileSourceParams, GeneratorSourceParams, KafkaSourceParams, SourceCodec, StdinSourceParams } from './kinds/source.js';
+import { type BinlogSourceParams, type FileSourceParams, type GeneratorSourceParams, type KafkaSourceParams, SourceCodec, type StdinSourceParams } from './kinds/source.js';
 import type { Unbranded } from './primitives.js';
 
 export * from './primitives.js';

@@ -2,7 +2,7 @@
 // halves (one attempt per part) until each failing row stands alone, so only those are dead-lettered and
 // the others go on. A failing call may therefore run again on parts of its rows: functions with side
 // effects see those rows twice (at least once, as everywhere in the runtime).
-import { KisError, type KisErrorCode } from '../kernel/errors.js';
+import { type KisError, type KisErrorCode } from '../kernel/errors.js';
 import { checkRowLimits, type RowLimits } from '../kernel/limits.js';
 import { preview } from '../kernel/safe-json.js';
 import type { Row } from '../kernel/types.js';

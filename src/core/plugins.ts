@@ -8,7 +8,6 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ConnConfig, KisConfig, SourceConfig } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
-import type { Position, Row } from '../kernel/types.js';
 import type { Connector } from './connector.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Source, SourceObserver } from './source.js';
@@ -109,4 +108,3 @@ export class TypeRegistry {
     return this;
   }
 }
-

@@ -56,7 +56,6 @@ function writeAsync(out: PrepareEnv['stdout'], text: string): Promise<void> {
   });
 }
 
-
 // `label` (a non-empty string) replaces flow/fid at the head of the line; the other params follow it.
 const print = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
   const label = typeof params['label'] === 'string' && params['label'] !== '' ? params['label'] : undefined;

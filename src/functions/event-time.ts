@@ -39,4 +39,3 @@ export function numeric(v: unknown): number | undefined {
   if (typeof v === 'string' && DECIMAL.test(v)) return Number(v);
   return undefined;
 }
-

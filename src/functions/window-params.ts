@@ -96,4 +96,3 @@ export function unionProblems(params: Readonly<Record<string, unknown>>): Params
   }
   return out;
 }
-

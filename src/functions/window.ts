@@ -10,7 +10,7 @@ import type { PrepareEnv } from '../core/pool.js';
 import type { KeyedState } from '../core/state.js';
 import { checkParams, paramsError, paramsProblems } from './check-params.js';
 import { numeric, parseEventTime } from './event-time.js';
-import { aggregateSpecs, unionProblems, WindowParams, type AggregateSpec } from './window-params.js';
+import { aggregateSpecs, unionProblems, WindowParams } from './window-params.js';
 
 export { parseEventTime } from './event-time.js';
 export { WindowParams } from './window-params.js';

@@ -73,7 +73,7 @@ function measure(value: unknown, limits: RowLimits): Measure {
  * The common row, a flat mapping of scalars, in one loop that allocates nothing (it runs for every row);
  * undefined for anything else. for-in: rows are plain objects, whose enumerable keys are their own.
  */
-function measureFlat(row: object, limits: RowLimits): Measure | undefined {
+function measureFlat(row: object): Measure | undefined {
   if (Array.isArray(row) || ArrayBuffer.isView(row) || row instanceof Date) return undefined;
   let keys = 0;
   let chars = 0;
@@ -96,7 +96,7 @@ function measureFlat(row: object, limits: RowLimits): Measure | undefined {
 
 /** Which bound (if any) the row is past. Costs one walk of the row; rows near max_bytes are serialised once. */
 export function checkRowLimits(row: unknown, limits: RowLimits): LimitBreach | undefined {
-  const m = (typeof row === 'object' && row !== null ? measureFlat(row, limits) : undefined) ?? measure(row, limits);
+  const m = (typeof row === 'object' && row !== null ? measureFlat(row) : undefined) ?? measure(row, limits);
   if (m.keys > limits.maxKeys) return { limit: 'max_keys', max: limits.maxKeys, message: `row has more than limits.max_keys (${limits.maxKeys}) keys in all` };
   if (!m.depthOk) {
     return { limit: 'max_depth', max: limits.maxDepth, message: `row is nested deeper than limits.max_depth (${limits.maxDepth} levels)` };

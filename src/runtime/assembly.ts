@@ -210,7 +210,6 @@ function partitionsOfInput(config: KisConfig, types: KisPool['types'], flows: Re
   return like.length > 0 ? { like } : n;
 }
 
-
 /**
  * A flow whose Saves all go through connectors that store positions with the data: the positions of a
  * source, the lowest per partition over its stores (a partition one of them lacks is not skipped at all).

@@ -133,7 +133,7 @@ test('a binlog source: its params, start, table patterns and addrs are checked',
   assert.ok(badMsgs.some((m) => m.includes('params.snapshot') && m.includes('always')), badMsgs.join('\n'));
   const bad2 = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\nparams: { user: u, tables: [shop], start: "soon" }\nflows: []\n' });
   const bad2Msgs = bad2.errors.map((e) => e.message);
-  assert.ok(bad2Msgs.some((m) => m.includes("at params.start") && m.includes("expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found 'soon'")), bad2Msgs.join('\n'));
+  assert.ok(bad2Msgs.some((m) => m.includes('at params.start') && m.includes("expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found 'soon'")), bad2Msgs.join('\n'));
   assert.ok(bad2Msgs.some((m) => m.includes('at params.tables[0]') && m.includes("expected 'schema.table'")), bad2Msgs.join('\n'));
   assert.ok(bad2Msgs.some((m) => m.includes('at addrs') && m.includes("the database 'host:port'")), bad2Msgs.join('\n'));
   const good = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\naddrs: 127.0.0.1:3306\nparams: { user: u, password: p, tables: ["shop.*"], start: "binlog.000001:4" }\nflows: []\n' });

@@ -81,7 +81,7 @@ test('a copy of config/ outside the repository runs: its module resolves io-ts f
   }
 });
 
-test("a module in a temp dir imports kisflow at run time, kisflow/testing, a package the service ships, and a helper of its own", async () => {
+test('a module in a temp dir imports kisflow at run time, kisflow/testing, a package the service ships, and a helper of its own', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-modules-'));
   try {
     // The helper sits outside fns/ (every file below a listed folder is a function module).

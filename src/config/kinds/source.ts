@@ -121,7 +121,7 @@ export const BinlogSourceParams = closed('KisBinlogSourceParams', {
   user: 'The replication user (needs REPLICATION SLAVE, REPLICATION CLIENT / BINLOG MONITOR, and SELECT on the tables for a snapshot).',
   password: 'Its password: write ${MYSQL_PASSWORD}, never the password itself.',
   tables: "Tables to read, 'schema.table'; '*' matches any run of characters ('shop.*', '*.orders').",
-  exclude: "Tables to leave out, same patterns as tables (default none).",
+  exclude: 'Tables to leave out, same patterns as tables (default none).',
   server_id: 'The replica server id this reader announces; unique among the replicas of the database (default: derived from app_id and sid).',
   start: "Where to begin when there is no checkpoint: end (default), beginning, '<file>:<pos>' or 'gtid:<set>'.",
   snapshot: 'none (default), or initial: read the existing rows of the tables first (op r), then the binlog from where the snapshot began.',

@@ -1,5 +1,5 @@
 // Params of a connector with type mysql (MySQL and MariaDB, through mysql2).
-import * as t from 'io-ts';
+import type * as t from 'io-ts';
 import { closed } from '../../config/closed.js';
 import { NonEmptyText, SQL_SERVER_DOCS, SQL_SERVER_FIELDS, SQL_TABLE_DOCS, SQL_TABLE_FIELDS, type Unbranded } from '../sql/params.js';
 

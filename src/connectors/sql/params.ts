@@ -51,10 +51,10 @@ export const SQL_TABLE_FIELDS = {
 
 export const SQL_TABLE_DOCS = {
   table: "The table Save upserts into and Load looks up in; 'schema.table' or 'db.table' to name another schema.",
-  columns: "Column mapping { column: row_field }. Default: every field of a row that exists as a column. With a mapping, a field missing from a row writes NULL.",
+  columns: 'Column mapping { column: row_field }. Default: every field of a row that exists as a column. With a mapping, a field missing from a row writes NULL.',
   deletes: "When true, a row whose op_field is 'd' (a binlog delete) deletes the stored row by its key instead of upserting it (default false).",
   op_field: "The row field that says what a binlog row did: c, u, d or r (default 'op').",
-  positions_table: "Table of source positions written in the same transaction as the rows (default kisflow_positions; created when missing).",
+  positions_table: 'Table of source positions written in the same transaction as the rows (default kisflow_positions; created when missing).',
   ...LOOKUP_CACHE_DOCS,
   batch_rows: 'Rows per INSERT statement (default 1000 for mysql, 500 for postgres); a batch may take several statements, in one transaction.',
 } as const;
