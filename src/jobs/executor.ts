@@ -1,0 +1,203 @@
+// The executing side of a replica: runs what it is dispatched under the job's block strategy, records
+// every run (running, then final), retries failures with backoff and triggers children after a success.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorMessage } from '../kernel/errors.js';
+import type { Clock } from './clock.js';
+import type { JobConfig } from './codec.js';
+import type { JobCoordination } from './coordination.js';
+import type { JobHandlers } from './handlers.js';
+import type { JobMetrics } from './metrics.js';
+import type { Dispatch, RunRecord, RunStatus } from './records.js';
+import { startAttempt, type AttemptOutcome, type JobFlowRunner, type RunningAttempt } from './runner.js';
+
+/** A serial job queues at most this many ticks behind a running one; later ones are discarded. */
+const SERIAL_QUEUE_LIMIT = 1000;
+
+export function newRunId(job: string, scheduledAt: number): string {
+  return `${job}@${scheduledAt.toString(36)}-${randomUUID().slice(0, 8)}`;
+}
+
+interface Running {
+  readonly d: Dispatch;
+  readonly key: string;
+  readonly attempt: RunningAttempt;
+  readonly startedAt: number;
+}
+
+export interface ExecutorDeps {
+  readonly jobs: ReadonlyMap<string, JobConfig>;
+  readonly coordination: JobCoordination;
+  readonly handlers: JobHandlers;
+  readonly flows: JobFlowRunner | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: JobMetrics | undefined;
+}
+
+export class JobExecutor {
+  private readonly running = new Map<string, Running>();
+  private readonly byKey = new Map<string, Set<string>>();
+  private readonly queues = new Map<string, Dispatch[]>();
+  private readonly retryTimers = new Set<() => void>();
+  private stopped = false;
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  get inProgress(): number {
+    return this.running.size;
+  }
+
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  execute(d: Dispatch): void {
+    if (this.stopped) return;
+    const job = this.deps.jobs.get(d.job);
+    if (!job) {
+      this.deps.logger.warn({ job: d.job, run: d.run_id }, 'job: a run was dispatched for a job this replica does not know (config differs between replicas?)');
+      void this.publish(this.record(d, 'failed', { error: `job '${d.job}' is not in this replica's config` }));
+      return;
+    }
+    const key = `${d.job}#${d.shard}`;
+    const busy = this.byKey.get(key);
+    if (busy && busy.size > 0) {
+      if (job.block === 'discard_later') {
+        void this.publish(this.record(d, 'discarded', { error: `discarded: run ${[...busy][0]} of the same job is in progress (block: discard_later)` }));
+        return;
+      }
+      if (job.block === 'serial') {
+        const q = this.queues.get(key) ?? [];
+        if (q.length >= SERIAL_QUEUE_LIMIT) {
+          void this.publish(this.record(d, 'discarded', { error: `discarded: ${SERIAL_QUEUE_LIMIT} runs already wait behind the running one (block: serial)` }));
+          return;
+        }
+        q.push(d);
+        this.queues.set(key, q);
+        return;
+      }
+      for (const id of busy) this.running.get(id)?.attempt.abort('killed', `covered by the later run ${d.run_id} (block: cover_earlier)`);
+    }
+    this.start(job, d, key);
+  }
+
+  kill(runId: string): boolean {
+    const r = this.running.get(runId);
+    if (r) {
+      r.attempt.abort('killed', 'killed by request');
+      return true;
+    }
+    for (const [key, q] of this.queues) {
+      const i = q.findIndex((d) => d.run_id === runId);
+      if (i >= 0) {
+        const [d] = q.splice(i, 1);
+        if (q.length === 0) this.queues.delete(key);
+        void this.publish(this.record(d!, 'killed', { error: 'killed by request before it started' }));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Stops taking runs, cancels retries, kills what still runs after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    for (const cancel of this.retryTimers) cancel();
+    this.retryTimers.clear();
+    for (const [key, q] of this.queues) {
+      for (const d of q) await this.publish(this.record(d, 'discarded', { error: 'discarded: the replica stopped before it started' }));
+      this.queues.delete(key);
+    }
+    const all = [...this.running.values()].map((r) => r.attempt.done);
+    if (all.length === 0) return;
+    if (graceMs > 0) {
+      let timer: (() => void) | undefined;
+      await Promise.race([Promise.all(all), new Promise<void>((r) => { timer = this.deps.clock.setTimer(graceMs, r); })]);
+      timer?.();
+    }
+    for (const r of this.running.values()) r.attempt.abort('killed', 'killed: the replica stopped');
+    await Promise.all([...this.running.values()].map((r) => r.attempt.done));
+  }
+
+  private start(job: JobConfig, d: Dispatch, key: string): void {
+    const { clock, metrics } = this.deps;
+    const startedAt = clock.now();
+    const attempt = startAttempt(job, d, this.deps);
+    const run: Running = { d, key, attempt, startedAt };
+    this.running.set(d.run_id, run);
+    let set = this.byKey.get(key);
+    if (!set) this.byKey.set(key, (set = new Set()));
+    set.add(d.run_id);
+    metrics?.started(job, d, startedAt);
+    const published = this.publish(this.record(d, 'running', { startedAt }));
+    void attempt.done.then(async (outcome) => {
+      this.running.delete(d.run_id);
+      set!.delete(d.run_id);
+      if (set!.size === 0) this.byKey.delete(key);
+      await published; // the final record must come after the running one
+      const rec = this.record(d, outcome.status, { startedAt, outcome });
+      metrics?.ended(job, rec);
+      await this.publish(rec);
+      this.afterRun(job, d, outcome);
+      const next = this.queues.get(key)?.shift();
+      if (this.queues.get(key)?.length === 0) this.queues.delete(key);
+      if (next && !this.stopped) this.start(job, next, key);
+    });
+  }
+
+  private afterRun(job: JobConfig, d: Dispatch, outcome: AttemptOutcome): void {
+    if (this.stopped) return;
+    if (outcome.status === 'succeeded') {
+      // A broadcast triggers its children once, from shard 0.
+      if (d.shard !== 0) return;
+      for (const child of job.children) {
+        const at = this.deps.clock.now();
+        void this.deps.coordination.requestTrigger({ id: randomUUID(), job: child, kind: 'parent', params: null, parent_run: d.run_id, at })
+          .catch((err: unknown) => this.deps.logger.error({ job: job.id, child, err: errorMessage(err) }, 'job: cannot trigger a child'));
+      }
+      return;
+    }
+    if ((outcome.status === 'failed' || outcome.status === 'timed_out') && d.attempt < job.retries) {
+      const wait = Math.min(job.maxBackoffMs, job.backoffMs * 2 ** d.attempt);
+      const cancel = this.deps.clock.setTimer(wait, () => {
+        this.retryTimers.delete(cancel);
+        this.execute({ ...d, run_id: newRunId(d.job, d.scheduled_at), trigger: 'retry', attempt: d.attempt + 1, parent_run: d.run_id });
+      });
+      this.retryTimers.add(cancel);
+    }
+  }
+
+  private record(d: Dispatch, status: RunStatus, o: { startedAt?: number; outcome?: AttemptOutcome; error?: string }): RunRecord {
+    const final = status !== 'running';
+    const job = this.deps.jobs.get(d.job);
+    return {
+      run_id: d.run_id,
+      job: d.job,
+      scene: job?.scene ?? 'default',
+      trigger: d.trigger,
+      scheduled_at: d.scheduled_at,
+      started_at: o.startedAt ?? null,
+      ended_at: final ? this.deps.clock.now() : null,
+      executor: this.deps.coordination.executor.id,
+      shard: d.shard,
+      shards: d.shards,
+      attempt: d.attempt,
+      status,
+      rows_in: o.outcome?.rowsIn ?? 0,
+      rows_out: o.outcome?.rowsOut ?? 0,
+      error: o.outcome?.error ?? o.error ?? null,
+      log: o.outcome?.log ?? [],
+      log_dropped: o.outcome?.logDropped ?? 0,
+      parent_run: d.parent_run,
+    };
+  }
+
+  private async publish(rec: RunRecord): Promise<void> {
+    try {
+      await this.deps.coordination.publishRun(rec);
+    } catch (err) {
+      this.deps.logger.error({ job: rec.job, run: rec.run_id, status: rec.status, err: errorMessage(err) }, 'job: cannot write the run record');
+    }
+  }
+}
