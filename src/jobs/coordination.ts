@@ -24,8 +24,13 @@ export interface JobCoordination {
   readonly executor: ExecutorInfo;
   start(events: CoordinationEvents): Promise<void>;
   stop(): Promise<void>;
-  /** The fence checked before every fire: this replica owns the job now and its lease is fresh. */
-  canFire(job: string): boolean;
+  /**
+   * The fence checked before a fire: a claim (the ownership generation) when this replica owns the job now
+   * and its lease is fresh, else undefined.
+   */
+  claim(job: string): number | undefined;
+  /** Checked after the trigger is logged: the claim still holds (same generation, lease fresh). */
+  confirm(job: string, claim: number): boolean;
   /** Live executors, in a stable order every replica agrees on. */
   executors(): readonly ExecutorInfo[];
   appendTrigger(entry: TriggerEntry): Promise<void>;
@@ -59,7 +64,11 @@ export class EmbeddedCoordination implements JobCoordination {
     this.events = undefined;
   }
 
-  canFire(): boolean {
+  claim(): number | undefined {
+    return this.events !== undefined ? 0 : undefined;
+  }
+
+  confirm(): boolean {
     return this.events !== undefined;
   }
 

@@ -21,8 +21,12 @@ export function newRunId(job: string, scheduledAt: number): string {
 interface Running {
   readonly d: Dispatch;
   readonly key: string;
-  readonly attempt: RunningAttempt;
+  /** Set once the trigger is logged and the attempt started. */
+  attempt: RunningAttempt | undefined;
+  /** A kill that came before the attempt started. */
+  killed: string | undefined;
   readonly startedAt: number;
+  done?: Promise<void>;
 }
 
 export interface ExecutorDeps {
@@ -38,7 +42,7 @@ export interface ExecutorDeps {
 export class JobExecutor {
   private readonly running = new Map<string, Running>();
   private readonly byKey = new Map<string, Set<string>>();
-  private readonly queues = new Map<string, Dispatch[]>();
+  private readonly queues = new Map<string, Array<{ d: Dispatch; gate: Promise<boolean> }>>();
   private readonly retryTimers = new Set<() => void>();
   private stopped = false;
 
@@ -52,7 +56,12 @@ export class JobExecutor {
     return [...this.running.keys()];
   }
 
-  execute(d: Dispatch): void {
+  /**
+   * Runs `d` under its job's block strategy. `gate` resolves true once the trigger is logged and the fence
+   * still holds; the running record is written meanwhile (in the same produce request as the trigger, where
+   * the coordination batches), and the handler starts only after both.
+   */
+  execute(d: Dispatch, gate: Promise<boolean> = Promise.resolve(true)): void {
     if (this.stopped) return;
     const job = this.deps.jobs.get(d.job);
     if (!job) {
@@ -73,27 +82,23 @@ export class JobExecutor {
           void this.publish(this.record(d, 'discarded', { error: `discarded: ${SERIAL_QUEUE_LIMIT} runs already wait behind the running one (block: serial)` }));
           return;
         }
-        q.push(d);
+        q.push({ d, gate });
         this.queues.set(key, q);
         return;
       }
-      for (const id of busy) this.running.get(id)?.attempt.abort('killed', `covered by the later run ${d.run_id} (block: cover_earlier)`);
+      for (const id of busy) this.abortRun(id, `covered by the later run ${d.run_id} (block: cover_earlier)`);
     }
-    this.start(job, d, key);
+    this.start(job, d, key, gate);
   }
 
   kill(runId: string): boolean {
-    const r = this.running.get(runId);
-    if (r) {
-      r.attempt.abort('killed', 'killed by request');
-      return true;
-    }
+    if (this.abortRun(runId, 'killed by request')) return true;
     for (const [key, q] of this.queues) {
-      const i = q.findIndex((d) => d.run_id === runId);
+      const i = q.findIndex((x) => x.d.run_id === runId);
       if (i >= 0) {
-        const [d] = q.splice(i, 1);
+        const [x] = q.splice(i, 1);
         if (q.length === 0) this.queues.delete(key);
-        void this.publish(this.record(d!, 'killed', { error: 'killed by request before it started' }));
+        void this.publish(this.record(x!.d, 'killed', { error: 'killed by request before it started' }));
         return true;
       }
     }
@@ -106,44 +111,64 @@ export class JobExecutor {
     for (const cancel of this.retryTimers) cancel();
     this.retryTimers.clear();
     for (const [key, q] of this.queues) {
-      for (const d of q) await this.publish(this.record(d, 'discarded', { error: 'discarded: the replica stopped before it started' }));
+      for (const x of q) await this.publish(this.record(x.d, 'discarded', { error: 'discarded: the replica stopped before it started' }));
       this.queues.delete(key);
     }
-    const all = [...this.running.values()].map((r) => r.attempt.done);
+    const all = [...this.running.values()].map((r) => r.done);
     if (all.length === 0) return;
     if (graceMs > 0) {
       let timer: (() => void) | undefined;
       await Promise.race([Promise.all(all), new Promise<void>((r) => { timer = this.deps.clock.setTimer(graceMs, r); })]);
       timer?.();
     }
-    for (const r of this.running.values()) r.attempt.abort('killed', 'killed: the replica stopped');
-    await Promise.all([...this.running.values()].map((r) => r.attempt.done));
+    const left = [...this.running.values()].map((r) => r.done);
+    for (const id of [...this.running.keys()]) this.abortRun(id, 'killed: the replica stopped');
+    await Promise.all(left);
   }
 
-  private start(job: JobConfig, d: Dispatch, key: string): void {
+  private abortRun(runId: string, why: string): boolean {
+    const r = this.running.get(runId);
+    if (!r) return false;
+    if (r.attempt) r.attempt.abort('killed', why);
+    else r.killed ??= why;
+    return true;
+  }
+
+  private start(job: JobConfig, d: Dispatch, key: string, gate: Promise<boolean>): void {
     const { clock, metrics } = this.deps;
-    const startedAt = clock.now();
-    const attempt = startAttempt(job, d, this.deps);
-    const run: Running = { d, key, attempt, startedAt };
-    this.running.set(d.run_id, run);
+    const run: Running & { done?: Promise<void> } = { d, key, attempt: undefined, killed: undefined, startedAt: clock.now() };
+    this.running.set(d.run_id, run as Running);
     let set = this.byKey.get(key);
     if (!set) this.byKey.set(key, (set = new Set()));
     set.add(d.run_id);
-    metrics?.started(job, d, startedAt);
-    const published = this.publish(this.record(d, 'running', { startedAt }));
-    void attempt.done.then(async (outcome) => {
+    const published = this.publish(this.record(d, 'running', { startedAt: run.startedAt }));
+    run.done = (async () => {
+      const open = await gate.catch(() => false);
+      await published;
+      let rec: RunRecord;
+      let outcome: AttemptOutcome | undefined;
+      if (!open) {
+        rec = this.record(d, 'discarded', { startedAt: run.startedAt, error: 'discarded: the trigger could not be logged, or this replica lost the job meanwhile (the new owner decides)' });
+      } else if (run.killed !== undefined) {
+        rec = this.record(d, 'killed', { startedAt: run.startedAt, error: run.killed });
+      } else {
+        const startedAt = clock.now();
+        metrics?.started(job, d, startedAt);
+        run.attempt = startAttempt(job, d, this.deps);
+        outcome = await run.attempt.done;
+        rec = this.record(d, outcome.status, { startedAt, outcome });
+        metrics?.ended(job, rec);
+      }
       this.running.delete(d.run_id);
       set!.delete(d.run_id);
-      if (set!.size === 0) this.byKey.delete(key);
-      await published; // the final record must come after the running one
-      const rec = this.record(d, outcome.status, { startedAt, outcome });
-      metrics?.ended(job, rec);
-      await this.publish(rec);
-      this.afterRun(job, d, outcome);
-      const next = this.queues.get(key)?.shift();
+      // Hand the slot to the next queued run before anything awaits, so a new tick cannot jump the queue.
+      const next = this.stopped ? undefined : this.queues.get(key)?.shift();
       if (this.queues.get(key)?.length === 0) this.queues.delete(key);
-      if (next && !this.stopped) this.start(job, next, key);
-    });
+      if (next) this.start(job, next.d, key, next.gate);
+      else if (set!.size === 0) this.byKey.delete(key);
+      await this.publish(rec);
+      if (outcome) this.afterRun(job, d, outcome);
+    })();
   }
 
   private afterRun(job: JobConfig, d: Dispatch, outcome: AttemptOutcome): void {

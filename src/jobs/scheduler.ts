@@ -189,40 +189,58 @@ export class JobScheduler {
       const skipped = missed.length - fire.length;
       if (skipped > 0) this.opts.logger.warn({ job: job.id, skipped, policy: p }, 'job: missed ticks skipped by the misfire policy');
       // With nothing fired after them, the skipped ticks are logged so that a later owner does not redo them.
-      if (fire.length === 0 && onTime.length === 0) await this.fence(job, st, missed[missed.length - 1]!, 'skipped');
+      if (fire.length === 0 && onTime.length === 0) await this.skip(job, missed[missed.length - 1]!);
     }
     for (const at of onTime) fire.push({ at, kind: 'cron' });
     for (const f of fire) {
-      const runId = await this.fence(job, st, f.at, f.kind);
-      if (runId === undefined) return;
-      this.route(job, st, { run_id: runId, job: job.id, trigger: f.kind, scheduled_at: f.at, shard: 0, shards: 1, attempt: 0, params: job.params, parent_run: null });
+      const ok = await this.fire(job, st, { job: job.id, trigger: f.kind, scheduled_at: f.at, params: job.params, parent_run: null });
+      if (!ok) return;
     }
   }
 
   /**
-   * The fence: check ownership, append the trigger, check again. Returns the run id to start, or undefined
-   * when this replica must not run it (it lost the job, before or while appending).
+   * The fence: claim the job (owned, lease fresh), append the trigger, and let the run start only when the
+   * append is acknowledged and the claim still holds. The running record is written meanwhile, so that the
+   * trigger and the record travel together. Resolves false when this replica must not fire the job.
    */
-  private async fence(job: JobConfig, st: Owned | undefined, at: number, kind: TriggerKind | 'skipped'): Promise<string | undefined> {
+  private async fire(job: JobConfig, st: Owned, t: Pick<Dispatch, 'job' | 'trigger' | 'scheduled_at' | 'params' | 'parent_run'>): Promise<boolean> {
     const coord = this.opts.coordination;
-    if (!this.started || !coord.canFire(job.id)) return undefined;
-    const runId = kind === 'skipped' ? null : newRunId(job.id, at);
-    await coord.appendTrigger({ job: job.id, scheduled_at: at, kind, run_id: runId, fired_at: this.clock.now(), executor: coord.executor.id });
-    if (!coord.canFire(job.id)) {
-      this.opts.logger.warn({ job: job.id, scheduled_at: at }, 'job: lost the job while logging its trigger; not running it (the new owner decides)');
-      return undefined;
-    }
-    if (st && kind !== 'manual' && kind !== 'parent') st.lastFired = Math.max(st.lastFired ?? at, at);
-    return runId ?? undefined;
+    const claim = this.started ? coord.claim(job.id) : undefined;
+    if (claim === undefined) return false;
+    const runId = newRunId(job.id, t.scheduled_at);
+    const appended = coord.appendTrigger({ job: job.id, scheduled_at: t.scheduled_at, kind: t.trigger, run_id: runId, fired_at: this.clock.now(), executor: coord.executor.id });
+    const gate = appended.then(() => {
+      const ok = coord.confirm(job.id, claim);
+      if (!ok) this.opts.logger.warn({ job: job.id, scheduled_at: t.scheduled_at }, 'job: lost the job while logging its trigger; not running it (the new owner decides)');
+      return ok;
+    }, (err: unknown) => {
+      this.opts.logger.error({ job: job.id, scheduled_at: t.scheduled_at, err: errorMessage(err) }, 'job: cannot log the trigger; not running it');
+      return false;
+    });
+    if (t.trigger === 'cron' || t.trigger === 'misfire') st.lastFired = Math.max(st.lastFired ?? t.scheduled_at, t.scheduled_at);
+    this.route(job, st, { run_id: runId, shard: 0, shards: 1, attempt: 0, ...t }, gate);
+    // The next trigger of this job is appended only after this one: the log keeps the job's order.
+    return gate;
   }
 
-  private route(job: JobConfig, st: Owned, d: Dispatch): void {
+  /** Logs missed ticks that were skipped, so that a later owner does not treat them as missed again. */
+  private async skip(job: JobConfig, at: number): Promise<void> {
+    const coord = this.opts.coordination;
+    if (!this.started || coord.claim(job.id) === undefined) return;
+    await coord.appendTrigger({ job: job.id, scheduled_at: at, kind: 'skipped', run_id: null, fired_at: this.clock.now(), executor: coord.executor.id });
+  }
+
+  private route(job: JobConfig, st: Owned, d: Dispatch, gate: Promise<boolean>): void {
     const coord = this.opts.coordination;
     const self = coord.executor.id;
     const members = coord.executors();
     const send = (to: string, x: Dispatch): void => {
-      if (to === self) this.executor.execute(x);
-      else void coord.dispatch(to, x).catch((err: unknown) => this.opts.logger.error({ job: job.id, run: x.run_id, to, err: errorMessage(err) }, 'job: cannot dispatch a run'));
+      if (to === self) {
+        this.executor.execute(x, gate);
+        return;
+      }
+      void gate.then((open) => (open ? coord.dispatch(to, x) : undefined))
+        .catch((err: unknown) => this.opts.logger.error({ job: job.id, run: x.run_id, to, err: errorMessage(err) }, 'job: cannot dispatch a run'));
     };
     if (job.route === 'first' || members.length <= 1) {
       send(self, d);
@@ -240,12 +258,8 @@ export class JobScheduler {
       return;
     }
     const st = this.owned.get(job.id) ?? { next: undefined, lastFired: undefined, chain: Promise.resolve(), rr: 0 };
-    const work = st.chain.then(async () => {
-      const runId = await this.fence(job, undefined, req.at, req.kind);
-      if (runId === undefined) return;
-      this.route(job, st, { run_id: runId, job: job.id, trigger: req.kind, scheduled_at: req.at, shard: 0, shards: 1, attempt: 0, params: { ...job.params, ...(req.params ?? {}) }, parent_run: req.parent_run });
-    });
-    st.chain = work.catch(() => undefined);
+    const work = st.chain.then(() => this.fire(job, st, { job: job.id, trigger: req.kind, scheduled_at: req.at, params: { ...job.params, ...(req.params ?? {}) }, parent_run: req.parent_run }));
+    st.chain = work.then(() => undefined, () => undefined);
     await work;
   }
 
