@@ -40,14 +40,24 @@ export interface KafkaCoordinationOptions {
 
 const MANUAL_KEY = '\u0000manual';
 
-/** Round robin over members sorted by id, every member listed (the mock holds a SyncGroup missing one). */
-function jobsAssigner(executor: ExecutorInfo): PartitionAssigner {
+/** Pseudo-topic carrying the member list in every assignment (the mock has no DescribeGroups). */
+const MEMBERS_PREFIX = 'kisjobs-members:';
+
+/**
+ * Round robin over members sorted by id, every member listed (the mock holds a SyncGroup missing one).
+ * Each assignment also names a pseudo-topic that carries the executors of this generation: kafkajs drops
+ * it from the assignment and reports it in RECEIVED_UNSUBSCRIBED_TOPICS, where every member reads it.
+ */
+function jobsAssigner(executor: ExecutorInfo, onMembers: (m: ExecutorInfo[]) => void): PartitionAssigner {
   return ({ cluster }) => ({
     name: 'KisJobs',
     version: 1,
     async assign({ members, topics }) {
       const ids = members.map((m) => m.memberId).sort();
-      const plan = new Map<string, Record<string, number[]>>(ids.map((id) => [id, {}]));
+      const executors = decodeMembers(members);
+      onMembers(executors);
+      const list = MEMBERS_PREFIX + Buffer.from(JSON.stringify(executors)).toString('base64url');
+      const plan = new Map<string, Record<string, number[]>>(ids.map((id) => [id, { [list]: [] }]));
       let i = 0;
       for (const topic of topics) {
         for (const p of cluster.findTopicPartitionMetadata(topic).map((x) => x.partitionId).sort((a, b) => a - b)) {
@@ -289,7 +299,10 @@ export class KafkaCoordination implements JobCoordination {
       heartbeatInterval: this.heartbeatMs,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: true,
-      partitionAssigners: [jobsAssigner(this.executor)],
+      partitionAssigners: [jobsAssigner(this.executor, (m) => {
+        // The leader announces the executors, for `kisflow jobs executors` where DescribeGroups is missing.
+        void this.send(t.commands, 'members', JSON.stringify({ type: 'members', members: m, at: Date.now() }), 0).catch(() => undefined);
+      })],
     });
     this.group = consumer;
     let crashedWith: ((err: unknown) => void) | undefined;
@@ -300,6 +313,12 @@ export class KafkaCoordination implements JobCoordination {
     });
     consumer.on(consumer.events.STOP, () => crashedWith?.(new Error('stopped')));
     consumer.on(consumer.events.HEARTBEAT, () => { this.lastHeartbeat = Date.now(); });
+    consumer.on(consumer.events.RECEIVED_UNSUBSCRIBED_TOPICS, (e) => {
+      const topics = (e.payload as { assignedTopics?: string[] }).assignedTopics ?? [];
+      const list = topics.find((x) => x.startsWith(MEMBERS_PREFIX));
+      const members = list ? parseJson<ExecutorInfo[]>(Buffer.from(list.slice(MEMBERS_PREFIX.length), 'base64url').toString()) : undefined;
+      if (members) this.members = members;
+    });
     consumer.on(consumer.events.REBALANCING, () => {
       this.rebalancing = true;
       this.generation++;
@@ -312,7 +331,6 @@ export class KafkaCoordination implements JobCoordination {
       this.rebalancing = false;
       const mine = assignment[t.jobs] ?? [];
       logger.info({ group: t.group, executor: this.executor.id, partitions: mine }, 'jobs: partitions assigned');
-      void this.refreshMembers();
       for (const p of mine) this.ready.set(p, this.take(p, gen));
     });
     await consumer.connect();
@@ -346,19 +364,10 @@ export class KafkaCoordination implements JobCoordination {
     this.events?.gained(new Map(jobs.map((id) => [id, this.lastFired.get(id)])));
     return true;
   }
-
-  private async refreshMembers(): Promise<void> {
-    try {
-      const { groups } = await this.admin!.describeGroups([this.topics.group]);
-      this.members = decodeMembers(groups[0]?.members ?? []);
-    } catch (err) {
-      this.opts.logger.warn({ err: errorMessage(err) }, 'jobs: cannot list the executors');
-    }
-  }
 }
 
-/** Executors from a describeGroups answer, sorted by id (every replica computes the same shard order). */
-export function decodeMembers(members: ReadonlyArray<{ memberMetadata: Buffer; clientHost?: string }>): ExecutorInfo[] {
+/** Executors from group members' metadata (assigner or DescribeGroups), sorted by id: every replica computes the same shard order. */
+export function decodeMembers(members: ReadonlyArray<{ memberMetadata: Buffer }>): ExecutorInfo[] {
   const out: ExecutorInfo[] = [];
   for (const m of members) {
     try {

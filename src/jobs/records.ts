@@ -68,7 +68,8 @@ export interface TriggerRequest {
 export type JobCommand =
   | ({ readonly type: 'trigger' } & TriggerRequest)
   | { readonly type: 'kill'; readonly run_id: string; readonly at: number }
-  | ({ readonly type: 'dispatch'; readonly to: string } & Dispatch);
+  | ({ readonly type: 'dispatch'; readonly to: string } & Dispatch)
+  | { readonly type: 'members'; readonly members: readonly ExecutorInfo[]; readonly at: number };
 
 /** A live executor (a member of the jobs group). */
 export interface ExecutorInfo {
