@@ -114,10 +114,10 @@ runs: { handler: ok }
   const restoreRtt = await slowResponsesWhileRebalancing(cluster);
   try {
     const rs = [start('r1', env), start('r2', env), start('r3', env)];
-    const ownerOf = (): Replica | undefined => rs.find((r) => r.owned.includes('tick'));
+    const killed: string[] = [];
+    const ownerOf = (): Replica | undefined => rs.find((r) => !killed.includes(r.name) && r.owned.includes('tick'));
     const members = (): number => Math.max(...rs.map((r) => r.members));
     await waitFor('three members and an owner', () => (members() === 3 && ownerOf() ? true : undefined), 60_000);
-    const killed: string[] = [];
     for (let k = 0; k < 2; k++) {
       await new Promise((r) => setTimeout(r, 12_000));
       const owner = ownerOf()!;
