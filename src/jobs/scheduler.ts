@@ -30,6 +30,12 @@ export interface JobSchedulerOptions {
   readonly clock?: Clock;
   /** How long stop() lets runs finish before killing them (default 10 s). */
   readonly stopGraceMs?: number;
+  /**
+   * Runs per job kept in memory for listJobs / runsOf (default 10, at most the job's keep_runs): every replica
+   * reads the whole run log, so 10,000 jobs x 100 runs would be a million records. `kisflow jobs` reads the
+   * topic itself and keeps keep_runs.
+   */
+  readonly keepRunsInMemory?: number;
 }
 
 interface Owned {
@@ -56,7 +62,8 @@ export class JobScheduler {
     this.jobs = new Map(opts.jobs.map((j) => [j.id, j]));
     this.clock = opts.clock ?? realClock;
     this.metrics = opts.registry ? new JobMetrics(opts.registry) : undefined;
-    this.book = new RunBook((job) => this.jobs.get(job)?.keepRuns ?? 100);
+    const keep = opts.keepRunsInMemory ?? 10;
+    this.book = new RunBook((job) => Math.min(keep, this.jobs.get(job)?.keepRuns ?? keep));
     this.executor = new JobExecutor({ jobs: this.jobs, coordination: opts.coordination, handlers: opts.handlers, flows: opts.flows, clock: this.clock, logger: opts.logger, metrics: this.metrics });
   }
 
