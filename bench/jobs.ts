@@ -27,7 +27,7 @@ function doc(value: Record<string, unknown>, i: number): YamlDoc {
 }
 
 const values = [
-  ...Array.from({ length: MINUTE_JOBS }, (_, i) => ({ kistype: 'job', id: `minute-${i}`, scene: 'minute', trigger: { cron: '0 * * * * *' }, runs: { handler: 'noop' }, block: 'discard_later', run_log: { keep_runs: 2, log_lines: 0 } })),
+  ...Array.from({ length: MINUTE_JOBS }, (_, i) => ({ kistype: 'job', id: `minute-${i}`, scene: 'minute', trigger: { cron: process.env['MINUTE_CRON'] ?? '0 * * * * *' }, runs: { handler: 'noop' }, block: 'discard_later', run_log: { keep_runs: 2, log_lines: 0 } })),
   ...Array.from({ length: SECOND_JOBS }, (_, i) => ({ kistype: 'job', id: `second-${i}`, scene: 'second', trigger: { every_ms: 1000 }, runs: { handler: 'noop' }, block: 'discard_later', run_log: { keep_runs: 2, log_lines: 0 } })),
 ];
 const { jobs, errors } = normaliseJobs(values.map(doc));

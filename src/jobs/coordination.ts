@@ -78,7 +78,8 @@ export class EmbeddedCoordination implements JobCoordination {
 
   async appendTrigger(entry: TriggerEntry): Promise<void> {
     this.triggers.push(entry);
-    if (this.triggers.length > this.maxTriggers) this.triggers.splice(0, this.triggers.length - this.maxTriggers);
+    // Trimmed in halves, not per push (a splice per trigger would be quadratic in a burst).
+    if (this.triggers.length > 2 * this.maxTriggers) this.triggers.splice(0, this.triggers.length - this.maxTriggers);
   }
 
   async publishRun(rec: RunRecord): Promise<void> {

@@ -54,7 +54,7 @@ export class RunBook {
       while (list.length > keep) this.runs.delete(list.shift()!);
     }
     if (finished(rec.status) && (!prev || !finished(prev.status))) {
-      const day = new Date(rec.ended_at ?? rec.scheduled_at).toISOString().slice(0, 10);
+      const day = dayOf(rec.ended_at ?? rec.scheduled_at);
       const k = `${day}\u0000${rec.job}`;
       const slot = this.daily.get(k) ?? { scene: rec.scene, job: rec.job, day, succeeded: 0, finished: 0 };
       slot.finished++;
@@ -132,6 +132,11 @@ export class RunBook {
   }
 }
 
+let lastDay = { n: NaN, text: '' };
+
+/** YYYY-MM-DD (UTC) of an instant; cached, since a burst of records shares one day. */
 export function dayOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const n = Math.floor(ms / DAY_MS);
+  if (n !== lastDay.n) lastDay = { n, text: new Date(n * DAY_MS).toISOString().slice(0, 10) };
+  return lastDay.text;
 }

@@ -18,6 +18,8 @@ import type { JobFlowRunner } from './runner.js';
 
 /** Ticks computed at once for one job (a catch-up after a long outage is cut here). */
 const MAX_DUE_TICKS = 10_000;
+/** Jobs fired per turn of the event loop. */
+const DUE_SLICE = 500;
 
 export interface JobSchedulerOptions {
   readonly jobs: readonly JobConfig[];
@@ -164,7 +166,13 @@ export class JobScheduler {
 
   private due(): void {
     const now = this.clock.now();
+    // A burst (10,000 jobs on the same second) is fired in slices, so the first runs start while later ones are still being logged.
+    let budget = DUE_SLICE;
     while (this.heap.length > 0 && this.heap[0]!.at <= now) {
+      if (budget-- === 0) {
+        setImmediate(() => this.due());
+        return;
+      }
       const { at, job: id } = heapPop(this.heap);
       const st = this.owned.get(id);
       const job = this.jobs.get(id);
