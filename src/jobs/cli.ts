@@ -7,7 +7,7 @@ import type { Kafka } from 'kafkajs';
 import { errorMessage, KisError } from '../kernel/errors.js';
 import { partitionForKey } from '../kernel/partitioner.js';
 import type { JobConfig } from './codec.js';
-import { decodeMembers } from './kafka-coordination.js';
+import { decodeMembers } from './kafka-group.js';
 import { parseJson, type ExecutorInfo, type JobCommand, type RunRecord } from './records.js';
 import { RunBook } from './reports.js';
 import { jobTopics, readTopic } from './topics.js';

@@ -15,13 +15,14 @@
 // run, for longer than the rest of its lease, can run a tick the next owner fires too; without the second
 // check the window would be a whole session timeout. Kafka transactions (a producer fenced by epoch per
 // partition) would close it and are left for later.
-import { AssignerProtocol, type Admin, type Consumer, type Kafka, type PartitionAssigner, type Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../kernel/errors.js';
 import { partitionForKey } from '../kernel/partitioner.js';
 import { localExecutor, type CoordinationEvents, type JobCoordination } from './coordination.js';
 import { parseJson, type Dispatch, type ExecutorInfo, type JobCommand, type RunRecord, type TriggerEntry, type TriggerRequest } from './records.js';
+import { jobsAssigner, MEMBERS_PREFIX } from './kafka-group.js';
 import { ensureJobTopics, jobTopics, type JobTopics } from './topics.js';
 
 export interface KafkaCoordinationOptions {
@@ -39,41 +40,6 @@ export interface KafkaCoordinationOptions {
 }
 
 const MANUAL_KEY = '\u0000manual';
-
-/** Pseudo-topic carrying the member list in every assignment (the mock has no DescribeGroups). */
-const MEMBERS_PREFIX = 'kisjobs-members:';
-
-/**
- * Round robin over members sorted by id, every member listed (the mock holds a SyncGroup missing one).
- * Each assignment also names a pseudo-topic that carries the executors of this generation: kafkajs drops
- * it from the assignment and reports it in RECEIVED_UNSUBSCRIBED_TOPICS, where every member reads it.
- */
-function jobsAssigner(executor: ExecutorInfo, onMembers: (m: ExecutorInfo[]) => void): PartitionAssigner {
-  return ({ cluster }) => ({
-    name: 'KisJobs',
-    version: 1,
-    async assign({ members, topics }) {
-      const ids = members.map((m) => m.memberId).sort();
-      const executors = decodeMembers(members);
-      onMembers(executors);
-      const list = MEMBERS_PREFIX + Buffer.from(JSON.stringify(executors)).toString('base64url');
-      const plan = new Map<string, Record<string, number[]>>(ids.map((id) => [id, { [list]: [] }]));
-      let i = 0;
-      for (const topic of topics) {
-        for (const p of cluster.findTopicPartitionMetadata(topic).map((x) => x.partitionId).sort((a, b) => a - b)) {
-          (plan.get(ids[i++ % ids.length]!)![topic] ??= []).push(p);
-        }
-      }
-      return ids.map((memberId) => ({
-        memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: plan.get(memberId)!, userData: Buffer.alloc(0) }),
-      }));
-    },
-    protocol({ topics }) {
-      return { name: 'KisJobs', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(JSON.stringify(executor)) }) };
-    },
-  });
-}
 
 export class KafkaCoordination implements JobCoordination {
   readonly mode = 'kafka' as const;
@@ -364,19 +330,4 @@ export class KafkaCoordination implements JobCoordination {
     this.events?.gained(new Map(jobs.map((id) => [id, this.lastFired.get(id)])));
     return true;
   }
-}
-
-/** Executors from group members' metadata (assigner or DescribeGroups), sorted by id: every replica computes the same shard order. */
-export function decodeMembers(members: ReadonlyArray<{ memberMetadata: Buffer }>): ExecutorInfo[] {
-  const out: ExecutorInfo[] = [];
-  for (const m of members) {
-    try {
-      const meta = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
-      const info = parseJson<ExecutorInfo>(meta?.userData);
-      if (info?.id) out.push(info);
-    } catch {
-      /* a member of another protocol */
-    }
-  }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
