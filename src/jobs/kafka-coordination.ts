@@ -40,6 +40,8 @@ export interface KafkaCoordinationOptions {
 }
 
 const MANUAL_KEY = '\u0000manual';
+/** Produce requests in flight at once. */
+const MAX_SENDS = 4;
 
 export class KafkaCoordination implements JobCoordination {
   readonly mode = 'kafka' as const;
@@ -65,7 +67,8 @@ export class KafkaCoordination implements JobCoordination {
   private readonly tailPos = new Map<number, number>();
   private tailWaiters: Array<{ p: number; offset: number; resolve: () => void }> = [];
   private pending: Array<{ topic: string; key: string; value: string; partition?: number; done: (err?: unknown) => void }> = [];
-  private flushing = false;
+  private flushScheduled = false;
+  private sending = 0;
   private readonly inflight = new Set<Promise<unknown>>();
   private memberLoop: Promise<void> | undefined;
 
@@ -101,7 +104,8 @@ export class KafkaCoordination implements JobCoordination {
     this.loseAll();
     await this.group?.disconnect().catch(() => undefined);
     await this.memberLoop;
-    await this.flush();
+    this.flush();
+    await Promise.all([...this.inflight]);
     await this.tail?.disconnect().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
@@ -147,30 +151,30 @@ export class KafkaCoordination implements JobCoordination {
   private send(topic: string, key: string, value: string, partition?: number): Promise<void> {
     const p = new Promise<void>((resolve, reject) => {
       this.pending.push({ topic, key, value, ...(partition !== undefined ? { partition } : {}), done: (err) => (err ? reject(err) : resolve()) });
-      if (!this.flushing) setImmediate(() => void this.flush());
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
     });
     const tracked = p.catch(() => undefined).finally(() => this.inflight.delete(tracked));
     this.inflight.add(tracked);
     return p;
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing || !this.producer) return;
-    this.flushing = true;
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, 5000);
-        const byTopic = new Map<string, Array<{ key: string; value: string; partition?: number }>>();
-        for (const m of batch) (byTopic.get(m.topic) ?? byTopic.set(m.topic, []).get(m.topic)!).push({ key: m.key, value: m.value, ...(m.partition !== undefined ? { partition: m.partition } : {}) });
-        try {
-          await this.producer!.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-          for (const m of batch) m.done();
-        } catch (err) {
-          for (const m of batch) m.done(err);
-        }
-      }
-    } finally {
-      this.flushing = false;
+  /** Up to MAX_SENDS produce requests in flight; a job's triggers stay in order because each waits for the previous ack. */
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.producer && this.pending.length > 0 && this.sending < MAX_SENDS) {
+      const batch = this.pending.splice(0, 2000);
+      const byTopic = new Map<string, Array<{ key: string; value: string; partition?: number }>>();
+      for (const m of batch) (byTopic.get(m.topic) ?? byTopic.set(m.topic, []).get(m.topic)!).push({ key: m.key, value: m.value, ...(m.partition !== undefined ? { partition: m.partition } : {}) });
+      this.sending++;
+      void this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        .then(() => { for (const m of batch) m.done(); }, (err: unknown) => { for (const m of batch) m.done(err); })
+        .finally(() => {
+          this.sending--;
+          this.flush();
+        });
     }
   }
 
