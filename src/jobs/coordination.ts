@@ -31,6 +31,11 @@ export interface JobCoordination {
   claim(job: string): number | undefined;
   /** Checked after the trigger is logged: the claim still holds (same generation, lease fresh). */
   confirm(job: string, claim: number): boolean;
+  /**
+   * A tick was logged but not run because the claim no longer held. When this replica takes the job back
+   * in the very next generation, nobody else can have seen the tick, so it fires again instead of being lost.
+   */
+  notRun(job: string, tick: number): void;
   /** Live executors, in a stable order every replica agrees on. */
   executors(): readonly ExecutorInfo[];
   appendTrigger(entry: TriggerEntry): Promise<void>;
@@ -70,6 +75,10 @@ export class EmbeddedCoordination implements JobCoordination {
 
   confirm(): boolean {
     return this.events !== undefined;
+  }
+
+  notRun(): void {
+    // In-process, a claim only fails when the scheduler stops.
   }
 
   executors(): readonly ExecutorInfo[] {

@@ -61,6 +61,10 @@ export class KafkaCoordination implements JobCoordination {
   private generation = 0;
   private lastHeartbeat = 0;
   private readonly owned = new Set<number>();
+  /** Partitions owned in the generation before the current rebalance. */
+  private ownedBefore = new Set<number>();
+  /** Ticks logged but not run (claim lost meanwhile), with the generation they were refused in. */
+  private readonly refused = new Map<string, { tick: number; gen: number }>();
   private readonly ready = new Map<number, Promise<boolean>>();
   private members: ExecutorInfo[] = [];
   private readonly lastFired = new Map<string, number>();
@@ -114,6 +118,11 @@ export class KafkaCoordination implements JobCoordination {
 
   claim(job: string): number | undefined {
     return this.confirm(job, this.generation) ? this.generation : undefined;
+  }
+
+  notRun(job: string, tick: number): void {
+    const prev = this.refused.get(job);
+    this.refused.set(job, { tick: Math.min(prev?.tick ?? tick, tick), gen: this.generation });
   }
 
   confirm(job: string, claim: number): boolean {
@@ -241,6 +250,7 @@ export class KafkaCoordination implements JobCoordination {
   }
 
   private loseAll(): void {
+    if (this.owned.size > 0) this.ownedBefore = new Set(this.owned);
     const jobs = [...this.owned].flatMap((p) => this.jobsOf.get(p) ?? []);
     this.owned.clear();
     this.ready.clear();
@@ -254,7 +264,9 @@ export class KafkaCoordination implements JobCoordination {
       if (this.stopping) return;
       this.opts.logger.warn({ group: this.topics.group, err: errorMessage(crashed) }, 'jobs: group member ended; joining again');
       this.loseAll();
+      this.ownedBefore.clear(); // a new membership: others may have held our partitions meanwhile
       this.rebalancing = true;
+      this.generation += 2;
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }
@@ -331,7 +343,16 @@ export class KafkaCoordination implements JobCoordination {
     if (gen !== this.generation || this.stopping) return false;
     this.owned.add(p);
     const jobs = this.jobsOf.get(p) ?? [];
-    this.events?.gained(new Map(jobs.map((id) => [id, this.lastFired.get(id)])));
+    const lastFired = new Map<string, number | undefined>();
+    for (const id of jobs) {
+      let last = this.lastFired.get(id);
+      const r = this.refused.get(id);
+      this.refused.delete(id);
+      // Ours in the generation before and again now: nobody else read that tick, so it is fired again.
+      if (r && r.gen >= gen - 1 && this.ownedBefore.has(p) && last !== undefined && r.tick <= last) last = r.tick - 1;
+      lastFired.set(id, last);
+    }
+    this.events?.gained(lastFired);
     return true;
   }
 }

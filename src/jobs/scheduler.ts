@@ -226,7 +226,10 @@ export class JobScheduler {
     const appended = coord.appendTrigger({ job: job.id, scheduled_at: t.scheduled_at, kind: t.trigger, run_id: runId, fired_at: this.clock.now(), executor: coord.executor.id });
     const gate = appended.then(() => {
       const ok = coord.confirm(job.id, claim);
-      if (!ok) this.opts.logger.warn({ job: job.id, scheduled_at: t.scheduled_at }, 'job: lost the job while logging its trigger; not running it (the new owner decides)');
+      if (!ok) {
+        this.opts.logger.warn({ job: job.id, scheduled_at: t.scheduled_at }, 'job: lost the job while logging its trigger; not running it (the new owner decides)');
+        if (t.trigger === 'cron' || t.trigger === 'misfire') coord.notRun(job.id, t.scheduled_at);
+      }
       return ok;
     }, (err: unknown) => {
       this.opts.logger.error({ job: job.id, scheduled_at: t.scheduled_at, err: errorMessage(err) }, 'job: cannot log the trigger; not running it');
