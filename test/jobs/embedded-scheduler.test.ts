@@ -203,6 +203,9 @@ test('reports: last status, success ratio, daily ratio per job and scene, metric
   const text = await h.registry.metrics();
   assert.match(text, /kisflow_job_runs_total\{job="a",scene="s1",status="failed"\} \d+/);
   assert.match(text, /kisflow_job_scene_success_ratio_daily\{scene="s1"\} 0\.7/);
+  assert.match(text, /kisflow_job_success_ratio_daily\{job="a",scene="s1"\} 0\.7/);
+  assert.match(text, /kisflow_job_runs_in_progress\{scene="s1"\} 0/);
+  assert.deepEqual(h.scheduler.book.dailyByJob(day).map((r) => [r.key, r.ratio]), [['a', 51 / 68]]);
   assert.match(text, /kisflow_job_trigger_delay_ms_count\{scene="s1",trigger="cron"\} 68/);
   await h.scheduler.stop();
 });
