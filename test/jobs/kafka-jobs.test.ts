@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { partitionForKey } from '../../src/kernel/partitioner.js';
 import { jobTopics } from '../../src/jobs/topics.js';
 import type { RunRecord } from '../../src/jobs/records.js';
 import { kcatConsume, randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
@@ -104,13 +105,13 @@ function latest(records: readonly RunRecord[]): RunRecord[] {
   return [...m.values()];
 }
 
-test('three replicas, a one-second job, the owner killed -9 twice: every second exactly once (catch_up)', async (t: TestContext) => {
-  const { app, env } = await setUp(`kistype: job
-id: tick
-trigger: { every_ms: 1000 }
-misfire: { policy: catch_up, window_ms: 300000, threshold_ms: 1500 }
-runs: { handler: ok }
-`);
+test('three replicas, one-second jobs, the owner killed -9 twice: every second exactly once with catch_up, none twice with fire_once or do_nothing', async (t: TestContext) => {
+  // once-2 and none-14 hash to the partition of tick (3 of 6), so one owner holds all three and each kill hits all.
+  assert.deepEqual(['once-2', 'none-14'].map((id) => partitionForKey(id, 6)), [partitionForKey('tick', 6), partitionForKey('tick', 6)]);
+  const { app, env } = await setUp(['tick:catch_up', 'once-2:fire_once', 'none-14:do_nothing'].map((x) => {
+    const [id, policy] = x.split(':');
+    return `kistype: job\nid: ${id}\ntrigger: { every_ms: 1000 }\nmisfire: { policy: ${policy}, window_ms: 300000, threshold_ms: 1500 }\nruns: { handler: ok }\n`;
+  }).join('---\n'));
   const restoreRtt = await slowResponsesWhileRebalancing(cluster);
   try {
     const rs = [start('r1', env), start('r2', env), start('r3', env)];
@@ -132,24 +133,40 @@ runs: { handler: ok }
   } finally {
     await restoreRtt();
   }
-  const all = latest(await runs(app)).filter((r) => r.job === 'tick');
-  const ran = all.filter((r) => r.status !== 'discarded');
-  const perTick = new Map<number, RunRecord[]>();
-  for (const r of ran) perTick.set(r.scheduled_at, [...(perTick.get(r.scheduled_at) ?? []), r]);
+  const records = latest(await runs(app));
+  const perTickOf = (job: string): Map<number, RunRecord[]> => {
+    const m = new Map<number, RunRecord[]>();
+    for (const r of records) if (r.job === job && r.status !== 'discarded') m.set(r.scheduled_at, [...(m.get(r.scheduled_at) ?? []), r]);
+    return m;
+  };
+  const twiceIn = (m: Map<number, RunRecord[]>): string[] => [...m].filter(([, v]) => v.length > 1).map(([k, v]) => `${new Date(k).toISOString()} x${v.length}`);
+
+  const perTick = perTickOf('tick');
+  const ran = [...perTick.values()].flat();
   const ticks = [...perTick.keys()].sort((a, b) => a - b);
   const first = ticks[0]!;
   const last = ticks[ticks.length - 1]!;
-  const twice = [...perTick].filter(([, v]) => v.length > 1).map(([k, v]) => `${new Date(k).toISOString()} x${v.length}`);
   const missing: string[] = [];
   for (let s = first; s <= last; s += 1000) if (!perTick.has(s)) missing.push(new Date(s).toISOString());
   const executors = new Set(ran.map((r) => r.executor));
   const misfires = ran.filter((r) => r.trigger === 'misfire').length;
-  t.diagnostic(`${ticks.length} seconds from ${new Date(first).toISOString()} to ${new Date(last).toISOString()}, ${executors.size} executors, ${misfires} caught up as misfires, ${all.length - ran.length} discarded`);
-  assert.deepEqual(twice, [], 'no second ran twice');
-  assert.deepEqual(missing, [], 'every second ran');
+  t.diagnostic(`catch_up: ${ticks.length} seconds from ${new Date(first).toISOString()} to ${new Date(last).toISOString()}, ${executors.size} executors, ${misfires} caught up as misfires`);
+  assert.deepEqual(twiceIn(perTick), [], 'catch_up: no second ran twice');
+  assert.deepEqual(missing, [], 'catch_up: every second ran');
   assert.ok(ticks.length >= 45, `about a minute of seconds (${ticks.length})`);
   assert.equal(executors.size, 3, 'three owners in turn');
   assert.ok(misfires > 0, 'the seconds missed during take-overs were caught up');
+
+  const once = perTickOf('once-2');
+  const none = perTickOf('none-14');
+  const onceMisfires = [...once.values()].flat().filter((r) => r.trigger === 'misfire').length;
+  const noneMisfires = [...none.values()].flat().filter((r) => r.trigger === 'misfire').length;
+  t.diagnostic(`fire_once: ${once.size} seconds, ${onceMisfires} misfire runs; do_nothing: ${none.size} seconds, ${noneMisfires} misfire runs`);
+  assert.deepEqual(twiceIn(once), [], 'fire_once: no second ran twice');
+  assert.deepEqual(twiceIn(none), [], 'do_nothing: no second ran twice');
+  assert.ok(onceMisfires >= 1 && onceMisfires <= 2, `fire_once: one run per take-over for the missed seconds (${onceMisfires})`);
+  assert.equal(noneMisfires, 0, 'do_nothing: missed seconds are skipped');
+  assert.ok(once.size < ticks.length && none.size < once.size, 'fewer seconds ran than with catch_up');
 });
 
 test('sharding broadcast over three replicas: each tick runs shards 0, 1 and 2 once each', async (t: TestContext) => {
