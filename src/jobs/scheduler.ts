@@ -145,6 +145,25 @@ export class JobScheduler {
     }
     heapify(this.heap);
     this.arm();
+    this.reapOrphans([...m.keys()]);
+  }
+
+  /**
+   * Runs left `running` by an executor that is no longer a member (it died mid-run) are recorded failed by
+   * the job's new owner, as XXL-JOB's monitor does for lost runs. Best effort: from the runs this replica has
+   * read so far.
+   */
+  private reapOrphans(jobs: readonly string[]): void {
+    const live = new Set(this.opts.coordination.executors().map((e) => e.id));
+    const now = this.clock.now();
+    for (const id of jobs) {
+      for (const r of this.book.runsOf(id)) {
+        if (r.status !== 'running' || live.has(r.executor)) continue;
+        const rec: RunRecord = { ...r, status: 'failed', ended_at: now, error: `executor ${r.executor} left the group while the run was in progress (it died or lost its session)` };
+        this.book.add(rec);
+        void this.opts.coordination.publishRun(rec).catch((err: unknown) => this.opts.logger.warn({ job: id, run: r.run_id, err: errorMessage(err) }, 'job: cannot record an orphaned run'));
+      }
+    }
   }
 
   private lost(ids: readonly string[]): void {

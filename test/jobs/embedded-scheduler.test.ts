@@ -2,7 +2,12 @@
 // parent -> child chains, manual triggers with params, misfire policies. Assertions are on run records.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { embedded, sleep, T0 } from './helpers.js';
+import { FakeClock } from '../../src/jobs/clock.js';
+import { EmbeddedCoordination, type CoordinationEvents } from '../../src/jobs/coordination.js';
+import { JobHandlers } from '../../src/jobs/handlers.js';
+import type { RunRecord } from '../../src/jobs/records.js';
+import { JobScheduler } from '../../src/jobs/scheduler.js';
+import { embedded, jobsFrom, quiet, sleep, T0 } from './helpers.js';
 
 const job = (id: string, extra: string): string => `kistype: job\nid: ${id}\nscene: s1\n${extra}\n`;
 
@@ -208,4 +213,31 @@ test('reports: last status, success ratio, daily ratio per job and scene, metric
   assert.deepEqual(h.scheduler.book.dailyByJob(day).map((r) => [r.key, r.ratio]), [['a', 51 / 68]]);
   assert.match(text, /kisflow_job_trigger_delay_ms_count\{scene="s1",trigger="cron"\} 68/);
   await h.scheduler.stop();
+});
+
+test('a run left running by an executor that is gone is recorded failed by the new owner', async () => {
+  const { jobs } = jobsFrom(job('o', 'trigger: { every_ms: 60000 }\nruns: { handler: ok }'));
+  const handlers = new JobHandlers();
+  handlers.register('ok', () => undefined);
+  const published: RunRecord[] = [];
+  const orphan: RunRecord = {
+    run_id: 'o@old', job: 'o', scene: 's1', trigger: 'cron', scheduled_at: T0 - 1000, started_at: T0 - 1000, ended_at: null, executor: 'dead:1:x',
+    shard: 0, shards: 1, attempt: 0, status: 'running', rows_in: 0, rows_out: 0, error: null, log: [], log_dropped: 0, parent_run: null,
+  };
+  class TakeOver extends EmbeddedCoordination {
+    override async start(events: CoordinationEvents): Promise<void> {
+      events.runRecorded(orphan);
+      await super.start(events);
+    }
+    override async publishRun(rec: RunRecord): Promise<void> {
+      published.push(rec);
+      await super.publishRun(rec);
+    }
+  }
+  const scheduler = new JobScheduler({ jobs, handlers, coordination: new TakeOver(['o']), logger: quiet, clock: new FakeClock(T0), stopGraceMs: 0 });
+  await scheduler.start();
+  assert.deepEqual(published.map((r) => [r.run_id, r.status]), [['o@old', 'failed']]);
+  assert.match(published[0]!.error!, /executor dead:1:x left the group while the run was in progress/);
+  assert.equal(scheduler.runsOf('o')[0]?.status, 'failed');
+  await scheduler.stop();
 });
