@@ -320,11 +320,14 @@ export class KafkaCoordination implements JobCoordination {
     await consumer.run({
       autoCommit: true,
       autoCommitInterval: 1_000,
-      eachMessage: async ({ partition, message }) => {
+      eachMessage: async ({ partition, message, heartbeat }) => {
         const cmd = parseJson<JobCommand>(message.value);
         if (cmd?.type !== 'trigger') return;
-        // A trigger request waits for the trigger log of its partition, so its fence check can pass.
-        if (!(await this.ready.get(partition))) return;
+        // A trigger request waits for the trigger log of its partition, so its fence check can pass;
+        // the member keeps heartbeating meanwhile (a long log must not cost it the session).
+        const beat = setInterval(() => void heartbeat().catch(() => undefined), this.heartbeatMs);
+        const ready = await (this.ready.get(partition) ?? Promise.resolve(false)).finally(() => clearInterval(beat));
+        if (!ready) return;
         const { type: _t, ...req } = cmd;
         await this.events?.triggerRequested(req);
       },
