@@ -9,12 +9,15 @@
 //  2. Before each fire (and again after appending the trigger) it checks a lease: the last successful
 //     heartbeat is younger than session timeout - 2 heartbeat intervals. The coordinator cannot have given
 //     the partition away before the session of this member expired, which is later than the lease.
-//  3. The trigger is appended (acks=all) before the run starts, so the next owner, which reads the log to its
-//     end before firing, sees every tick this replica ran.
+//  3. The trigger is appended (acks=all) before the run starts, and the run starts only if the claim still
+//     holds once the append is acknowledged; the next owner reads the log to its end before firing, so it
+//     sees every tick this replica ran. A tick refused that way fires again when this replica takes the
+//     partition back in the very next generation (nobody else can have read it).
 // Residual risk: a process paused (GC, SIGSTOP, a VM freeze) between the second check and the start of the
 // run, for longer than the rest of its lease, can run a tick the next owner fires too; without the second
-// check the window would be a whole session timeout. Kafka transactions (a producer fenced by epoch per
-// partition) would close it and are left for later.
+// check the window would be a whole session timeout. A tick whose append was in flight when its partition
+// moved to another replica runs there only if that replica's read did not include it (at most once). Kafka
+// transactions (a producer fenced by epoch per partition) would close both and are left for later.
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
