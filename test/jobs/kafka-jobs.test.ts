@@ -169,11 +169,17 @@ test('three replicas, one-second jobs, the owner killed -9 twice: every second e
   assert.ok(once.size < ticks.length && none.size < once.size, 'fewer seconds ran than with catch_up');
 });
 
-test('sharding broadcast over three replicas: each tick runs shards 0, 1 and 2 once each', async (t: TestContext) => {
+test('sharding broadcast over three replicas: each tick runs shards 0, 1 and 2 once each; round robin spreads ticks over them', async (t: TestContext) => {
   const { app, env } = await setUp(`kistype: job
 id: shard
 trigger: { every_ms: 1000 }
 route: sharding_broadcast
+runs: { handler: ok }
+---
+kistype: job
+id: rr
+trigger: { every_ms: 1000 }
+route: round_robin
 runs: { handler: ok }
 `);
   const restoreRtt = await slowResponsesWhileRebalancing(cluster);
@@ -200,4 +206,11 @@ runs: { handler: ok }
     assert.equal(new Set(perTick.get(tick)!.map((r) => r.executor)).size, 3, 'on three executors');
     assert.ok(perTick.get(tick)!.every((r) => r.status === 'succeeded'));
   }
+  // Round robin: once three executors are known, ticks go to each of them in turn, every tick once.
+  const rr = latest(await runs(app)).filter((r) => r.job === 'rr' && r.scheduled_at >= whole[0]! && r.scheduled_at <= whole[whole.length - 1]!);
+  const rrTicks = new Map<number, number>();
+  for (const r of rr) rrTicks.set(r.scheduled_at, (rrTicks.get(r.scheduled_at) ?? 0) + 1);
+  t.diagnostic(`round robin: ${rr.length} runs on ${new Set(rr.map((r) => r.executor)).size} executors`);
+  assert.ok([...rrTicks.values()].every((n) => n === 1), 'round robin: every tick once');
+  assert.equal(new Set(rr.map((r) => r.executor)).size, 3, 'round robin: on all three executors');
 });
