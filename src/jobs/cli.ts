@@ -9,7 +9,7 @@ import { partitionForKey } from '../kernel/partitioner.js';
 import type { JobConfig } from './codec.js';
 import { decodeMembers } from './kafka-group.js';
 import { parseJson, type ExecutorInfo, type JobCommand, type RunRecord } from './records.js';
-import { RunBook } from './reports.js';
+import { dayOf, RunBook } from './reports.js';
 import { jobTopics, readTopic } from './topics.js';
 
 export const JOBS_USAGE = `usage: kisflow jobs <command> [--config DIR] [--json]
@@ -20,6 +20,7 @@ commands:
   trigger JOB [--params JSON]   run a job now, with params merged over the job's own
   kill RUN                      end a run in progress (or waiting in a serial queue)
   executors                     the live executors (members of the jobs group)
+  daily [--day YYYY-MM-DD]      success ratio of the day (UTC, default today) per scene and per job
 `;
 
 export interface JobsCliContext {
@@ -42,7 +43,7 @@ export async function jobsCommand(args: readonly string[], ctx: JobsCliContext):
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { scene: { type: 'string' }, params: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } },
+      options: { scene: { type: 'string' }, params: { type: 'string' }, limit: { type: 'string' }, day: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } },
     });
   } catch (err) {
     throw usage(errorMessage(err));
@@ -126,6 +127,19 @@ export async function jobsCommand(args: readonly string[], ctx: JobsCliContext):
       if (arg !== undefined) throw usage(`executors takes no argument, found '${arg}'`);
       const list = await executors(needKafka(), ctx.appId);
       print(list.map((e) => ({ id: e.id, host: e.host, pid: e.pid, started: iso(e.started) })), ['id', 'host', 'pid', 'started']);
+      return 0;
+    }
+    case 'daily': {
+      if (arg !== undefined) throw usage(`daily takes no argument (use --day YYYY-MM-DD), found '${arg}'`);
+      const day = values.day ?? dayOf(now());
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) throw usage(`--day must be a date YYYY-MM-DD, found '${day}'`);
+      const book = await readBook(needKafka(), ctx.appId, jobs);
+      const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
+      const rows = [
+        ...book.dailyByScene(day).map((r) => ({ day, scene: r.key, job: '*', succeeded: r.succeeded, finished: r.finished, success_ratio: pct(r.ratio) })),
+        ...book.dailyByJob(day).map((r) => ({ day, scene: jobs.get(r.key)?.scene ?? '?', job: r.key, succeeded: r.succeeded, finished: r.finished, success_ratio: pct(r.ratio) })),
+      ];
+      print(rows, ['day', 'scene', 'job', 'succeeded', 'finished', 'success_ratio']);
       return 0;
     }
     case undefined:

@@ -39,6 +39,7 @@ test('bad input gets a clear refusal naming what is wrong', async () => {
   await refuse(['kill'], /kill needs a run id/);
   await refuse(['trigger', 'report'], /set kafka.brokers/);
   await refuse(['list', '--scene', 'nowhere'], /no job in scene 'nowhere'/);
+  await refuse(['daily', '--day', '2024-13-45'], /--day must be a date YYYY-MM-DD/);
   let out = '';
   assert.equal(await jobsCommand(['list'], { ...ctx, out: (t) => { out += t; } }), 0);
   assert.match(out, /^JOB +SCENE +TRIGGER/);
@@ -85,6 +86,11 @@ test('on Kafka: trigger with params, runs, list, kill, executors', async () => {
     assert.match(await run('kill', running.run_id), /kill sent/);
     await waitFor('the long run killed', () => (scheduler.runsOf('long').some((r) => r.status === 'killed') ? true : undefined), 30_000);
     assert.match(await run('runs', 'long'), /manual .* killed .*killed by request/);
+
+    const today = new Date().toISOString().slice(0, 10);
+    const daily = JSON.parse(await run('daily', '--json')) as Array<Record<string, unknown>>;
+    assert.deepEqual(daily.map((d) => [d['day'], d['scene'], d['job'], d['succeeded'], d['finished']]),
+      [[today, 'finance', '*', 1, 1], [today, 'ops', '*', 0, 1], [today, 'ops', 'long', 0, 1], [today, 'finance', 'report', 1, 1]]);
 
     const execs = JSON.parse(await run('executors', '--json')) as Array<Record<string, unknown>>;
     assert.deepEqual(execs.map((e) => [e['id'], e['pid']]), [[scheduler.executorId, process.pid]]);
