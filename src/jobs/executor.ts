@@ -73,13 +73,13 @@ export class JobExecutor {
     const busy = this.byKey.get(key);
     if (busy && busy.size > 0) {
       if (job.block === 'discard_later') {
-        void this.publish(this.record(d, 'discarded', { error: `discarded: run ${[...busy][0]} of the same job is in progress (block: discard_later)` }));
+        void this.publishUnrun(job, this.record(d, 'discarded', { error: `discarded: run ${[...busy][0]} of the same job is in progress (block: discard_later)` }));
         return;
       }
       if (job.block === 'serial') {
         const q = this.queues.get(key) ?? [];
         if (q.length >= SERIAL_QUEUE_LIMIT) {
-          void this.publish(this.record(d, 'discarded', { error: `discarded: ${SERIAL_QUEUE_LIMIT} runs already wait behind the running one (block: serial)` }));
+          void this.publishUnrun(job, this.record(d, 'discarded', { error: `discarded: ${SERIAL_QUEUE_LIMIT} runs already wait behind the running one (block: serial)` }));
           return;
         }
         q.push({ d, gate });
@@ -98,7 +98,7 @@ export class JobExecutor {
       if (i >= 0) {
         const [x] = q.splice(i, 1);
         if (q.length === 0) this.queues.delete(key);
-        void this.publish(this.record(x!.d, 'killed', { error: 'killed by request before it started' }));
+        void this.publishUnrun(this.deps.jobs.get(x!.d.job), this.record(x!.d, 'killed', { error: 'killed by request before it started' }));
         return true;
       }
     }
@@ -111,7 +111,7 @@ export class JobExecutor {
     for (const cancel of this.retryTimers) cancel();
     this.retryTimers.clear();
     for (const [key, q] of this.queues) {
-      for (const x of q) await this.publish(this.record(x.d, 'discarded', { error: 'discarded: the replica stopped before it started' }));
+      for (const x of q) await this.publishUnrun(this.deps.jobs.get(x.d.job), this.record(x.d, 'discarded', { error: 'discarded: the replica stopped before it started' }));
       this.queues.delete(key);
     }
     const all = [...this.running.values()].map((r) => r.done);
@@ -159,6 +159,7 @@ export class JobExecutor {
         rec = this.record(d, outcome.status, { startedAt, outcome });
         metrics?.ended(job, rec);
       }
+      if (!outcome) metrics?.unrun(job, rec.status);
       this.running.delete(d.run_id);
       set!.delete(d.run_id);
       // Hand the slot to the next queued run before anything awaits, so a new tick cannot jump the queue.
@@ -216,6 +217,12 @@ export class JobExecutor {
       log_dropped: o.outcome?.logDropped ?? 0,
       parent_run: d.parent_run,
     };
+  }
+
+  /** A final record of a run that never started (discarded, killed in a queue): counted, then written. */
+  private publishUnrun(job: JobConfig | undefined, rec: RunRecord): Promise<void> {
+    if (job) this.deps.metrics?.unrun(job, rec.status);
+    return this.publish(rec);
   }
 
   private async publish(rec: RunRecord): Promise<void> {

@@ -32,8 +32,9 @@ export class JobMetrics {
     this.runs.inc({ job: job.id, scene: job.scene, status: rec.status });
   }
 
-  discarded(job: JobConfig): void {
-    this.runs.inc({ job: job.id, scene: job.scene, status: 'discarded' });
+  /** A run that ended without starting (discarded, or killed while it waited). */
+  unrun(job: JobConfig, status: RunRecord['status']): void {
+    this.runs.inc({ job: job.id, scene: job.scene, status });
   }
 
   ratios(perJob: ReadonlyMap<string, { scene: string; ratio: number }>, perScene: ReadonlyMap<string, number>): void {

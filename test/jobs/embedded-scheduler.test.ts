@@ -88,6 +88,7 @@ test('block: discard_later records later ticks discarded while one runs', async 
   await h.scheduler.stop();
   const byTick = h.finals('dis').map((r) => [(r.scheduled_at - T0) / 1000, r.status]).sort((a, b) => Number(a[0]) - Number(b[0]));
   assert.deepEqual(byTick, [[1, 'succeeded'], [2, 'discarded'], [3, 'discarded'], [4, 'succeeded'], [5, 'discarded'], [6, 'discarded']]);
+  assert.match(await h.registry.metrics(), /kisflow_job_runs_total\{job="dis",scene="s1",status="discarded"\} 4/);
 });
 
 test('block: cover_earlier kills the running run and starts the later one', async () => {
