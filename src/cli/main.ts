@@ -7,6 +7,8 @@ import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { jobsCommand } from '../jobs/index.js';
+import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { PromFlowObserver } from '../observability/metrics.js';
 import { serveHttp } from '../observability/http-server.js';
@@ -26,6 +28,8 @@ commands:
   run       run the flows of a config directory (ends by itself when every source is finite)
   validate  check a config directory as a whole, and the tables of storage connectors whose database
             answers (--offline: not those); exit 0, or exit 1 listing every error
+  jobs      scheduled jobs: list [--scene S] | runs JOB | trigger JOB [--params JSON] | kill RUN |
+            executors | daily (kisflow jobs --help)
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
@@ -39,6 +43,14 @@ options:
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
+  // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
+  if (argv[0] === 'jobs') {
+    const rest = [...argv.slice(1)];
+    const at = rest.indexOf('--config');
+    const dir = at >= 0 ? rest.splice(at, 2)[1] : process.env['KISFLOW_CONFIG'] ?? 'config';
+    if (dir === undefined) throw new UsageError('--config needs a directory');
+    return jobs(dir, rest);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -61,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     case 'validate': {
       const app = await prepareApp(dir);
       // Building the service builds every flow: built-in params and expressions are checked too.
-      const service = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate });
+      const service = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate, withoutJobs: true });
       if (!values.offline) {
         // A database that does not answer is not a config error: only what a reachable one says counts.
         const found = (await service.checkConnectors()).filter((e) => e.code !== 'KIS_ERR_STORAGE_UNAVAILABLE');
@@ -88,6 +100,14 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+/** kisflow jobs …: the jobs of a config directory, their runs and executors, read from (and commands sent to) Kafka. */
+async function jobs(dir: string, args: string[]): Promise<number> {
+  const app = await prepareApp(dir);
+  const { config } = app;
+  const kafka = config.global.kafka ? createKafka(config.global.kafka, silentLogger()) : undefined;
+  return jobsCommand(args, { jobs: [...config.jobs.values()], appId: config.global.appId, kafka, out: (t) => process.stdout.write(t) });
 }
 
 /**
@@ -153,6 +173,7 @@ async function run(dir: string): Promise<number> {
   try {
     const sup = await Supervisor.start(dir, {
       logger,
+      registry,
       observer,
       sourceObserver: observer,
       stateObserver: observer,
@@ -197,6 +218,10 @@ main(process.argv.slice(2)).then((code) => {
     exit(1);
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`kisflow: ${errorMessage(err)}\n\n${USAGE}`);
+    exit(2);
+  } else if ((err as { code?: string }).code === 'KIS_ERR_USAGE') {
+    // A subcommand's refusal (kisflow jobs …) carries its own usage text.
+    process.stderr.write(`${errorMessage(err)}\n`);
     exit(2);
   } else {
     process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -4,6 +4,7 @@
 import type * as t from 'io-ts';
 import { ConnCodec, type KafkaConnParamsCodec } from './kinds/conn.js';
 import { FlowCodec } from './kinds/flow.js';
+import { JobCodec } from './jobs/codec.js';
 import { FuncCodec } from './kinds/func.js';
 import { GlobalCodec } from './kinds/global.js';
 import { type BinlogSourceParams, type FileSourceParams, type GeneratorSourceParams, type KafkaSourceParams, SourceCodec, type StdinSourceParams } from './kinds/source.js';
@@ -33,5 +34,6 @@ export const KISTYPE_CODECS = {
   flow: FlowCodec,
   func: FuncCodec,
   conn: ConnCodec,
+  job: JobCodec,
 } as const;
 export type KisType = keyof typeof KISTYPE_CODECS;

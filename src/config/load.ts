@@ -83,6 +83,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
     conns: new Map(),
     flows: new Map(),
     sources: new Map(),
+    jobs: new Map(),
     docs: Object.fromEntries(KINDS.map((k) => [k.kistype, new Map<string, YamlDoc>()])),
     invalid: Object.fromEntries(KINDS.map((k) => [k.kistype, new Set<string>()])),
     keep: (kind, id, doc) => {
@@ -125,7 +126,7 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
   const locate = (origin: Origin, p: readonly PathSegment[]): { line: number; col: number } | undefined =>
     docsByOrigin.get(`${origin.file}#${origin.doc}`)?.locate(p);
   if (errors.length > 0) return { config: undefined, errors, locate };
-  const { global, sources, flows, funcs, conns } = ctx;
-  const config: KisConfig = deepFreeze({ dir, global, sources, flows, funcs, conns, templates });
+  const { global, sources, flows, funcs, conns, jobs } = ctx;
+  const config: KisConfig = deepFreeze({ dir, global, sources, flows, funcs, conns, jobs, templates });
   return { config, errors, locate };
 }

@@ -1,6 +1,7 @@
 // The validated, normalized, frozen config every later folder reads. Aliases are resolved here
 // (fname/fid, cname/cid, return_duration/retry_duration, V/S/L/C/E), so nothing downstream sees them.
 import type { RowLimits } from '../kernel/limits.js';
+import type { JobConfig } from './jobs/codec.js';
 import type { Params } from '../kernel/types.js';
 import type {
   ConnDoc, FlowDoc, FullMode, FuncDoc, GlobalDoc, SourceDoc,
@@ -97,6 +98,8 @@ export interface KisConfig {
   readonly flows: ReadonlyMap<string, FlowConfig>;
   readonly funcs: ReadonlyMap<string, FuncConfig>;
   readonly conns: ReadonlyMap<string, ConnConfig>;
+  /** Scheduled jobs (kistype: job). */
+  readonly jobs: ReadonlyMap<string, JobConfig>;
   /** `${VAR}` templates as written, by object and path, so that export can write them back. */
   readonly templates: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }

@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   KIS_ERR_STORAGE_UNAVAILABLE: 'A storage connector cannot reach its server (refused, lost, restarted, timed out); retriable, nothing of the batch was written.',
   KIS_ERR_STATE: 'Keyed state could not be restored from or written to its changelog, or a function used state it did not declare.',
   KIS_ERR_USAGE: 'The command line is wrong.',
+  KIS_ERR_JOB_CRON: 'A job\'s cron expression or time zone is invalid; the message names the field and why.',
+  KIS_ERR_JOB_CYCLE: 'The children of jobs form a cycle (a job would trigger itself).',
+  KIS_ERR_JOB_HANDLER: 'A job handler was registered twice, without a name or function, or a job names one that is not registered.',
+  KIS_ERR_JOB_RUN: 'A job run failed, timed out or was killed; the run record carries the status and the error.',
 } as const;
 
 export type KisErrorCode = keyof typeof ERROR_CODES;

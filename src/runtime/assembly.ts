@@ -3,6 +3,7 @@
 // the dispatcher and the sources (by their registered types). Nothing runs here; the service starts it.
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { KisConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
@@ -47,6 +48,10 @@ export interface ServiceOptions {
   readonly clock?: () => number;
   /** Run tick() every this many ms while running (default TICK_MS; 0: only when called, as the test driver does). */
   readonly tickMs?: number;
+  /** Where the metrics of scheduled jobs are registered (the flows' go through `observer`). */
+  readonly registry?: Registry;
+  /** Leave out the scheduled jobs (the test driver and kisflow validate build a service without them). */
+  readonly withoutJobs?: boolean;
 }
 
 /** A source and the enabled flows it feeds; `driven` when it is a connector's topic feeding a flow with no source. */

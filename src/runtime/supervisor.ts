@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { loadConfigFiles, readConfigDir } from '../config/load.js';
 import { configFiles } from '../core/module-graph.js';
 import type { FlowObserver } from '../core/observer.js';
@@ -19,6 +20,8 @@ import { KisService, type RunSummary } from './service.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
+  /** Where scheduled jobs register their metrics. */
+  readonly registry?: Registry;
   readonly observer?: FlowObserver;
   readonly sourceObserver?: SourceObserver;
   readonly stateObserver?: StateObserver;
@@ -116,7 +119,7 @@ export class Supervisor {
     let next: App;
     try {
       next = await prepareApp(this.dir, { moduleVersion: `${hash.slice(0, 12)}-${++this.generation}` });
-      KisService.create(next.config, { pool: next.pool, logger, withoutSources: true }); // builds every flow: params, expressions
+      KisService.create(next.config, { pool: next.pool, logger, withoutSources: true, withoutJobs: true }); // builds every flow: params, expressions
     } catch (err) {
       const detail = err instanceof KisConfigErrors ? err.errors.map((e) => e.message).join('\n') : errorMessage(err);
       logger.error({ dir: this.dir, errors: err instanceof KisConfigErrors ? err.errors.map((e) => e.message) : [detail] },
@@ -156,6 +159,7 @@ export class Supervisor {
       ...(this.opts.sourceObserver ? { sourceObserver: this.opts.sourceObserver } : {}),
       ...(this.opts.stateObserver ? { stateObserver: this.opts.stateObserver } : {}),
       ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
+      ...(this.opts.registry ? { registry: this.opts.registry } : {}),
     });
   }
 

@@ -45,9 +45,9 @@ test('an fmode not among Verify/Save/Load/Calculate/Expand (or V/S/L/C/E)', () =
 });
 
 test('an unknown kistype', () => {
-  const r = loadYaml({ 'k.yml': 'kistype: job\n' });
+  const r = loadYaml({ 'k.yml': 'kistype: task\n' });
   assert.equal(errorWith(r.errors, 'KIS_ERR_CONFIG_KISTYPE').message,
-    'k.yml doc 1 at kistype (line 1, col 10): expected kistype to be one of global, source, flow, func, conn, found "job"');
+    'k.yml doc 1 at kistype (line 1, col 10): expected kistype to be one of global, source, flow, func, conn, job, found "task"');
 });
 
 test('duplicate ids name both places', () => {

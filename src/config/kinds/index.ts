@@ -4,7 +4,8 @@ import { connKind } from './conn.js';
 import { flowKind } from './flow.js';
 import { funcKind } from './func.js';
 import { globalKind } from './global.js';
+import { jobKind } from './job.js';
 import type { KindSpec } from './kind.js';
 import { sourceKind } from './source.js';
 
-export const KINDS: readonly KindSpec[] = [globalKind, sourceKind, flowKind, funcKind, connKind];
+export const KINDS: readonly KindSpec[] = [globalKind, sourceKind, flowKind, funcKind, connKind, jobKind];

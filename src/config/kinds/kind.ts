@@ -3,6 +3,7 @@
 import type * as t from 'io-ts';
 import type { KisError } from '../../kernel/errors.js';
 import type { ConnConfig, FlowConfig, FuncConfig, GlobalConfig, Origin, SourceConfig } from '../model.js';
+import type { JobConfig } from '../jobs/codec.js';
 import type { YamlDoc } from '../yaml-docs.js';
 
 export interface Entry<D> { readonly doc: YamlDoc; readonly value: D }
@@ -15,6 +16,7 @@ export interface LoadContext {
   readonly conns: Map<string, ConnConfig>;
   readonly flows: Map<string, FlowConfig>;
   readonly sources: Map<string, SourceConfig>;
+  readonly jobs: Map<string, JobConfig>;
   /** The document each id was declared in, per kistype. */
   readonly docs: Readonly<Record<string, Map<string, YamlDoc>>>;
   /**
