@@ -11,7 +11,8 @@ import { mergeActions, type Action } from './actions.js';
 import { boundedRow, findFailingRows } from './bisect.js';
 import { missingKeyFields } from './connector.js';
 import type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types.js';
-import { joinOrHold, joinRow, type HeldRow, type TableRow } from './join.js';
+import { joinOrHold, type HeldRow, type TableRow } from './join.js';
+import { lookupJoin } from './lookup-join.js';
 import type { KeyedState } from './state.js';
 import { handleOf, Run, StepContext } from './step-context.js';
 import { checkInput, joinRefusals } from './step-input.js';
@@ -179,35 +180,20 @@ export class Flow {
 
     // 2b. A Load step on storage looks the rows' keys up, in one call per batch (through a bounded cache).
     if (step.lookup && step.connector) {
-      let found: ReadonlyMap<string, Row>;
-      const keys = rows.map((r) => step.connector!.keyOf(r));
+      let looked;
       try {
         // An unreachable store is waited for inside the lookup (readiness false meanwhile); what throws here is not an outage.
-        found = await step.lookup(partition, keys.filter((k): k is string => k !== undefined));
+        looked = await lookupJoin(step, rows, partition, run.lineage);
       } catch (err) {
         this.deadLetter(run, rows, step, isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `lookup through connector '${func.cid}' failed: ${errorMessage(err)}`), 1);
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
-      const next: Row[] = [];
-      rows.forEach((r, k) => {
-        const key = keys[k];
-        const stored = key === undefined ? undefined : found.get(key);
-        if (key === undefined) {
-          this.deadLetter(run, [r], step, { code: 'KIS_ERR_ROW_MISSING_FIELD', message: `row lacks key field(s) ${step.connector!.config.key.filter((f) => r[f] === undefined || r[f] === null).join(', ')} of connector '${func.cid}', so it cannot be looked up` }, 0);
-          rejected++;
-          return;
-        }
-        if (stored === undefined && step.join === 'inner') {
-          this.deadLetter(run, [r], step, { code: 'KIS_ERR_LOOKUP_MISS', message: `no row is stored under key '${key}' through connector '${func.cid}' (inner lookup join; use join: left to go on without it)` }, 0);
-          return;
-        }
-        const out = joinRow(r, stored, step.joinAs);
-        const p = run.lineage.get(r);
-        if (p) run.lineage.set(out, p);
-        next.push(out);
-      });
-      rows = next;
+      for (const r of looked.refused) {
+        this.deadLetter(run, [r.row], step, r, 0);
+        if (r.code === 'KIS_ERR_ROW_MISSING_FIELD') rejected++;
+      }
+      rows = looked.rows;
     }
 
     // 3. The function itself, retried as its option says.

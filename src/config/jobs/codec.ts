@@ -118,6 +118,8 @@ export interface JobConfig {
   readonly keepRuns: number;
   readonly logLines: number;
   readonly origin: { readonly file: string; readonly doc: number };
+  /** The document as written (export writes it back). */
+  readonly doc: t.TypeOf<typeof JobCodec>;
 }
 
 /** The next tick strictly after `afterMs`, or undefined (no trigger, or a cron with no future match). */
@@ -180,6 +182,7 @@ export function normaliseJobs(docs: readonly YamlDoc[]): NormalisedJobs {
       keepRuns: d.run_log?.keep_runs ?? 100,
       logLines: d.run_log?.log_lines ?? 100,
       origin: { file: doc.file, doc: doc.index },
+      doc: d,
     } satisfies JobConfig));
   }
   return { jobs, errors, docs: byId };
