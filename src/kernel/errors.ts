@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   KIS_ERR_JOIN_PARTITION: 'A row reached a co-partitioned join on a partition its join key does not hash to: the input topic is not keyed by the join key.',
   KIS_ERR_STATE: 'Keyed state could not be restored from or written to its changelog, or a function used state it did not declare.',
   KIS_ERR_USAGE: 'The command line is wrong.',
+  KIS_ERR_REPAIR_REQUEST: 'A repair request names something that cannot be repaired: an unknown flow or source, a table the source does not follow, a time in the future, a flow without a Kafka input.',
+  KIS_ERR_REPAIR: 'A repair operation (dead-letter replay, rewind, trace, re-snapshot) failed while it ran; what was done so far is recorded and it can be run again.',
 } as const;
 
 export type KisErrorCode = keyof typeof ERROR_CODES;
