@@ -11,7 +11,7 @@ import { REJECTION_CODES } from '../core/dead-letter.js';
 import type { RunResult } from '../core/flow.js';
 import { createKafka } from '../kafka/client.js';
 import { errorMessage, isKisError, KisError, type KisErrorCode } from '../kernel/errors.js';
-import type { Row } from '../kernel/types.js';
+import type { Position, Row } from '../kernel/types.js';
 import { silentLogger } from '../observability/logger.js';
 import { prepareApp } from '../runtime/app.js';
 import { KisService } from '../runtime/service.js';
@@ -123,7 +123,8 @@ export interface ReplayReport {
 export interface ReplayRunner {
   /** The fids of the flow's steps, in order. */
   steps(flowId: string): readonly string[];
-  run(flowId: string, rows: readonly Row[], startAt: number, partition: number): Promise<RunResult>;
+  /** `positions`: the source position of each row (kept in the lineage of what it saves, and in new dead letters). */
+  run(flowId: string, rows: readonly Row[], startAt: number, partition: number, positions?: readonly (Position | undefined)[]): Promise<RunResult>;
   close(): Promise<void>;
 }
 
@@ -134,10 +135,10 @@ export async function serviceRunner(config: KisConfig, pool: Parameters<typeof K
   for (const c of svc.connectors.values()) await c.start?.();
   return {
     steps: (flowId) => svc.flows.get(flowId)?.steps.map((s) => s.func.fid) ?? [],
-    async run(flowId, rows, startAt, partition) {
+    async run(flowId, rows, startAt, partition, positions) {
       const f = svc.flows.get(flowId);
       if (!f) throw new KisError('KIS_ERR_REPAIR_REQUEST', `no flow '${flowId}'`);
-      return f.run(rows, { startAt, partition });
+      return f.run(rows, { startAt, partition, ...(positions ? { positions } : {}) });
     },
     close: () => svc.close(),
   };
@@ -160,9 +161,13 @@ const OUTCOMES: readonly ReplayOutcome[] = ['out', 'rejected', 'dead_lettered', 
 export async function replayDeadLetters(kafka: Kafka, config: KisConfig, flowId: string, runner: ReplayRunner, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const logger = opts.logger ?? silentLogger();
   const flow = flowOf(config, flowId);
-  const letters = await listDeadLetters(kafka, config, flowId, opts.filter ?? {});
   const recordTopic = replayedTopic(config.global.appId, flowId);
-  const done = new Set((await readTopics(kafka, [recordTopic])).filter((r) => r.value !== null).map((r) => r.key ?? ''));
+  // One read of both topics (each read joins a throw-away group, which costs the group's initial delay).
+  const read = await readTopics(kafka, [flow.deadLetterTopic, recordTopic]);
+  const letters = read.filter((r) => r.topic === flow.deadLetterTopic).map(toDeadLetter).filter((d) => (d.flow === '' || d.flow === flowId) && matches(d, opts.filter ?? {}));
+  // The last record of a key wins (compaction keeps only it).
+  const done = new Set<string>();
+  for (const r of read) if (r.topic === recordTopic && r.key !== null) { if (r.value === null) done.delete(r.key); else done.add(r.key); }
   const steps = runner.steps(flowId);
   const counter = opts.registry
     ? (opts.registry.getSingleMetric('kisflow_dlq_replayed_total') as Counter<'flow' | 'outcome'> | undefined)
@@ -194,7 +199,10 @@ export async function replayDeadLetters(kafka: Kafka, config: KisConfig, flowId:
       }
       const startAt = opts.fromStart ? 0 : failedAt;
       // The row goes to the partition it came from, so that keyed state and joins find it where its key lives.
-      const result = await runner.run(flowId, [d.row], startAt, d.source?.partition ?? 0);
+      const position: Position | undefined = d.source
+        ? { source: d.source.id, partition: d.source.partition, offset: d.source.offset, ...(d.source.topic !== undefined ? { topic: d.source.topic } : {}), key: d.key }
+        : undefined;
+      const result = await runner.run(flowId, [d.row], startAt, d.source?.partition ?? 0, [position]);
       const again = result.deadLetters[0];
       const outcome: ReplayOutcome = result.output.length > 0 && !again ? 'out'
         : again ? (REJECTION_CODES.has(again.code) ? 'rejected' : 'dead_lettered')

@@ -13,6 +13,7 @@ import { hasCode } from '../../src/kernel/errors.js';
 import { prepareApp } from '../../src/runtime/app.js';
 import { KisService } from '../../src/runtime/service.js';
 import { dlqCommand } from '../../src/repair/dlq.js';
+import { traceCommand } from '../../src/repair/trace.js';
 import { replayedTopic } from '../../src/repair/names.js';
 import { readTopics } from '../../src/repair/read.js';
 import { randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
@@ -58,8 +59,9 @@ describe('dead-letter replay on the mock cluster', { timeout: 120_000 }, () => {
     const flow = randomName('Priced').replace(/-/g, '_');
     const input = randomName('in');
     const out = randomName('out');
+    const saved = randomName('saved');
     const dlq = `${flow}.dlq`;
-    for (const t of [input, out, dlq]) await cluster.createTopic(t, 2);
+    for (const t of [input, out, saved, dlq]) await cluster.createTopic(t, 2);
     const dir = await mkdtemp(path.join(tmpdir(), 'kisflow-dlq-'));
     dirs.push(dir);
     await writeFile(path.join(dir, 'fns.mjs'), FUNCTIONS);
@@ -76,7 +78,19 @@ flows: [${flow}]
 ---
 kistype: flow
 flow_name: ${flow}
-flows: [{ fid: Risky }, { fid: Out }]
+flows: [{ fid: Risky }, { fid: Keep }, { fid: Out }]
+---
+kistype: conn
+cid: kept
+type: kafka
+key: id
+params: { topic: ${saved}, partitions: 2 }
+save: [Keep]
+---
+kistype: func
+fid: Keep
+fmode: Save
+option: { cid: kept }
 ---
 kistype: func
 fid: Risky
@@ -150,11 +164,31 @@ option: { default_params: { to: topic, topic: ${out}, key: id } }
     assert.equal(await dlqCommand(['replay', '--flow', flow, '--config', dir], second), 0);
     assert.match(second.lines.at(-1)!, /out=0 .*skipped_replayed=151/);
 
-    const outRows = (await readTopics(kafka, [out])).map((r) => JSON.parse(r.value!) as { id: string; priced: number });
+    // The journey of k151: its input record, its dead letter (Risky), then what the replay saved and sank.
+    const traced = ctx();
+    assert.equal(await traceCommand(['--flow', flow, '--key', 'k151', '--config', dir, '--json'], traced), 0);
+    const report = JSON.parse(traced.lines.join('')) as import('../../src/repair/trace.js').TraceReport;
+    assert.deepEqual(report.topics, { inputs: [input], outputs: [saved, out], deadLetters: dlq });
+    assert.equal(report.journeys.length, 1, JSON.stringify(report.journeys, null, 1));
+    const j = report.journeys[0]!;
+    assert.equal(j.input?.topic, input);
+    assert.match(j.input!.value!, /"id":"k151"/);
+    // Records of one run may differ by a millisecond: the dead letter first, then the two outputs in any order.
+    const hops = j.hops.map((h) => [h.kind, h.topic, h.by, h.code ?? '']);
+    assert.deepEqual([hops[0], ...hops.slice(1).sort((a, b) => (a[1]! < b[1]! ? -1 : 1))], [
+      ['dead_letter', dlq, 'Risky', 'KIS_ERR_FUNCTION_FAILED'],
+      ...([['saved', saved, `${flow}/Keep`, ''], ['saved', out, '', '']].sort((a, b) => (a[1]! < b[1]! ? -1 : 1))),
+    ]);
+    const none = ctx();
+    await traceCommand(['--flow', flow, '--key', 'nope', '--config', dir], none);
+    assert.match(none.lines[0]!, /0 journeys/);
+
+    const final = await readTopics(kafka, [out, replayedTopic(app, flow)]);
+    const outRows = final.filter((r) => r.topic === out).map((r) => JSON.parse(r.value!) as { id: string; priced: number });
     const ids = outRows.map((r) => r.id).sort();
     assert.deepEqual(ids, Array.from({ length: 300 }, (_, n) => `k${n}`).sort(), 'every row out exactly once');
     assert.ok(outRows.every((r) => r.priced === Number(r.id.slice(1)) * 2));
-    const records = await readTopics(kafka, [replayedTopic(app, flow)]);
+    const records = final.filter((r) => r.topic !== out);
     assert.equal(new Set(records.map((r) => r.key)).size, 151, 'one record per replayed dead letter');
   });
 });
