@@ -186,7 +186,6 @@ option: { default_params: { set: { seen: "1" } } }
       await new Promise((r) => setTimeout(r, 1_000));
       const before = new Map<string, number>();
       for (const v of replicas.flatMap((r) => r.seen)) before.set(v, (before.get(v) ?? 0) + 1);
-      const t1 = Date.now();
       const report = await rewindFlow(kafka, config, 'Counted', { kind: 'time', at: now - 60_000 }, [mine], { logger, timeLookup: 'scan', pauseTimeoutMs: 30_000, now });
       assert.deepEqual(report.offsets.map((o) => [o.partition, o.from, o.to]).sort(), [[0, '5', '3'], [1, '5', '2']]);
       assert.deepEqual(report.changelogs, { [mine]: 2 });
