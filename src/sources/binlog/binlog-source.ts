@@ -352,11 +352,13 @@ export class BinlogSource implements Source {
     };
     let probeConn: SqlConnection | undefined;
     let probing = false;
+    let ended = false;
     const probe = async (): Promise<void> => {
-      if (probing) return;
+      if (probing || ended) return;
       probing = true;
       try {
         probeConn ??= await openSnapshotConnection(this.dsn);
+        if (ended) throw new Error('stopped');
         const at = Date.now();
         const server = await masterStatus(probeConn);
         lag.probed(server, reader.position, at);
@@ -367,6 +369,13 @@ export class BinlogSource implements Source {
         await c?.end().catch(() => undefined);
       } finally {
         probing = false;
+      }
+      if (ended) {
+        // The stream ended while this probe ran: its connection is closed here, not left open.
+        const c = probeConn;
+        probeConn = undefined;
+        await c?.end().catch(() => undefined);
+        return;
       }
       reportLag();
     };
@@ -496,7 +505,7 @@ export class BinlogSource implements Source {
           reportLag();
           await new Promise<void>((resolve) => {
             // Checked again here, synchronously: a transaction that arrived during the awaits above poked nobody.
-            if (queue.length > 0 || readerDone || signal.aborted || (!cp && resolvedStart) || this.requests.length > 0) {
+            if (queue.length > 0 || readerDone || signal.aborted || (!cp && resolvedStart) || (this.requests.length > 0 && cp)) {
               resolve();
               return;
             }
@@ -555,12 +564,13 @@ export class BinlogSource implements Source {
       this.wakeStream = undefined;
       for (const r of this.requests.splice(0)) r.reject(new KisError('KIS_ERR_REPAIR_REQUEST', `source '${this.id}': the source stopped before taking the snapshot request`));
       clearInterval(probeTimer);
+      ended = true;
       signal.removeEventListener('abort', onAbort);
       readerAbort.abort();
       await readerRun;
       this.reader = undefined;
       await sql?.end().catch(() => undefined);
-      await probeConn?.end().catch(() => undefined);
+      if (!probing) await probeConn?.end().catch(() => undefined);
       const lastSave = await saving.then(() => true, () => false);
       if (unsaved && lastSave) await this.save(current(unsaved)).catch(() => undefined);
     }
