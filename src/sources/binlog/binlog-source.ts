@@ -79,7 +79,9 @@ export class BinlogSource implements Source {
   constructor(private readonly opts: BinlogSourceOptions) {
     this.id = opts.id;
     this.observer = opts.observer ?? NO_SOURCE_OBSERVER;
-    this.filter = new TableFilter(opts.params.tables, opts.params.exclude ?? []);
+    // The signal table is read from the binlog but never snapshotted nor handed on, even when a pattern matches it.
+    const signal = opts.params.signal_table;
+    this.filter = new TableFilter(opts.params.tables, [...(opts.params.exclude ?? []), ...(signal ? [signal] : [])]);
     this.dsn = connectionOptions(opts.addr, opts.params);
     this.serverId = serverIdOf(opts.appId, opts.id, opts.params.server_id);
   }
