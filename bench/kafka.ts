@@ -58,7 +58,6 @@ const LINGER_MS = envInt('BENCH_LINGER_MS', 2);
 /** The meter's fetch wait: the mock holds a fetch that finds nothing for this long. */
 const METER_WAIT_MS = 20;
 
-
 // ---- rows and the two steps, shared by the service's functions and the baseline --------------------
 
 const STATUSES = ['paid', 'paid', 'shipped', 'paid', 'pending', 'paid', 'shipped', 'paid', 'paid', 'cancelled'] as const;

@@ -5,8 +5,20 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kisSchemas, referenceMarkdown } from '../src/config/json-schema.js';
+import type * as t from 'io-ts';
+import { kisSchemas, referenceMarkdown, type TypedParams } from '../src/config/json-schema.js';
+import { TypeRegistry } from '../src/core/plugins.js';
 import { BUILTIN_PARAMS } from '../src/functions/builtins.js';
+import { registerConnectorTypes } from '../src/connectors/types.js';
+import { registerSourceTypes } from '../src/sources/types.js';
+
+/** The params codecs of the built-in source and connector types, as the registry holds them. */
+export function builtinTypes(): TypedParams {
+  const types = registerConnectorTypes(registerSourceTypes(new TypeRegistry()));
+  const codecs = (names: string[], spec: (n: string) => { params: unknown } | undefined): Record<string, t.Mixed> =>
+    Object.fromEntries(names.map((n) => [n, spec(n)!.params as t.Mixed]));
+  return { source: codecs(types.sourceNames(), (n) => types.source(n)), conn: codecs(types.connectorNames(), (n) => types.connector(n)) };
+}
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_DIR = 'schemas';
@@ -16,10 +28,11 @@ const SCHEMA_SUFFIX = '.schema.json';
 /** Every generated file, by path relative to the project root (forward slashes), with its exact content. */
 export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const [kistype, schema] of Object.entries(kisSchemas())) {
+  const types = builtinTypes();
+  for (const [kistype, schema] of Object.entries(kisSchemas(types))) {
     files.set(`${SCHEMA_DIR}/${kistype}${SCHEMA_SUFFIX}`, JSON.stringify(schema, null, 2) + '\n');
   }
-  files.set(REFERENCE_FILE, referenceMarkdown(BUILTIN_PARAMS));
+  files.set(REFERENCE_FILE, referenceMarkdown(BUILTIN_PARAMS, types));
   return files;
 }
 

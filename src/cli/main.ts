@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // kisflow run | validate | graph | export — the command line of the service.
+import './quiet-libraries.js'; // first: it sets what libraries read when they load
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { jobsCommand } from '../jobs/index.js';
+import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { PromFlowObserver } from '../observability/metrics.js';
 import { serveHttp } from '../observability/http-server.js';
@@ -13,6 +16,8 @@ import { prepareApp } from '../runtime/app.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { KisService } from '../runtime/service.js';
 import { mermaidGraph } from './graph.js';
+import { humanSummary, wantsSummary, type SummaryInput } from './summary.js';
+import { startWatchdog, type Watchdog } from './watchdog.js';
 
 /** The drain deadline before the config is read (the global document's drain_timeout_ms after). */
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -21,25 +26,38 @@ const USAGE = `usage: kisflow <command> [--config DIR]
 
 commands:
   run       run the flows of a config directory (ends by itself when every source is finite)
-  validate  check a config directory as a whole; exit 0, or exit 1 listing every error
+  validate  check a config directory as a whole, and the tables of storage connectors whose database
+            answers (--offline: not those); exit 0, or exit 1 listing every error
+  jobs      scheduled jobs: list [--scene S] | runs JOB | trigger JOB [--params JSON] | kill RUN |
+            executors | daily (kisflow jobs --help)
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
 options:
   --config DIR   the config directory (default: $KISFLOW_CONFIG, else ./config)
   --out DIR      export: where to write
+  --offline      validate: do not connect to the databases of storage connectors
   -h, --help     this text
 `;
 
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
+  // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
+  if (argv[0] === 'jobs') {
+    const rest = [...argv.slice(1)];
+    const at = rest.indexOf('--config');
+    const dir = at >= 0 ? rest.splice(at, 2)[1] : process.env['KISFLOW_CONFIG'] ?? 'config';
+    if (dir === undefined) throw new UsageError('--config needs a directory');
+    return jobs(dir, rest);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
       config: { type: 'string' },
       out: { type: 'string' },
+      offline: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,7 +73,12 @@ async function main(argv: string[]): Promise<number> {
     case 'validate': {
       const app = await prepareApp(dir);
       // Building the service builds every flow: built-in params and expressions are checked too.
-      KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate });
+      const service = KisService.create(app.config, { pool: app.pool, logger: silentLogger(), locate: app.locate, withoutJobs: true });
+      if (!values.offline) {
+        // A database that does not answer is not a config error: only what a reachable one says counts.
+        const found = (await service.checkConnectors()).filter((e) => e.code !== 'KIS_ERR_STORAGE_UNAVAILABLE');
+        if (found.length > 0) throw new KisConfigErrors(found);
+      }
       const c = app.config;
       process.stdout.write(`ok: ${c.flows.size} flows, ${c.funcs.size} functions, ${c.conns.size} connectors, ${c.sources.size} sources in ${c.dir}\n`);
       return 0;
@@ -79,6 +102,30 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** kisflow jobs …: the jobs of a config directory, their runs and executors, read from (and commands sent to) Kafka. */
+async function jobs(dir: string, args: string[]): Promise<number> {
+  const app = await prepareApp(dir);
+  const { config } = app;
+  const kafka = config.global.kafka ? createKafka(config.global.kafka, silentLogger()) : undefined;
+  return jobsCommand(args, { jobs: [...config.jobs.values()], appId: config.global.appId, kafka, out: (t) => process.stdout.write(t) });
+}
+
+/**
+ * What a stop is waiting for, in words: the service's own account when it gives one (an optional
+ * `pending(): string[]` on the running service), else the general steps of a drain.
+ */
+function pendingOf(supervisor: Supervisor | undefined): string {
+  if (!supervisor) return 'start-up to finish (the config was still loading)';
+  const service = supervisor.current as unknown as { pending?: () => readonly string[] };
+  try {
+    const pending = service.pending?.();
+    if (pending && pending.length > 0) return pending.join('; ');
+  } catch {
+    // an account that fails is no account
+  }
+  return 'the service to drain: sources to stop, in-flight batches to finish and commit, sinks to flush';
+}
+
 /** A second signal sooner than this after the first counts as the same one. */
 const SAME_SIGNAL_MS = 100;
 
@@ -92,6 +139,8 @@ async function run(dir: string): Promise<number> {
   let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
   let drainTimer: NodeJS.Timeout | undefined;
+  let watchdog: Watchdog | undefined;
+  let pendingTimer: NodeJS.Timeout | undefined;
   let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // The same signal again within SAME_SIGNAL_MS is one request delivered twice (\`timeout\` and some process
@@ -104,10 +153,16 @@ async function run(dir: string): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    const waitingFor = (): string => pendingOf(supervisor);
+    // Armed first: it holds even if stopping blocks the event loop. Told what the stop waits for once a second.
+    const dog = startWatchdog(drainTimeoutMs, waitingFor());
+    watchdog = dog;
+    pendingTimer = setInterval(() => dog.waitingFor(waitingFor()), 1000);
+    pendingTimer.unref();
     supervisor?.stop();
     // The drain has a deadline: past it the process exits anyway, with what is committed so far.
     drainTimer = setTimeout(() => {
-      logger.error({ drainTimeoutMs }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
+      logger.error({ drainTimeoutMs, waitingFor: waitingFor() }, 'drain timeout: exiting before in-flight batches finished (they were not committed)');
       process.exit(1);
     }, drainTimeoutMs);
     drainTimer.unref();
@@ -118,6 +173,7 @@ async function run(dir: string): Promise<number> {
   try {
     const sup = await Supervisor.start(dir, {
       logger,
+      registry,
       observer,
       sourceObserver: observer,
       stateObserver: observer,
@@ -132,10 +188,13 @@ async function run(dir: string): Promise<number> {
       ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
       : undefined;
     if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
-    await sup.done();
+    const summary: SummaryInput = await sup.done();
+    if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
     return 0;
   } finally {
     if (drainTimer) clearTimeout(drainTimer);
+    if (pendingTimer) clearInterval(pendingTimer);
+    watchdog?.cancel();
     server?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -159,6 +218,10 @@ main(process.argv.slice(2)).then((code) => {
     exit(1);
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`kisflow: ${errorMessage(err)}\n\n${USAGE}`);
+    exit(2);
+  } else if ((err as { code?: string }).code === 'KIS_ERR_USAGE') {
+    // A subcommand's refusal (kisflow jobs …) carries its own usage text.
+    process.stderr.write(`${errorMessage(err)}\n`);
     exit(2);
   } else {
     process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

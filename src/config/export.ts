@@ -44,6 +44,7 @@ export function exportConfig(config: KisConfig): ExportedFile[] {
   for (const f of config.flows.values()) add('flow', f.id, f.doc);
   for (const f of config.funcs.values()) add('func', f.fid, f.doc);
   for (const c of config.conns.values()) add('conn', c.cid, c.doc);
+  for (const j of config.jobs.values()) add('job', j.id, j.doc);
   return out;
 }
 

@@ -4,7 +4,8 @@
 import { isRight } from 'fp-ts/lib/Either.js';
 import type * as t from 'io-ts';
 import { ClosedType } from './closed.js';
-import { CONN_PARAMS_CODECS, KISTYPE_CODECS, SOURCE_PARAMS_CODECS, type KisType } from './codecs.js';
+import { CONN_PARAMS_CODECS, SOURCE_PARAMS_CODECS, type KisType } from './codecs.js';
+import { KINDS } from './kinds/index.js';
 
 export const SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
 export const SCHEMA_BASE_URL = 'https://kisflow.dev/schemas/';
@@ -121,7 +122,7 @@ export function toJsonSchema(codec: t.Mixed, where: string = codec.name): JsonSc
         type: 'object',
         properties,
         ...(required.length > 0 ? { required } : {}),
-        additionalProperties: false,
+        additionalProperties: node.codec.open,
       };
     }
     case 'literal': return { const: node.value };
@@ -176,17 +177,24 @@ function paramsByType(codecs: Readonly<Record<string, t.Mixed>>, where: string):
   });
 }
 
+/** The params codecs of the source and connector types, by type name (the registered types; default: those of config/). */
+export interface TypedParams {
+  readonly source: Readonly<Record<string, t.Mixed>>;
+  readonly conn: Readonly<Record<string, t.Mixed>>;
+}
+const CONFIG_TYPES: TypedParams = { source: SOURCE_PARAMS_CODECS, conn: CONN_PARAMS_CODECS };
+
 /** One JSON Schema per kistype; for source and conn, `params` is checked by `type` through if/then. */
-export function kisSchemas(): Record<KisType, JsonSchema> {
-  const typed: Partial<Record<KisType, Readonly<Record<string, t.Mixed>>>> = { source: SOURCE_PARAMS_CODECS, conn: CONN_PARAMS_CODECS };
-  const out = {} as Record<KisType, JsonSchema>;
-  for (const kistype of Object.keys(KISTYPE_CODECS) as KisType[]) {
-    const { title: _name, ...body } = toJsonSchema(KISTYPE_CODECS[kistype], kistype);
+export function kisSchemas(types: TypedParams = CONFIG_TYPES): Record<KisType, JsonSchema> & Record<string, JsonSchema> {
+  const typed: Readonly<Record<string, Readonly<Record<string, t.Mixed>>>> = { source: types.source, conn: types.conn };
+  const out = {} as Record<KisType, JsonSchema> & Record<string, JsonSchema>;
+  for (const { kistype, codec } of KINDS) {
+    const { title: _name, ...body } = toJsonSchema(codec, kistype);
     const byType = typed[kistype];
     out[kistype] = {
       $schema: SCHEMA_DIALECT,
       $id: `${SCHEMA_BASE_URL}${kistype}.schema.json`,
-      $comment: 'Generated from src/config/codecs.ts by scripts/gen-schemas.ts (npm run schemas); do not edit.',
+      $comment: 'Generated from the codecs in src/config/kinds/ by scripts/gen-schemas.ts (npm run schemas); do not edit.',
       title: `KisFlow config: kistype ${kistype}`,
       ...body,
       ...(byType ? { allOf: paramsByType(byType, kistype) } : {}),
@@ -260,6 +268,7 @@ function codecSection(heading: string, level: number, path: string, codec: AnyCl
       lines.push(`| \`${f.key}\` | ${mdText(type, true)} | ${f.required ? 'yes' : 'no'} | ${mdText(f.doc ?? '', true)} |`);
     }
     lines.push('');
+    if (codec.open) lines.push('Any other key is allowed too (free-form).', '');
   }
   for (const n of nested) lines.push(...codecSection(`\`${n.path}\``, Math.min(level + 1, 6), n.path, n.codec));
   return lines;
@@ -290,12 +299,12 @@ function paramsSections(title: string, owner: string, codecs: Readonly<Record<st
  * src/functions/builtins.ts) because config comes before functions and does not import from it.
  * An entry whose codec is undefined takes any params.
  */
-export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed | undefined>>): string {
-  const kistypes = Object.keys(KISTYPE_CODECS) as KisType[];
+export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed | undefined>>, types: TypedParams = CONFIG_TYPES): string {
+  const kistypes = KINDS.map((k) => k.kistype);
   const lines: string[] = [
     '# Configuration reference',
     '',
-    '<!-- Generated from src/config/codecs.ts and src/functions/builtins.ts by scripts/gen-schemas.ts. Do not edit: run `npm run schemas`. -->',
+    '<!-- Generated from the codecs in src/config/kinds/ and src/functions/ by scripts/gen-schemas.ts. Do not edit: run `npm run schemas`. -->',
     '',
     `Every YAML document names its kind with \`kistype\`: ${kistypes.map((k) => `\`${k}\``).join(', ')}. ` +
       'Unknown keys are errors. `${VAR}` and `${VAR:-default}` in values are read from the environment.',
@@ -306,12 +315,12 @@ export function referenceMarkdown(builtinParams: Readonly<Record<string, t.Mixed
     '## Documents',
     '',
   ];
-  for (const k of kistypes) {
-    lines.push(...codecSection(`kistype: ${k}`, 3, k, asClosed(KISTYPE_CODECS[k], k),
+  for (const { kistype: k, codec } of KINDS) {
+    lines.push(...codecSection(`kistype: ${k}`, 3, k, asClosed(codec, k),
       [`JSON Schema: [\`schemas/${k}.schema.json\`](../schemas/${k}.schema.json).`]));
   }
-  lines.push(...paramsSections('Source params by type', 'source', SOURCE_PARAMS_CODECS));
-  lines.push(...paramsSections('Connector params by type', 'conn', CONN_PARAMS_CODECS));
+  lines.push(...paramsSections('Source params by type', 'source', types.source));
+  lines.push(...paramsSections('Connector params by type', 'conn', types.conn));
   lines.push('## Built-in functions', '',
     'A func whose `fname` is one of these needs no function module. Its params are the flow step\'s `params` over the func\'s `option.default_params`.', '');
   for (const [name, codec] of Object.entries(builtinParams)) {

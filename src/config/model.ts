@@ -1,5 +1,7 @@
 // The validated, normalized, frozen config every later folder reads. Aliases are resolved here
 // (fname/fid, cname/cid, return_duration/retry_duration, V/S/L/C/E), so nothing downstream sees them.
+import type { RowLimits } from '../kernel/limits.js';
+import type { JobConfig } from './jobs/codec.js';
 import type { Params } from '../kernel/types.js';
 import type {
   ConnDoc, FlowDoc, FullMode, FuncDoc, GlobalDoc, SourceDoc,
@@ -17,6 +19,8 @@ export interface GlobalConfig {
   readonly drainTimeoutMs: number;
   readonly reloadIntervalMs: number;
   readonly functions: readonly string[];
+  /** Bounds on every row (limits: in the global document, or the defaults); always set by the loader. */
+  readonly limits?: RowLimits;
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;
 }
@@ -56,6 +60,8 @@ export interface FlowConfig {
   readonly enabled: boolean;
   readonly steps: readonly FlowStepConfig[];
   readonly deadLetterTopic: string;
+  /** The global document's row limits, checked where rows enter this flow; always set by the loader (absent: the defaults). */
+  readonly limits?: RowLimits;
   readonly origin: Origin;
   readonly doc: FlowDoc;
 }
@@ -92,6 +98,8 @@ export interface KisConfig {
   readonly flows: ReadonlyMap<string, FlowConfig>;
   readonly funcs: ReadonlyMap<string, FuncConfig>;
   readonly conns: ReadonlyMap<string, ConnConfig>;
+  /** Scheduled jobs (kistype: job). */
+  readonly jobs: ReadonlyMap<string, JobConfig>;
   /** `${VAR}` templates as written, by object and path, so that export can write them back. */
   readonly templates: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }

@@ -92,21 +92,19 @@ export function buildFlows(
       const conn = func.cid !== undefined ? config.conns.get(func.cid) : undefined;
       const join = params['join'] ?? 'inner';
       const joinAs = params['join_as'];
-      if (func.mode === 'Load' && (join !== 'inner' && join !== 'left')) {
-        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join'], 'KIS_ERR_CONFIG_SCHEMA', `expected join: inner or left, found ${JSON.stringify(join)}`));
-      }
-      if (func.mode === 'Load' && joinAs !== undefined && (typeof joinAs !== 'string' || joinAs === '')) {
-        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_as'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_as to be a field name, found ${JSON.stringify(joinAs)}`));
-      }
+      // join, join_as and join_window_ms are typed by the flow step codec (the loader checked them).
       const window = params['join_window_ms'];
-      if (func.mode === 'Load' && window !== undefined && (typeof window !== 'number' || !Number.isInteger(window) || window <= 0)) {
-        errors.push(at(config, env, fc.origin, ['flows', index, 'params', 'join_window_ms'], 'KIS_ERR_CONFIG_SCHEMA', `expected join_window_ms to be a positive whole number of milliseconds, found ${JSON.stringify(window)}`));
-      }
       const joinWindowMs = typeof window === 'number' && window > 0 ? window : undefined;
       const connector = func.cid !== undefined ? connectors.get(func.cid) : undefined;
       // A Load step joins with a change feed (held rows released as matches are saved); a CaaS replaces that.
       const joins = func.mode === 'Load' && !(index === 0 && !fedBySource.has(fc.id)) && connector?.feed !== undefined && pool.getCaas(func.cid!, func.fname) === undefined;
       const coPartitioned = joins && (env.coPartitioned?.(fc) ?? false);
+      // A Load step on storage (no change feed) is a lookup join with the stored rows.
+      if (func.mode === 'Load' && index === 0 && !fedBySource.has(fc.id) && connector && !connector.feed && !pool.getCaas(func.cid!, func.fname)) {
+        errors.push(at(config, env, fc.origin, ['flows', index], 'KIS_ERR_CONFIG_REFERENCE',
+          `no source feeds flow '${fc.id}', and its first step '${func.fid}' loads from connector '${connector.config.cid}' (type ${connector.config.type}), which has no change feed to drive a flow: give the flow a source, or Load from a kafka connector`));
+      }
+      const byKey = func.mode === 'Load' && !joins && !(index === 0 && !fedBySource.has(fc.id)) && pool.getCaas(func.cid!, func.fname) === undefined ? connector?.byKey : undefined;
       if (joins) {
         const maxKeys = func.state?.maxKeys ?? DEFAULT_MAX_KEYS;
         stores.push({ flow: fc.id, store: heldStoreName(func.fid, index), maxKeys, ttlMs: undefined, keepEvicted: true });
@@ -131,6 +129,7 @@ export function buildFlows(
         joinWindowMs,
         heldStore: joins ? heldStoreName(func.fid, index) : undefined,
         tableStore: coPartitioned ? tableStoreName(func.fid, index) : undefined,
+        lookup: byKey ? (partition, keys) => byKey.lookupIn(partition, keys) : undefined,
         store: keepsState ? func.fid : undefined,
         ticks: impl?.ticks === true,
       });

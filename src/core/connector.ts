@@ -1,7 +1,8 @@
 // The port a Save or Load step talks to. Implementations live in src/connectors (embedded log, Kafka).
 import type { ConnConfig } from '../config/model.js';
 import type { Position, Row } from '../kernel/types.js';
-import type { KeyLookup, PositionStore } from './storage.js';
+import type { KisError } from '../kernel/errors.js';
+import type { PositionStore } from './storage.js';
 
 export interface SaveMeta {
   readonly flow: string;
@@ -35,6 +36,11 @@ export interface ChangeFeed {
   onSaved(listener: (keys: readonly string[]) => void): () => void;
 }
 
+/** Rows stored under keys, asked for one partition's batch at a time (so a cache can be kept per partition). */
+export interface PartitionedLookup {
+  lookupIn(partition: number, keys: readonly string[]): Promise<ReadonlyMap<string, Row>>;
+}
+
 /**
  * The port a Save or Load step talks to. A connector says what it can do; the runtime asks for the
  * capability a step needs and never for a type name. Implementations live in src/connectors/.
@@ -45,8 +51,8 @@ export interface Connector {
   keyOf(row: Row): string | undefined;
   readonly writer?: ConnectorWriter;
   readonly feed?: ChangeFeed;
-  /** Lookup capability (storage): a Load step is a lookup join, batched by key. */
-  readonly byKey?: KeyLookup;
+  /** Lookup capability (storage): a Load step is a lookup join, batched by key, cached per partition. */
+  readonly byKey?: PartitionedLookup;
   /**
    * Positions written together with the data (storage in one transaction): a source resumes after them
    * when they are ahead of its own commit, so nothing the store already has is applied twice.
@@ -54,6 +60,8 @@ export interface Connector {
   readonly positions?: PositionStore;
   /** Connects and checks what it writes to, before any source starts. */
   start?(): Promise<void>;
+  /** The problems start() would find (a missing table, a column), without running anything (kisflow validate). */
+  check?(): Promise<KisError[]>;
   /** Why it is not ready (not connected, a server down); empty when it is. */
   waiting?(): string[];
   close?(): Promise<void>;

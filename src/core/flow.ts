@@ -1,155 +1,26 @@
 // A flow compiled from config: its steps, each bound to an implementation and maybe a connector.
 // A flow holds no per-batch state: every run() builds its own Run object, so one flow serves
 // any number of partitions at once (the Go original needed Fork() for that; here fork() is cheap).
-import { isLeft } from 'fp-ts/lib/Either.js';
 import pRetry from 'p-retry';
-import type { Logger } from 'pino';
-import type { ConnConfig, FlowConfig, FuncConfig } from '../config/model.js';
+import type { FlowConfig } from '../config/model.js';
 import { errorMessage, isKisError, isRetriable, KisError, type KisErrorCode } from '../kernel/errors.js';
-import type { Params, Position, Row } from '../kernel/types.js';
-import { mergeActions, type Action } from './actions.js';
-import { missingKeyFields, type Connector } from './connector.js';
-import type { FaasHandler, FlowContext } from './context.js';
-import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
-import type { FlowObserver } from './observer.js';
-import type { CaasCall, ConnectorHandle } from './pool.js';
-import type { KeyedState, StateAccess } from './state.js';
+import { checkRowLimits, DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
 import { partitionForKey } from '../kernel/partitioner.js';
+import type { Row } from '../kernel/types.js';
+import { mergeActions, type Action } from './actions.js';
+import { boundedRow, findFailingRows } from './bisect.js';
+import { missingKeyFields } from './connector.js';
+import type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types.js';
 import { joinOrHold, type HeldRow, type TableRow } from './join.js';
-import type * as t from 'io-ts';
+import { lookupJoin } from './lookup-join.js';
+import type { KeyedState } from './state.js';
+import { handleOf, Run, StepContext } from './step-context.js';
+import { checkInput, joinRefusals } from './step-input.js';
 
 /** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
 export const JUMPS_PER_STEP = 100;
 
-export interface CompiledStep {
-  readonly index: number;
-  readonly func: FuncConfig;
-  readonly params: Params;
-  /** The FaaS, prepared for this step; absent only for Save/Load steps that use the connector's default call. */
-  readonly handler: FaasHandler | undefined;
-  readonly rowCodec: t.Decoder<unknown, unknown> | undefined;
-  readonly caas: CaasCall | undefined;
-  /** The connector config of a Save/Load step, and its runtime (absent when a CaaS serves the connector). */
-  readonly conn: ConnConfig | undefined;
-  readonly connector: Connector | undefined;
-  /** A Load step that is fed by its connector's topic (the flow's first step, no source): no join. */
-  readonly drivesFlow: boolean;
-  readonly join: 'inner' | 'left';
-  readonly joinAs: string | undefined;
-  /** Load steps that join: how long a held row waits and a saved row matches (absent: no limit). */
-  readonly joinWindowMs: number | undefined;
-  /** Load steps that join: the store of held rows, and (co-partitioned joins) the store of saved rows. */
-  readonly heldStore: string | undefined;
-  readonly tableStore: string | undefined;
-  /** The step's state store name (its fid) when the function keeps state. */
-  readonly store: string | undefined;
-  /** The runtime calls the step with no rows on every tick. */
-  readonly ticks: boolean;
-}
-
-export interface FlowDeps {
-  readonly deadLetters: DeadLetterSink;
-  readonly observer: FlowObserver;
-  readonly logger: Logger;
-  /** Keyed state; absent: functions that use state fail with KIS_ERR_STATE. */
-  readonly state?: StateAccess;
-  readonly clock?: () => number;
-  /** Co-partitioned joins: the partition count of the flow's joined topics, once known. */
-  readonly joinPartitions?: (flowId: string) => number | undefined;
-}
-
-export interface RunOptions {
-  /** One per row, when the rows come from a source. */
-  readonly positions?: readonly (Position | undefined)[];
-  readonly partition?: number;
-  /** Start at this step (held join rows resume after their Load step). */
-  readonly startAt?: number;
-  /** The input has ended (finite runs): the call that lets functions emit what they hold. */
-  readonly inputEnded?: boolean;
-}
-
-export interface RunResult {
-  /** Rows committed by the last function that ran to completion (the flow's output). */
-  readonly output: Row[];
-  readonly outputPositions: (Position | undefined)[];
-  readonly deadLetters: DeadLetter[];
-  /** The fid of the function that stopped the run (Abort, no rows, a failure), or undefined when it ran to the end. */
-  readonly stoppedAt: string | undefined;
-  readonly stopReason: 'end' | 'abort' | 'no-rows' | 'failed' | 'held';
-}
-
-class Run {
-  constructor(readonly inputEnded: boolean) {}
-  readonly cache = new Map<string, unknown>();
-  readonly meta = new Map<string, unknown>();
-  // A Map, not a WeakMap: a Run lives for one batch, and a Map is cheaper per row to fill and to collect.
-  readonly lineage = new Map<Row, Position>();
-  readonly deadLetters: DeadLetter[] = [];
-  jumps = 0;
-}
-
-class StepContext implements FlowContext {
-  readonly committed: Row[] = [];
-  readonly from: (Row | undefined)[] = [];
-  readonly rejected: { row: Row; reason: string }[] = [];
-  actions: Action[] = [];
-  constructor(
-    private readonly run: Run,
-    private readonly flow: FlowConfig,
-    private readonly step: CompiledStep,
-    readonly input: readonly Row[],
-    readonly partition: number,
-    readonly log: Logger,
-    private readonly deps: FlowDeps,
-  ) {}
-
-  get flowId(): string { return this.flow.id; }
-  get flowName(): string { return this.flow.name; }
-  get fid(): string { return this.step.func.fid; }
-  get fname(): string { return this.step.func.fname; }
-  get mode(): FlowContext['mode'] { return this.step.func.mode; }
-  get params(): Params { return this.step.params; }
-
-  param<T = unknown>(key: string): T | undefined {
-    return this.step.params[key] as T | undefined;
-  }
-  commitRow(row: Row, from?: Row): void {
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      throw new KisError('KIS_ERR_FUNCTION_FAILED', `function '${this.fid}' committed a ${row === null ? 'null' : typeof row}; a row must be an object`, { retriable: false });
-    }
-    this.committed.push(row);
-    this.from.push(from);
-  }
-  commitRows(rows: Iterable<Row>): void {
-    for (const r of rows) this.commitRow(r);
-  }
-  reject(row: Row, reason: string): void {
-    this.rejected.push({ row, reason });
-  }
-  next(...actions: Action[]): void {
-    this.actions.push(...actions);
-  }
-  recordOf(row: Row): Position | undefined { return this.run.lineage.get(row); }
-  state<V = unknown>(): KeyedState<V> {
-    if (this.step.store === undefined || !this.deps.state) {
-      throw new KisError('KIS_ERR_STATE', `function '${this.fid}' of flow '${this.flow.id}' uses state but does not declare it (add option.state: {} to its func document)`, { retriable: false });
-    }
-    return this.deps.state.store(this.flow.id, this.step.store, this.partition) as KeyedState<V>;
-  }
-  now(): number { return (this.deps.clock ?? Date.now)(); }
-  get inputEnded(): boolean { return this.run.inputEnded; }
-  getCacheData<T = unknown>(key: string): T | undefined { return this.run.cache.get(key) as T | undefined; }
-  setCacheData(key: string, value: unknown): void { this.run.cache.set(key, value); }
-  getMetaData<T = unknown>(key: string): T | undefined { return this.run.meta.get(key) as T | undefined; }
-  setMetaData(key: string, value: unknown): void { this.run.meta.set(key, value); }
-
-  reset(): void {
-    this.committed.length = 0;
-    this.from.length = 0;
-    this.rejected.length = 0;
-    this.actions = [];
-  }
-}
+export type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types.js';
 
 export class Flow {
   private readonly indexOf: ReadonlyMap<string, number>;
@@ -180,7 +51,7 @@ export class Flow {
     const started = performance.now();
     // Held join rows resuming after their Load step were counted when they first entered.
     this.deps.observer.flowStarted(this.config.id, this.config.name, opts.startAt ? 0 : rows.length);
-    let input: readonly Row[] = rows;
+    let input: readonly Row[] = this.withinLimits(run, rows);
     let i = opts.startAt ?? 0;
     let stoppedAt: string | undefined;
     let stopReason: RunResult['stopReason'] = 'end';
@@ -196,7 +67,7 @@ export class Flow {
         break;
       }
       const action = mergeActions(outcome.actions);
-      let out = action.dataReuse ? input : outcome.rows;
+      let out = action.dataReuse ? outcome.passedInput ?? input : outcome.rows;
       if (out.length === 0 && !action.forceEntryNext) {
         stoppedAt = step.func.fid;
         stopReason = outcome.held > 0 ? 'held' : 'no-rows';
@@ -271,7 +142,8 @@ export class Flow {
   }
 
   private async runStep(run: Run, step: CompiledStep, input: readonly Row[], partition: number): Promise<
-    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number } | { kind: 'failed' }
+    // passedInput: after a bisection, the input rows whose parts passed (what DataReuse hands on).
+    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number; passedInput: Row[] | undefined } | { kind: 'failed' }
   > {
     const t0 = performance.now();
     const func = step.func;
@@ -279,41 +151,9 @@ export class Flow {
     let rejected = 0;
 
     // 1. source.must and the row codec: failing rows are rejected, the rest go on.
-    let rows = input;
-    if (func.must.length > 0 || step.rowCodec) {
-      const ok: Row[] = [];
-      const must = func.must;
-      for (const row of input) {
-        let complete = true;
-        for (let k = 0; k < must.length; k++) {
-          const v = row[must[k]!];
-          if (v === undefined || v === null) { complete = false; break; }
-        }
-        if (!complete) {
-          const missing = must.filter((f) => row[f] === undefined || row[f] === null);
-          this.deadLetter(run, [row], step, {
-            code: 'KIS_ERR_ROW_MISSING_FIELD',
-            message: `row lacks required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (source.must of '${func.fid}')`,
-          }, 0);
-          rejected++;
-          continue;
-        }
-        if (step.rowCodec) {
-          const res = step.rowCodec.decode(row);
-          if (isLeft(res)) {
-            const paths = res.left.map((e) => e.context.map((c) => c.key).filter(Boolean).join('.')).filter(Boolean);
-            this.deadLetter(run, [row], step, {
-              code: 'KIS_ERR_ROW_CODEC',
-              message: `row does not match the row codec of '${func.fname}'${paths.length ? ` at ${[...new Set(paths)].join(', ')}` : ''}`,
-            }, 0);
-            rejected++;
-            continue;
-          }
-        }
-        ok.push(row);
-      }
-      rows = ok;
-    }
+    const checked = checkInput(step, input);
+    let rows = checked.rows;
+    for (const r of checked.refused) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
 
     // 2. A Load step that is not fed by its own topic joins its rows with what other flows saved.
     let held = 0;
@@ -329,21 +169,7 @@ export class Flow {
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
-      for (const r of joined.unjoinable) {
-        this.deadLetter(run, [r], step, {
-          code: 'KIS_ERR_ROW_MISSING_FIELD',
-          message: `row lacks key field(s) ${step.connector.config.key.filter((k) => r[k] === undefined || r[k] === null).join(', ')} of connector '${func.cid}', so it cannot be joined`,
-        }, 0);
-        rejected++;
-      }
-      for (const { row, home } of joined.misplaced) {
-        this.deadLetter(run, [row], step, {
-          code: 'KIS_ERR_JOIN_PARTITION',
-          message: `row's join key ${JSON.stringify(step.connector.keyOf(row))} belongs to partition ${home} (murmur2, Kafka's default partitioner), but it arrived on partition ${partition}, ` +
-            `where its match can never be: key the input topic by connector '${func.cid}''s key (${step.connector.config.key.join(', ')}) with the default partitioner`,
-        }, 0);
-        rejected++;
-      }
+      for (const r of joinRefusals(step, joined, partition)) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
       held = joined.held;
       joined.rows.forEach((r, k) => {
         const p = joined.positions[k];
@@ -352,9 +178,28 @@ export class Flow {
       rows = joined.rows;
     }
 
+    // 2b. A Load step on storage looks the rows' keys up, in one call per batch (through a bounded cache).
+    if (step.lookup && step.connector) {
+      let looked;
+      try {
+        // An unreachable store is waited for inside the lookup (readiness false meanwhile); what throws here is not an outage.
+        looked = await lookupJoin(step, rows, partition, run.lineage);
+      } catch (err) {
+        this.deadLetter(run, rows, step, isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `lookup through connector '${func.cid}' failed: ${errorMessage(err)}`), 1);
+        this.report(run, step, input.length, 0, rejected, dlBefore, t0);
+        return { kind: 'failed' };
+      }
+      for (const r of looked.refused) {
+        this.deadLetter(run, [r.row], step, r, 0);
+        if (r.code === 'KIS_ERR_ROW_MISSING_FIELD') rejected++;
+      }
+      rows = looked.rows;
+    }
+
     // 3. The function itself, retried as its option says.
     const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
     let attempts = 0;
+    let passedInput: Row[] | undefined;
     try {
       if (func.retryTimes === 0) {
         attempts = 1;
@@ -378,12 +223,24 @@ export class Flow {
         });
       }
     } catch (err) {
-      const code: KisErrorCode = isKisError(err) ? err.code : 'KIS_ERR_FUNCTION_FAILED';
-      const error = isKisError(err) ? err : new KisError(code, `function '${func.fid}' (${func.fname}) failed: ${errorMessage(err)}`, { cause: err });
-      this.deadLetter(run, rows, step, error, attempts);
-      this.deps.logger.error({ flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code }, `${error.message}; rows sent to the dead-letter sink`);
-      this.report(run, step, input.length, 0, rejected, dlBefore, t0);
-      return { kind: 'failed' };
+      const error = this.asError(step, err);
+      const log = { flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code: error.code };
+      // One bad row must not take its neighbours down: the call's rows are retried in halves to find it.
+      const found = await findFailingRows(rows, error, (sub) => this.attempt(run, step, sub, partition));
+      if (found === undefined || found.passed.length === 0) {
+        this.deadLetter(run, rows, step, error, attempts);
+        this.deps.logger.error(log, `${error.message}; rows sent to the dead-letter sink`);
+        this.report(run, step, input.length, 0, rejected, dlBefore, t0);
+        return { kind: 'failed' };
+      }
+      for (const f of found.failed) {
+        this.deadLetter(run, [f.row], step, { code: f.error.code, message: `${f.error.message} (this row fails alone; the other rows of its call went on)` }, attempts + 1);
+      }
+      this.deps.logger.error({ ...log, failed: found.failed.length, calls: found.calls },
+        `${error.message}; retried in halves: ${found.failed.length} of ${rows.length} rows fail and were sent to the dead-letter sink, the others went on`);
+      ctx.reset();
+      for (const sub of found.passed) ctx.absorb(sub);
+      passedInput = found.passed.flatMap((sub) => [...sub.input]);
     }
 
     for (const { row, reason } of ctx.rejected) {
@@ -391,15 +248,33 @@ export class Flow {
       rejected++;
     }
     // Lineage: an explicit `from`, the row itself when passed on, else i-th out from i-th in when counts match.
-    const sameCount = ctx.committed.length === rows.length;
+    // After a bisection the outputs pair with the rows of the parts that passed, not with the whole input.
+    const paired = passedInput ?? rows;
+    const sameCount = ctx.committed.length === paired.length;
     ctx.committed.forEach((r, k) => {
       if (run.lineage.has(r)) return;
-      const src = ctx.from[k] ?? (sameCount ? rows[k] : undefined);
+      const src = ctx.from[k] ?? (sameCount ? paired[k] : undefined);
       const p = src ? run.lineage.get(src) : undefined;
       if (p) run.lineage.set(r, p);
     });
     this.report(run, step, input.length, ctx.committed.length, rejected, dlBefore, t0);
-    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held };
+    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held, passedInput };
+  }
+
+  /** One attempt of the step on some of its rows, in a context of their own (bisection). */
+  private async attempt(run: Run, step: CompiledStep, rows: readonly Row[], partition: number): Promise<StepContext> {
+    const sub = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
+    try {
+      await this.call(run, step, sub, rows);
+    } catch (err) {
+      throw this.asError(step, err);
+    }
+    return sub;
+  }
+
+  private asError(step: CompiledStep, err: unknown): KisError {
+    if (isKisError(err)) return err;
+    return new KisError('KIS_ERR_FUNCTION_FAILED', `function '${step.func.fid}' (${step.func.fname}) failed: ${errorMessage(err)}`, { cause: err });
   }
 
   private async call(run: Run, step: CompiledStep, ctx: StepContext, rows: readonly Row[]): Promise<void> {
@@ -444,15 +319,40 @@ export class Flow {
     }
   }
 
-  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep, err: { code: KisErrorCode; message: string }, attempts: number): void {
+  /**
+   * Rows past a bound of limits: go to the dead-letter sink here, where they enter the flow, so no function,
+   * sink or connector sees them. The walk is iterative: a row nested 100,000 deep cannot overflow it.
+   */
+  private withinLimits(run: Run, rows: readonly Row[]): readonly Row[] {
+    const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
+    let kept: Row[] | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const breach = checkRowLimits(row, limits);
+      if (breach === undefined) {
+        kept?.push(row);
+        continue;
+      }
+      kept ??= rows.slice(0, i);
+      this.deadLetter(run, [row], undefined, { code: 'KIS_ERR_ROW_LIMIT', message: `${breach.message}: dead-lettered before any function of flow '${this.config.id}'` }, 0);
+    }
+    if (kept && kept.length < rows.length) {
+      this.deps.logger.warn({ flow: this.config.id, rows: rows.length - kept.length, code: 'KIS_ERR_ROW_LIMIT' }, 'rows past the row limits were dead-lettered where they entered the flow');
+    }
+    return kept ?? rows;
+  }
+
+  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep | undefined, err: { code: KisErrorCode; message: string }, attempts: number): void {
     const at = new Date().toISOString();
+    const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
     for (const row of rows) {
       run.deadLetters.push({
-        row,
+        // A dead letter can always be written: a row past the limits travels as a described placeholder.
+        row: boundedRow(row, limits),
         code: err.code,
         message: err.message,
         flow: this.config.id,
-        fn: step.func.fid,
+        fn: step?.func.fid ?? '',
         position: run.lineage.get(row),
         attempts,
         at,
@@ -465,15 +365,4 @@ export class Flow {
       rowsIn, rowsOut, rejected, deadLettered: run.deadLetters.length - dlBefore, ms: performance.now() - t0,
     });
   }
-}
-
-function handleOf(step: CompiledStep): ConnectorHandle {
-  const c = step.conn;
-  return {
-    cid: step.func.cid ?? '',
-    type: c?.type ?? '',
-    addrs: c?.addrs ?? [],
-    keyFields: c?.key ?? [],
-    params: c?.params ?? {},
-  };
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { KisConfig } from '../config/model.js';
 import { errorMessage, isKisError, KisError } from '../kernel/errors.js';
+import { registerModuleResolution } from './module-resolution.js';
 import type { KisPool } from './pool.js';
 
 export type FunctionModule = (pool: KisPool) => void | Promise<void>;
@@ -12,7 +13,8 @@ export type FunctionModule = (pool: KisPool) => void | Promise<void>;
 const MODULE_FILE = /\.(m?js|ts|mts)$/;
 const NOT_MODULE = /\.d\.(m?ts)$|\.test\.(m?[jt]s)$/;
 
-async function moduleFiles(entry: string): Promise<string[]> {
+/** The module files of one `functions:` entry: the file itself, or every module file below the folder. */
+export async function moduleFiles(entry: string): Promise<string[]> {
   const s = await stat(entry);
   if (!s.isDirectory()) return [entry];
   const out: string[] = [];
@@ -32,12 +34,14 @@ async function moduleFiles(entry: string): Promise<string[]> {
  */
 async function importTypeScript(url: string): Promise<unknown> {
   const { tsImport } = await import('tsx/esm/api');
+  // parentURL is this file: the resolve hook knows a function module by it (module-resolution.ts).
   return tsImport(url, { parentURL: import.meta.url });
 }
 
 /** Imports every function module and lets it register; returns one error per module that fails. */
 export async function loadFunctionModules(config: KisConfig, pool: KisPool, version?: string): Promise<KisError[]> {
   const errors: KisError[] = [];
+  if (config.global.functions.length > 0) registerModuleResolution(import.meta.url);
   const where = config.global.origin ? `${config.global.origin.file} doc ${config.global.origin.doc}` : 'global';
   for (const [i, rel] of config.global.functions.entries()) {
     const abs = path.resolve(config.dir, rel);

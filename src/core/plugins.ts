@@ -8,7 +8,6 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ConnConfig, KisConfig, SourceConfig } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
-import type { Position, Row } from '../kernel/types.js';
 import type { Connector } from './connector.js';
 import type { DeadLetterSink } from './dead-letter.js';
 import type { Source, SourceObserver } from './source.js';
@@ -42,12 +41,6 @@ export interface SourceEnv extends TypeEnv {
   readonly stdin?: Readable;
   /** Topics that flows fed by this source join co-partitioned: a Kafka source reads them in the same group. */
   readonly coPartitionedTopics: readonly string[];
-  /**
-   * Positions (per partition) that every flow this source feeds has stored together with its data (storage
-   * connectors, exactly once): the source resumes after them when they are ahead of its own commit.
-   * Absent when some flow writes somewhere without positions.
-   */
-  readonly resumeAfter?: () => Promise<ReadonlyMap<number, string>>;
   /** Called with this member's partitions after each rebalance (state is restored and let go by it). */
   readonly onAssigned: (assignment: Readonly<Record<string, readonly number[]>>) => void;
 }
@@ -115,4 +108,3 @@ export class TypeRegistry {
     return this;
   }
 }
-

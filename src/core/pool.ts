@@ -4,6 +4,7 @@ import type * as t from 'io-ts';
 import { KisError } from '../kernel/errors.js';
 import type { Row } from '../kernel/types.js';
 import type { FaasHandler, FlowContext } from './context.js';
+import { JobHandlers, type JobHandler } from './job-handlers.js';
 import { TypeRegistry, type ConnectorTypeSpec, type SourceTypeSpec } from './plugins.js';
 
 export interface FaasOptions {
@@ -65,6 +66,15 @@ export class KisPool {
   private readonly calls = new Map<string, CaasCall>();
   /** Source and connector types (the built-in ones, and those function modules register). */
   readonly types = new TypeRegistry();
+  /** Job handlers (kistype: job with runs: { handler }), registered by function modules. */
+  readonly jobHandlers = new JobHandlers();
+
+  /** Register a job handler: a job document's `runs: { handler: <name> }` then runs it. */
+  jobHandler(name: string, handler: JobHandler): this {
+    const err = this.jobHandlers.register(name, handler);
+    if (err) throw err;
+    return this;
+  }
 
   /** Register a source type: `type: <name>` in a kistype: source document then builds its sources. */
   sourceType<P>(spec: SourceTypeSpec<P>): this {

@@ -5,7 +5,6 @@ import type { KisError } from '../kernel/errors.js';
 import type { Position, Row } from '../kernel/types.js';
 import type { SaveMeta } from './connector.js';
 
-
 /** One row of a write that the store refused (constraint, type, size): it goes to the dead-letter topic, the rest is written. */
 export interface RejectedRow {
   /** Index of the row in the rows given to write(). */

@@ -6,7 +6,7 @@ import type { KisConfig, Origin } from '../config/model.js';
 import { docError, reportValidation } from '../config/report.js';
 import type { PathSegment, YamlDoc } from '../config/yaml-docs.js';
 import type { KisError } from '../kernel/errors.js';
-import type { TypeRegistry } from './plugins.js';
+import type { KisPool } from './pool.js';
 
 type Locate = (origin: Origin, path: readonly PathSegment[]) => { line: number; col: number } | undefined;
 
@@ -15,7 +15,8 @@ function docAt(origin: Origin, value: unknown, locate: Locate): YamlDoc {
 }
 
 /** Every problem with the params of sources and connectors whose types are registered; unknown types are reported too. */
-export function checkTypeParams(config: KisConfig, types: TypeRegistry, locate: Locate): KisError[] {
+export function checkTypeParams(config: KisConfig, pool: KisPool, locate: Locate): KisError[] {
+  const types = pool.types;
   const errors: KisError[] = [];
   for (const sc of config.sources.values()) {
     // The loader checks the built-in types' params as it reads the document.
@@ -31,7 +32,7 @@ export function checkTypeParams(config: KisConfig, types: TypeRegistry, locate: 
     else for (const issue of spec.check?.(res.right, sc, config) ?? []) errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, issue.path, issue.message));
   }
   for (const conn of config.conns.values()) {
-    if (conn.type in CONN_PARAMS_CODECS) continue;
+    if (conn.type in CONN_PARAMS_CODECS || servedByCaas(config, pool, conn.cid)) continue;
     const spec = types.connector(conn.type);
     // A connector of a type nobody registered may still be served by CaaS calls (checked per function).
     if (!spec) continue;
@@ -41,4 +42,13 @@ export function checkTypeParams(config: KisConfig, types: TypeRegistry, locate: 
     else for (const issue of spec.check?.(res.right, conn, config) ?? []) errors.push(docError('KIS_ERR_CONFIG_SCHEMA', doc, issue.path, issue.message));
   }
   return errors;
+}
+
+/**
+ * True when every function that goes through the connector has a CaaS call registered for it (the Go
+ * original's way): the connector type then serves nothing, and its params are the calls' own (free).
+ */
+export function servedByCaas(config: KisConfig, pool: KisPool, cid: string): boolean {
+  const users = [...config.funcs.values()].filter((f) => f.cid === cid);
+  return users.length > 0 && users.every((f) => pool.getCaas(cid, f.fname) !== undefined);
 }

@@ -33,11 +33,13 @@ export const SinkParams = closed('KisSinkParams', { to: t.union([t.keyof({ stdou
   path: NonEmptyString,
   topic: NonEmptyString,
   key: t.union([NonEmptyString, t.array(NonEmptyString)]),
+  label: NonEmptyString,
 }, 'kis.sink: an Expand function that writes each row as one JSON line (or one record of a topic), and passes the rows on.', {
   to: 'stdout, stderr, file (needs path), topic (needs topic: a Kafka topic, or the embedded log), or none (also written null: discards, for benchmarks).',
   path: 'The file to append to, relative to the config directory (to: file).',
   topic: 'The topic to write to (to: topic); each row is one JSON record, acknowledged before the batch commits.',
   key: "Row fields that make the record key (to: topic), in the connectors' style: 'userid_orderid' or a list.",
+  label: 'to: stdout or stderr: each line starts with [label], so a person can tell the rows of this sink from other output (files and topics stay plain JSON).',
 });
 
 export const BUILTIN_PARAMS: Readonly<Record<string, t.Mixed | undefined>> = {
@@ -54,11 +56,13 @@ function writeAsync(out: PrepareEnv['stdout'], text: string): Promise<void> {
   });
 }
 
-
+// `label` (a non-empty string) replaces flow/fid at the head of the line; the other params follow it.
 const print = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
-  const args = Object.entries(params).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  const label = typeof params['label'] === 'string' && params['label'] !== '' ? params['label'] : undefined;
+  const args = Object.entries(params).filter(([k]) => !(k === 'label' && label !== undefined))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
   return async (flow, rows) => {
-    const head = `[${flow.flowId}/${flow.fid}${args ? ' ' + args : ''}]`;
+    const head = `[${label ?? `${flow.flowId}/${flow.fid}`}${args ? ' ' + args : ''}]`;
     await writeAsync(env.stdout, rows.map((r) => `${head} ${rowToJson(r)}\n`).join(''));
     for (const r of rows) flow.commitRow(r, r);
   };
@@ -132,8 +136,9 @@ const sink = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasH
     };
     env.onClose(() => new Promise<void>((resolve) => (stream ? stream.end(() => resolve()) : resolve())));
   }
+  const prefix = p.label !== undefined && (p.to === 'stdout' || p.to === 'stderr') ? `[${p.label}] ` : '';
   return async (flow, rows) => {
-    if (out && rows.length > 0) await writeAsync(out, rows.map((r) => rowToJson(r) + '\n').join(''));
+    if (out && rows.length > 0) await writeAsync(out, rows.map((r) => prefix + rowToJson(r) + '\n').join(''));
     for (const r of rows) flow.commitRow(r, r);
   };
 };

@@ -2,73 +2,18 @@
 // processing time, kept in the function's keyed state and emitted when a window closes (or on every update).
 // Semantics follow Kafka Streams: windows aligned to the epoch, stream time = the largest event time seen,
 // a window [start, end) closes when stream time >= end + allowed lateness (suppress(untilWindowCloses)).
-import * as t from 'io-ts';
-import { closed } from '../config/closed.js';
-import { NonEmptyString, NonNegativeInt, PositiveInt } from '../config/codecs.js';
 import { keyFields } from '../config/model.js';
 import { KisError } from '../kernel/errors.js';
 import type { JsonScalar, Row } from '../kernel/types.js';
 import type { FaasHandler, FlowContext } from '../core/context.js';
 import type { PrepareEnv } from '../core/pool.js';
 import type { KeyedState } from '../core/state.js';
-import { checkParams, paramsError, paramsProblems, type ParamsProblem } from './check-params.js';
+import { checkParams, paramsError, paramsProblems } from './check-params.js';
+import { numeric, parseEventTime } from './event-time.js';
+import { aggregateSpecs, unionProblems, WindowParams } from './window-params.js';
 
-const WindowSpec = closed('KisWindowSpec', { size_ms: PositiveInt }, { advance_ms: PositiveInt },
-  'The windows, aligned to the epoch as in Kafka Streams: [k × advance_ms, k × advance_ms + size_ms), never starting before 1970.', {
-    size_ms: 'Length of a window in milliseconds.',
-    advance_ms: 'Distance between the starts of consecutive windows. Absent or equal to size_ms: tumbling windows (each row in one window). ' +
-      'Smaller: hopping windows (each row in every window that covers it, up to ceil(size_ms / advance_ms), at most 1000). It need not divide size_ms and may not exceed it.',
-  });
-
-const EventTime = closed('KisWindowEventTime', { field: NonEmptyString }, {}, 'Event time, read from a field of each row.', {
-  field: 'The field with the time: milliseconds since the epoch (a number), or an ISO-8601 string (read as UTC when it has no offset). A row whose time is missing or unreadable is rejected.',
-});
-
-// One closed mapping rather than a union of four, so that the reference documents it as one table;
-// prepare() checks that exactly one key is given.
-const FieldAggregate = closed('KisWindowFieldAggregate', {}, {
-  sum: NonEmptyString,
-  avg: NonEmptyString,
-  min: NonEmptyString,
-  max: NonEmptyString,
-}, 'An aggregate of a numeric field over the window: exactly one of these keys, naming the field.', {
-  sum: 'The sum of the field.',
-  avg: 'The mean of the field.',
-  min: 'The least value of the field.',
-  max: 'The greatest value of the field.',
-});
-const Aggregate = t.union([t.literal('count'), FieldAggregate], 'KisWindowAggregate');
-
-export const WindowParams = closed('KisWindowParams', {
-  group_by: t.union([NonEmptyString, t.array(NonEmptyString)]),
-  window: WindowSpec,
-  time: t.union([t.literal('processing'), EventTime]),
-  aggregates: t.record(t.string, Aggregate),
-}, {
-  allowed_lateness_ms: NonNegativeInt,
-  emit: t.keyof({ close: null, update: null }),
-}, 'kis.window: aggregates rows per group over tumbling or hopping windows, by event time or processing time. ' +
-  'Each output row holds the group fields, window_start and window_end (ms since the epoch) and the aggregates. ' +
-  'Open windows live in the function\'s keyed state (declared by the built-in; option.state sets its bounds) and survive restarts.', {
-  group_by: "The fields that make a group, in the connectors' style: 'userid_region' or a list ([] for one group per partition). A row missing one is rejected.",
-  window: 'size_ms, and advance_ms for hopping windows.',
-  time: 'processing (the clock when the row is processed), or { field: name } for event time. ' +
-    'Stream time is the largest event time seen in the partition (kept in state across restarts); in processing mode, the clock.',
-  aggregates: 'Output field -> count, { sum: field }, { avg: field }, { min: field } or { max: field }. ' +
-    'The fields must hold numbers (or numeric strings); a row with another value there is rejected.',
-  allowed_lateness_ms: 'How long after its end a window still takes rows (default 0): it closes when stream time reaches end + allowed_lateness_ms. ' +
-    'A row whose windows are all closed is rejected as late (KIS_ERR_ROW_REJECTED, reason "late: …").',
-  emit: 'close (default): one row per window, when it closes (Kafka Streams suppress(untilWindowCloses)). ' +
-    'update: a row with the current aggregate each time a row updates a window, and nothing more at close (the last update is the final value).',
-});
-
-type Op = 'count' | 'sum' | 'avg' | 'min' | 'max';
-interface AggregateSpec {
-  readonly name: string;
-  readonly op: Op;
-  /** The input field (all but count). */
-  readonly field: string | undefined;
-}
+export { parseEventTime } from './event-time.js';
+export { WindowParams } from './window-params.js';
 
 /** What the store holds per open window (JSON, written to the changelog). */
 interface WindowValue {
@@ -89,57 +34,18 @@ interface WindowIndex {
   streamTime: number;
   /** The ends of open windows, ascending. */
   readonly ends: number[];
+  /** Event time: the stream time found in the store when this handler first saw it, if it did not write it itself. */
+  restored: number | undefined;
   readonly byEnd: Map<number, Set<string>>;
 }
 
 // State keys of windows start with '[' (a JSON array), so this one cannot collide with them.
 const STREAM_TIME_KEY = '\u0000stream_time';
 const MAX_WINDOWS_PER_ROW = 1000;
-const MAX_TIME_MS = 8.64e15;
 const RESERVED = ['window_start', 'window_end'];
-const OPS: readonly string[] = ['sum', 'avg', 'min', 'max'];
 // An explicit `from` without a position: a window closed by the clock came from no row of this call, and
 // without it the runtime would pair the i-th output with the i-th input when their counts happen to match.
 const NO_LINEAGE: Row = Object.freeze({});
-
-const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-const DECIMAL = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
-
-/** Milliseconds since the epoch, or why the value is not a time. */
-export function parseEventTime(v: unknown): number | string {
-  let ms: number;
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return `is ${String(v)}, not a time`;
-    ms = Math.floor(v);
-  } else if (typeof v === 'string') {
-    const m = ISO_TIME.exec(v.trim());
-    if (!m) return `is ${JSON.stringify(v)}, neither milliseconds since the epoch nor an ISO-8601 time`;
-    const [, date, hm, sec, frac, zone] = m;
-    let text = date!;
-    if (hm !== undefined) {
-      const offset = zone === undefined ? 'Z' : zone.toUpperCase() === 'Z' ? 'Z'
-        : zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-      text += `T${hm}:${sec ?? '00'}${frac !== undefined ? '.' + (frac + '00').slice(0, 3) : ''}${offset}`;
-    }
-    ms = Date.parse(text);
-    // Date.parse rolls 2026-02-30 over to March; a date that does not round-trip is not a date.
-    const day = Date.parse(`${date!}T00:00:00Z`);
-    if (Number.isNaN(ms) || Number.isNaN(day) || new Date(day).toISOString().slice(0, 10) !== date) return `is ${JSON.stringify(v)}, not a valid ISO-8601 time`;
-  } else if (v === undefined || v === null) {
-    return 'is missing';
-  } else {
-    return `is ${JSON.stringify(v)}, not a time`;
-  }
-  if (ms < 0) return `is ${JSON.stringify(v)}, before 1970 (windows start at the epoch)`;
-  if (ms > MAX_TIME_MS) return `is ${JSON.stringify(v)}, out of range`;
-  return ms;
-}
-
-function numeric(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && DECIMAL.test(v)) return Number(v);
-  return undefined;
-}
 
 function isWindowValue(v: unknown): v is WindowValue {
   if (typeof v !== 'object' || v === null) return false;
@@ -150,37 +56,11 @@ function isWindowValue(v: unknown): v is WindowValue {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-function aggregateSpecs(aggregates: Readonly<Record<string, t.TypeOf<typeof Aggregate>>>): AggregateSpec[] {
-  return Object.entries(aggregates).map(([name, a]): AggregateSpec => {
-    if (a === 'count') return { name, op: 'count', field: undefined };
-    const [op, field] = Object.entries(a)[0]! as [Exclude<Op, 'count'>, string];
-    return { name, op, field };
-  });
-}
-
-// io-ts reports a union's failure once per member, which buries the point: these two unions get one line each.
-function unionProblems(params: Readonly<Record<string, unknown>>): ParamsProblem[] {
-  const out: ParamsProblem[] = [];
-  const { time, aggregates } = params;
-  const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const single = (v: unknown, keys: readonly string[]): boolean => {
-    if (!isMapping(v)) return false;
-    const ks = Object.keys(v);
-    return ks.length === 1 && keys.includes(ks[0]!) && typeof v[ks[0]!] === 'string' && v[ks[0]!] !== '';
-  };
-  if (time !== undefined && time !== 'processing' && !single(time, ['field'])) {
-    out.push({ path: 'time', message: `time: expected processing or { field: <name> }, found ${JSON.stringify(time)}` });
-  }
-  if (isMapping(aggregates)) {
-    for (const [name, a] of Object.entries(aggregates)) {
-      if (a === 'count' || single(a, OPS)) continue;
-      out.push({
-        path: `aggregates.${name}`,
-        message: `aggregates.${name}: expected count, { sum: <field> }, { avg: <field> }, { min: <field> } or { max: <field> }, found ${JSON.stringify(a)}`,
-      });
-    }
-  }
-  return out;
+/** Why a row is late when the window was closed by stream time restored from the changelog, not by this run's rows. */
+function restoredHint(restored: number | undefined, closedAt: number, grace: number): string {
+  if (restored === undefined || closedAt > restored) return '';
+  return `. The state restored from an earlier run (or another replica) has stream time ${iso(restored)}; rows older than ` +
+    `${iso(restored - grace)} (stream time - allowed_lateness_ms) are late: to process old data again, use a new app_id or reset the changelog`;
 }
 
 export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: PrepareEnv): FaasHandler => {
@@ -214,6 +94,8 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
 
   // Per store (one per partition), rebuilt from the store when missing: after a restore, or a rebuild of the service.
   const indexes = new WeakMap<KeyedState<unknown>, WindowIndex>();
+  // Stream time this handler wrote, per partition: a store rebuilt with it (a rebalance) was not restored from elsewhere.
+  const written = new Map<number, number>();
 
   const track = (idx: WindowIndex, key: string, end: number): void => {
     let keys = idx.byEnd.get(end);
@@ -232,13 +114,16 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
     keys.add(key);
   };
 
-  const indexOf = (state: KeyedState<unknown>): WindowIndex => {
+  const indexOf = (state: KeyedState<unknown>, partition: number): WindowIndex => {
     let idx = indexes.get(state);
     if (idx) return idx;
-    idx = { streamTime: -Infinity, ends: [], byEnd: new Map() };
+    idx = { streamTime: -Infinity, ends: [], byEnd: new Map(), restored: undefined };
     for (const [key, v] of state.entries()) {
       if (key === STREAM_TIME_KEY) {
-        if (typeof v === 'number' && timeField !== undefined) idx.streamTime = v;
+        if (typeof v === 'number' && timeField !== undefined) {
+          idx.streamTime = v;
+          if (written.get(partition) !== v) idx.restored = v;
+        }
       } else if (isWindowValue(v)) {
         track(idx, key, v.e);
       }
@@ -328,7 +213,7 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
 
   return (flow, rows) => {
     const state = flow.state<unknown>();
-    const idx = indexOf(state);
+    const idx = indexOf(state, flow.partition);
     if (flow.inputEnded) {
       // A finite input ended: every window still open closes now, as if stream time had passed them all.
       const streamTime = idx.streamTime;
@@ -366,9 +251,13 @@ export const windowAggregate = (params: Readonly<Record<string, unknown>>, env: 
       if (!add(flow, state, idx, row, g, vals, ts)) {
         const s = Math.floor(ts / advance) * advance;
         flow.reject(row, `late: event time ${iso(ts)} falls only in closed windows (the last, [${iso(s)}, ${iso(s + size)}), ` +
-          `closed when stream time reached ${iso(s + size + grace)} with allowed_lateness_ms ${grace}); stream time is ${iso(idx.streamTime)}`);
+          `closed when stream time reached ${iso(s + size + grace)} with allowed_lateness_ms ${grace}); stream time is ${iso(idx.streamTime)}` +
+          restoredHint(idx.restored, s + size + grace, grace));
       }
     }
-    if (idx.streamTime > before) state.set(STREAM_TIME_KEY, idx.streamTime, { ttlMs: null }); // never expires: losing it would reopen closed windows to late rows
+    if (idx.streamTime > before) {
+      state.set(STREAM_TIME_KEY, idx.streamTime, { ttlMs: null }); // never expires: losing it would reopen closed windows to late rows
+      written.set(flow.partition, idx.streamTime);
+    }
   };
 };

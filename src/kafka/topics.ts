@@ -60,7 +60,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
     }
     counts.set(s.topic, n);
     if (s.partitions !== undefined && (s.atLeast ? n < s.partitions : n !== s.partitions)) {
-      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.atLeast ? "at least " : ""}${s.partitions}: ` +
+      problems.push(`topic ${s.topic} has ${n} partitions but ${s.owner} needs ${s.atLeast ? 'at least ' : ''}${s.partitions}: ` +
         (s.remedy ?? `set params.partitions to ${n}, or recreate the topic with ${s.partitions} partitions (the cluster did not let us create it)`));
     }
   }

@@ -1,6 +1,6 @@
-// Short stable hashes for names derived from ids that may be any UTF-8 (topics, groups, files).
+// Small, stable hashes for derived names (topics, files) of ids that may be any UTF-8.
 
-/** FNV-1a over the UTF-8 bytes, as 8 hex digits. */
+/** 32-bit FNV-1a of the UTF-8 bytes, as 8 hex digits. */
 export function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (const b of Buffer.from(s, 'utf8')) {

@@ -11,7 +11,7 @@ import { KisPool } from '../core/pool.js';
 import { registerBuiltins } from '../functions/builtins.js';
 import { registerConnectorTypes } from '../connectors/types.js';
 import { registerSourceTypes } from '../sources/types.js';
-import { KisConfigErrors, type KisError } from '../kernel/errors.js';
+import { KisConfigErrors, KisError } from '../kernel/errors.js';
 
 export interface App {
   readonly config: KisConfig;
@@ -42,7 +42,13 @@ export async function prepareApp(dir: string, opts: PrepareOptions = {}): Promis
     errors.push(err as KisError);
   }
   errors.push(...await loadFunctionModules(config, pool, opts.moduleVersion));
-  if (errors.length === 0) errors.push(...checkTypeParams(config, pool.types, loaded.locate));
+  if (errors.length === 0) errors.push(...checkTypeParams(config, pool, loaded.locate));
+  // Job handlers are registered by the modules: a job naming one that is not there is an error now.
+  for (const job of config.jobs.values()) {
+    if (job.runs.kind === 'handler' && !pool.jobHandlers.get(job.runs.handler)) {
+      errors.push(new KisError('KIS_ERR_JOB_HANDLER', `${job.origin.file} doc ${job.origin.doc} at runs.handler: no job handler named '${job.runs.handler}' is registered (handlers: ${pool.jobHandlers.names().join(', ') || 'none'}); register it in a function module with pool.jobHandler('${job.runs.handler}', handler)`));
+    }
+  }
   errors.push(...checkImplementations(config, pool, { stdout: process.stdout, onClose() {}, locate: loaded.locate }));
   if (errors.length > 0) throw new KisConfigErrors(errors);
   return { config, pool, locate: loaded.locate };

@@ -3,9 +3,11 @@
 // the dispatcher and the sources (by their registered types). Nothing runs here; the service starts it.
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { KisConfig } from '../config/model.js';
 import type { PathSegment } from '../config/yaml-docs.js';
 import { buildFlows } from '../core/build.js';
+import { servedByCaas } from '../core/type-check.js';
 import type { Connector } from '../core/connector.js';
 import type { DeadLetter } from '../core/dead-letter.js';
 import type { Flow, RunResult } from '../core/flow.js';
@@ -20,6 +22,7 @@ import type { ChangelogTopic, Transport } from '../connectors/transport.js';
 import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
 import { changelogTopic, connectorTopic, DEFAULT_PARTITIONS } from '../kernel/names.js';
 import { StateManager, type StateObserver } from '../state/state-manager.js';
+import { comparePositions } from '../connectors/sql/positions.js';
 import { Dispatcher } from './dispatcher.js';
 import { JoinCoordinator, type InputPartitions } from './joins.js';
 
@@ -45,6 +48,10 @@ export interface ServiceOptions {
   readonly clock?: () => number;
   /** Run tick() every this many ms while running (default TICK_MS; 0: only when called, as the test driver does). */
   readonly tickMs?: number;
+  /** Where the metrics of scheduled jobs are registered (the flows' go through `observer`). */
+  readonly registry?: Registry;
+  /** Leave out the scheduled jobs (the test driver and kisflow validate build a service without them). */
+  readonly withoutJobs?: boolean;
 }
 
 /** A source and the enabled flows it feeds; `driven` when it is a connector's topic feeding a flow with no source. */
@@ -87,7 +94,7 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   const errors: KisError[] = [];
   for (const c of config.conns.values()) {
     const spec = types.connector(c.type);
-    if (!spec) continue; // served by CaaS calls only (checked when the flows are built)
+    if (!spec || servedByCaas(config, opts.pool, c.cid)) continue; // served by CaaS calls (checked when the flows are built)
     try {
       connectors.set(c.cid, spec.create(c, c.params, connectorEnv));
     } catch (err) {
@@ -138,7 +145,14 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
     inputPartitions,
     ...(transport.partitionCounts ? { partitionCounts: (topics: readonly string[]) => transport.partitionCounts!(topics) } : {}),
   });
-  const dispatcher = new Dispatcher({ state, deadLetters: transport.deadLetters, joins, fail: hooks.fail, ...(opts.onRun ? { onRun: opts.onRun } : {}) });
+  const dispatcher = new Dispatcher({
+    state, deadLetters: transport.deadLetters, joins, fail: hooks.fail,
+    storedPositions: (f) => (built.stores.some((st) => st.flow === f.id) ? undefined : storedPositionsOf(f)),
+    ...(config.global.limits ? { maxRowBytes: config.global.limits.maxBytes } : {}),
+    onSkipped: (flow, source, partition, rows, storedUpTo) => logger.info({ flow, source, partition, rows, storedUpTo },
+      'rows handed on again were applied to the store already (its positions say so): skipped, not applied twice'),
+    ...(opts.onRun ? { onRun: opts.onRun } : {}),
+  });
   for (const c of connectors.values()) c.feed?.onSaved((keys) => joins!.savedToTable(c, keys));
 
   const sources: SourceBinding[] = [];
@@ -153,7 +167,6 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
           ...(opts.sourceObserver ? { observer: opts.sourceObserver } : {}),
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           coPartitionedTopics: joins.topicsOf(fed),
-          ...resumeOf(sc.sid, fed),
           onAssigned: (a) => dispatcher.assigned(fed, a),
         };
         sources.push({ source: spec.create(sc, sc.params, env), flows: fed, driven: false });
@@ -203,28 +216,22 @@ function partitionsOfInput(config: KisConfig, types: KisPool['types'], flows: Re
 }
 
 /**
- * Where a source may resume from positions stored with the data: when every flow it feeds saves, and only
- * through connectors that store positions, the lowest position per partition over all of them (a partition
- * one of them has no position for is not skipped at all).
+ * A flow whose Saves all go through connectors that store positions with the data: the positions of a
+ * source, the lowest per partition over its stores (a partition one of them lacks is not skipped at all).
+ * Only stateless flows skip: a flow with keyed state needs the rows again to rebuild what its state lost
+ * (its state is flushed after the database commit), and its upserts of the same results are idempotent.
  */
-function resumeOf(sid: string, fed: readonly Flow[]): { resumeAfter?: () => Promise<ReadonlyMap<number, string>> } {
-  const stores: Array<{ flow: string; connector: Connector }> = [];
-  for (const f of fed) {
-    const saves = f.steps.filter((s) => s.func.mode === 'Save' && s.connector?.writer);
-    if (saves.length === 0 || saves.some((s) => !s.connector!.positions)) return {};
-    for (const s of saves) stores.push({ flow: f.id, connector: s.connector! });
-  }
-  if (stores.length === 0) return {};
-  return {
-    async resumeAfter() {
-      const all = await Promise.all(stores.map((x) => x.connector.positions!.storedPositions(x.flow, sid)));
-      const out = new Map<number, string>();
-      for (const p of all[0]!.keys()) {
-        const offsets = all.map((m) => m.get(p));
-        if (offsets.some((o) => o === undefined)) continue;
-        out.set(p, offsets.reduce((a, b) => (BigInt(a!) <= BigInt(b!) ? a : b))!);
-      }
-      return out;
-    },
+function storedPositionsOf(f: Flow): ((source: string) => Promise<ReadonlyMap<number, string>>) | undefined {
+  const saves = f.steps.filter((s) => s.func.mode === 'Save' && !s.caas && s.connector?.writer);
+  if (saves.length === 0 || saves.some((s) => !s.connector!.positions)) return undefined;
+  return async (source) => {
+    const all = await Promise.all(saves.map((s) => s.connector!.positions!.storedPositions(f.id, source)));
+    const out = new Map<number, string>();
+    for (const p of all[0]!.keys()) {
+      const offsets = all.map((m) => m.get(p));
+      if (offsets.some((o) => o === undefined)) continue;
+      out.set(p, offsets.reduce((a, b) => (comparePositions(a!, b!) <= 0 ? a : b))!);
+    }
+    return out;
   };
 }

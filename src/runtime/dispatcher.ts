@@ -8,19 +8,36 @@
 //   5. dispatch() resolves, and only then does the source commit the batch's position
 //      (Kafka offsets, a binlog checkpoint).
 //
+// A flow that writes to storage commits its rows and their positions in one database transaction, before
+// step 5. After a crash between that and step 5 the source hands the batch on again; the first batches of
+// each partition are then checked against the positions stored with the data, and rows at or before them
+// are skipped for that flow (exactly once into the database; other flows see them as usual).
+//
 // A failure anywhere fails the service before step 5, so a position is never committed for work that is
 // not durable (at-least-once).
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 import type { Flow, RunResult } from '../core/flow.js';
 import type { Batch } from '../core/source.js';
+import { comparePositions } from '../connectors/sql/positions.js';
 import type { StateManager } from '../state/state-manager.js';
+import { DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
+import { truncateUtf8 } from '../kernel/safe-json.js';
 import { Executors } from './executor.js';
 import type { JoinCoordinator, PartitionRunner } from './joins.js';
 
 export interface DispatcherDeps {
   readonly state: StateManager;
+  /**
+   * For a flow whose Saves all store positions with their data (storage connectors): the positions stored
+   * for a source, per partition. Rows at or before them were applied already and are skipped.
+   */
+  readonly storedPositions?: (flow: Flow) => ((source: string) => Promise<ReadonlyMap<number, string>>) | undefined;
   readonly deadLetters: DeadLetterSink;
   readonly joins: JoinCoordinator;
+  /** The row limit in bytes: an undecodable record is kept in its dead letter up to it. */
+  readonly maxRowBytes?: number;
+  /** Rows handed on again that a flow's stores had applied already (after a restart), skipped. */
+  readonly onSkipped?: (flow: string, source: string, partition: number, rows: number, storedUpTo: string) => void;
   /** Called with every finished run of every flow. */
   readonly onRun?: (flow: string, result: RunResult) => void;
   /** An error the service cannot recover from: it stops (offsets after the last commit are processed again). */
@@ -45,7 +62,7 @@ export class Dispatcher implements PartitionRunner {
       this.rowsIn[batch.source] = (this.rowsIn[batch.source] ?? 0) + batch.rows.length + batch.undecodable.length;
       if (batch.undecodable.length > 0) {
         await Promise.all(flows.map((f) => this.deps.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
-          row: { raw: u.raw }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
+          row: { raw: truncateUtf8(u.raw, this.deps.maxRowBytes ?? DEFAULT_ROW_LIMITS.maxBytes).text }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
         })))));
       }
       if (batch.rows.length === 0) return;
@@ -54,7 +71,9 @@ export class Dispatcher implements PartitionRunner {
       await Promise.all(flows.map((f) => {
         if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch) : Promise.resolve();
         return this.inPartition(f, batch.partition, async () => {
-          const result = await f.run(batch.rows, { positions: batch.positions, partition: batch.partition });
+          const { rows, positions } = await this.notApplied(f, batch);
+          if (rows.length === 0) return;
+          const result = await f.run(rows, { positions, partition: batch.partition });
           this.collect(f, result);
         });
       }));
@@ -88,6 +107,37 @@ export class Dispatcher implements PartitionRunner {
     });
   }
 
+  /** Per flow, source and partition: the stored position still to pass (checked until a batch is past it). */
+  private readonly skipping = new Map<string, Promise<string>>();
+
+  /** The rows of a batch a flow's stores have not applied yet (all of them, unless stored positions say otherwise). */
+  private async notApplied(f: Flow, batch: Batch): Promise<{ rows: readonly Batch['rows'][number][]; positions: Batch['positions'] }> {
+    const stored = this.deps.storedPositions?.(f);
+    if (!stored) return batch;
+    const key = `${f.id}\u0000${batch.source}\u0000${batch.partition}`;
+    let upTo = this.skipping.get(key);
+    if (upTo === undefined) {
+      upTo = stored(batch.source).then((m) => m.get(batch.partition) ?? '');
+      this.skipping.set(key, upTo);
+    }
+    const limit = await upTo;
+    const first = batch.positions[0]?.offset;
+    if (limit === '' || first === undefined || comparePositions(first, limit) > 0) {
+      this.skipping.set(key, Promise.resolve(''));
+      return batch;
+    }
+    const rows: Batch['rows'][number][] = [];
+    const positions: Batch['positions'][number][] = [];
+    batch.rows.forEach((r, i) => {
+      const p = batch.positions[i];
+      if (p && comparePositions(p.offset, limit) <= 0) return;
+      rows.push(r);
+      positions.push(p!);
+    });
+    this.deps.onSkipped?.(f.id, batch.source, batch.partition, batch.rows.length - rows.length, limit);
+    return { rows, positions };
+  }
+
   collect(f: Flow, result: RunResult): void {
     this.rowsOut[f.id] = (this.rowsOut[f.id] ?? 0) + result.output.length;
     this.deps.onRun?.(f.id, result);
@@ -97,6 +147,8 @@ export class Dispatcher implements PartitionRunner {
   assigned(flows: readonly Flow[], assignment: Readonly<Record<string, readonly number[]>>): void {
     const owned = new Set(Object.values(assignment).flat());
     const { state } = this.deps;
+    // Partitions may come back after another member wrote to the store: their stored positions are read again.
+    for (const f of flows) for (const k of [...this.skipping.keys()]) if (k.startsWith(`${f.id}\u0000`)) this.skipping.delete(k);
     for (const f of flows) {
       if (!state.hasState(f.id)) continue;
       const here = state.partitions(f.id);

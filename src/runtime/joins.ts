@@ -12,6 +12,9 @@ import { connectorTopic } from '../kernel/names.js';
 import type { StateManager } from '../state/state-manager.js';
 
 /** The partition count of a flow's input: a number, or the topics whose largest count it is (Kafka inputs). */
+/** Unmatched keys named in a run's summary at most (the count is exact either way). */
+const MAX_UNMATCHED_KEYS = 1000;
+
 export type InputPartitions = number | { readonly like: readonly string[] };
 
 /** How the coordinator runs work on a partition of a flow and hands on what a run produced (the dispatcher). */
@@ -37,8 +40,9 @@ export class JoinCoordinator {
   private readonly joinTopics = new Set<string>();
   private readonly partitionCountsByFlow = new Map<string, number>();
   private runner: PartitionRunner | undefined;
-  /** Inner-join rows whose match never arrived before the input ended. */
+  /** Inner-join rows whose match never arrived before the input ended, and (the first ones) their keys. */
   unmatched = 0;
+  readonly unmatchedKeys: string[] = [];
 
   constructor(private readonly deps: JoinPlanDeps) {
     for (const f of deps.flows.values()) {
@@ -159,7 +163,10 @@ export class JoinCoordinator {
     if (held.size === 0) return false;
     const gone = expire(held, f.now(), windowMs);
     if (gone.length === 0) return false;
-    if (why === 'end' && step.join !== 'left') this.unmatched += gone.length;
+    if (why === 'end' && step.join !== 'left') {
+      this.unmatched += gone.length;
+      for (const h of gone) if (this.unmatchedKeys.length < MAX_UNMATCHED_KEYS) this.unmatchedKeys.push(step.connector?.keyOf(h.r) ?? '');
+    }
     else await this.letGo(f, step, partition, gone, `no row was saved under the key through connector '${step.func.cid ?? ''}' within join_window_ms (${windowMs} ms)`);
     return true;
   }

@@ -10,6 +10,8 @@ import type { Row } from '../kernel/types.js';
 import type { EmbeddedLog } from '../connectors/embedded/log.js';
 import type { Transport } from '../connectors/transport.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
+import { REJECTION_CODES } from '../core/dead-letter.js';
+import { createJobScheduler, type JobScheduler } from '../jobs/index.js';
 import type { StateManager } from '../state/state-manager.js';
 import { assemble, type Assembly, type ServiceOptions, type SourceBinding } from './assembly.js';
 
@@ -25,6 +27,8 @@ export interface RunSummary {
   readonly deadLetters: Readonly<Record<string, number>>;
   /** Inner-join rows whose match never arrived before the input ended. */
   readonly unmatched: number;
+  /** The keys of those rows (the first 1,000). */
+  readonly unmatchedKeys?: readonly string[];
 }
 
 /**
@@ -34,6 +38,8 @@ export interface RunSummary {
 export interface ServiceHarness {
   /** Starts the flows fed by their connector's topic (run() does it too). */
   startDriven(): void;
+  /** Connects and checks the connectors that have a start (storage); run() does it too. */
+  startConnectors(): Promise<void>;
   /** Feeds rows to flows as if source `sourceId` produced them. */
   feed(sourceId: string, flows: readonly string[], rows: readonly Row[], partition?: number): Promise<void>;
   /** Waits until nothing is in flight and every connector-driven flow has caught up. */
@@ -63,6 +69,8 @@ export class KisService implements ServiceHarness {
   private started = false;
   private ticking = false;
   private failure: unknown;
+  /** Scheduled jobs (kistype: job), when the config has any: started by run(), stopped by close(). */
+  readonly jobs: JobScheduler | undefined;
 
   private constructor(readonly config: KisConfig, private readonly opts: ServiceOptions) {
     this.parts = assemble(config, opts, {
@@ -79,6 +87,32 @@ export class KisService implements ServiceHarness {
     this.flows = this.parts.flows;
     this.connectors = this.parts.connectors;
     this.state = this.parts.state;
+    this.jobs = config.jobs.size > 0 && !opts.withoutJobs ? this.createJobs() : undefined;
+  }
+
+  private createJobs(): JobScheduler {
+    const { config, opts } = this;
+    const kafka = this.transport.kafka?.();
+    return createJobScheduler({
+      jobs: [...config.jobs.values()],
+      handlers: opts.pool.jobHandlers,
+      logger: opts.logger,
+      flows: { runFlow: (flowId, rows) => this.runJobFlow(flowId, rows) },
+      ...(opts.registry ? { registry: opts.registry } : {}),
+      ...(kafka ? { kafka: { client: kafka, appId: config.global.appId } } : {}),
+    });
+  }
+
+  /** A job that runs a flow: its trigger row through the flow, in partition 0's executor; what came out of it. */
+  async runJobFlow(flowId: string, rows: readonly Row[]): Promise<{ out: number; rejected: number; deadLettered: number }> {
+    const f = this.flows.get(flowId);
+    if (!f) throw new KisError('KIS_ERR_JOB_RUN', `job flow '${flowId}' is not in this config`);
+    const { dispatcher } = this.parts;
+    const at = String(Date.now());
+    const result = await dispatcher.inPartition(f, 0, () => f.run(rows, { positions: rows.map(() => ({ source: 'job', partition: 0, offset: at })), partition: 0 }));
+    dispatcher.collect(f, result);
+    const rejected = result.deadLetters.filter((d) => REJECTION_CODES.has(d.code)).length;
+    return { out: result.output.length, rejected, deadLettered: result.deadLetters.length - rejected };
   }
 
   static create(config: KisConfig, opts: ServiceOptions): KisService {
@@ -112,8 +146,9 @@ export class KisService implements ServiceHarness {
     const { joins, dispatcher } = this.parts;
     try {
       await this.transport.start({ tables: joins.globalTables(), preflight: () => joins.checkCoPartitioning() });
-      for (const c of this.connectors.values()) await c.start?.();
+      await this.startConnectors();
       this.startDriven();
+      await this.jobs?.start();
       this.started = true;
       const tickMs = this.opts.tickMs ?? TICK_MS;
       if (tickMs > 0 && this.state.specs.length > 0) {
@@ -125,12 +160,14 @@ export class KisService implements ServiceHarness {
         ticker.unref();
       }
       const upstream = this.sources.filter((s) => !s.driven);
+      // Jobs keep a run going: with jobs, only stop() (or a failure) ends it.
+      const jobsKeepRunning = this.jobs !== undefined;
       const upstreamRuns = upstream.map(async (s) => {
         await s.source.run((b) => dispatcher.dispatch(b, s.flows), this.abort.signal);
         logger.info({ source: s.source.id, rows: dispatcher.rowsIn[s.source.id] ?? 0 }, 'source finished');
       });
       // A run ends by itself only when every source is finite and the flows they feed can drain (embedded log).
-      const finite = upstream.every((s) => s.source.finite) && this.sources.filter((s) => s.driven).every((s) => s.source.caughtUp !== undefined);
+      const finite = !jobsKeepRunning && upstream.every((s) => s.source.finite) && this.sources.filter((s) => s.driven).every((s) => s.source.caughtUp !== undefined);
       const failed = new Promise<never>((_, reject) => this.abort.signal.addEventListener('abort', () => { if (this.failure) reject(this.failure); }));
       failed.catch(() => undefined);
       await Promise.race([Promise.all(upstreamRuns), failed]);
@@ -152,6 +189,21 @@ export class KisService implements ServiceHarness {
     return summary;
   }
 
+  /** What the connectors find wrong with their targets (tables, columns, keys), checked without running: kisflow validate. */
+  async checkConnectors(): Promise<KisError[]> {
+    const found = await Promise.all([...this.connectors.values()].map((c) => c.check?.() ?? Promise.resolve([])));
+    return found.flat();
+  }
+
+  private connectorsStarted: Promise<void> | undefined;
+
+  startConnectors(): Promise<void> {
+    this.connectorsStarted ??= (async () => {
+      for (const c of this.connectors.values()) await c.start?.();
+    })();
+    return this.connectorsStarted;
+  }
+
   startDriven(): void {
     if (this.drivenRuns) return;
     this.drivenRuns = this.sources
@@ -161,6 +213,7 @@ export class KisService implements ServiceHarness {
 
   /** Stops the connector-driven flows, flushes the sinks, closes the connectors and the transport. */
   async close(): Promise<void> {
+    await this.jobs?.stop().catch((err: unknown) => this.opts.logger.warn({ err: errorMessage(err) }, 'stopping the job scheduler failed'));
     this.drivenAbort.abort();
     await Promise.allSettled(this.drivenRuns ?? []);
     for (const close of this.parts.closers.splice(0)) await close();
@@ -238,7 +291,7 @@ export class KisService implements ServiceHarness {
     const deadLetters: Record<string, number> = {};
     for (const id of this.flows.keys()) deadLetters[id] = this.deadLetterCounts[id] ?? 0;
     const { rowsIn, rowsOut } = this.parts.dispatcher;
-    return { mode: this.mode, rowsIn: { ...rowsIn }, rowsOut: { ...rowsOut }, deadLetters, unmatched: this.parts.joins.unmatched };
+    return { mode: this.mode, rowsIn: { ...rowsIn }, rowsOut: { ...rowsOut }, deadLetters, unmatched: this.parts.joins.unmatched, unmatchedKeys: [...this.parts.joins.unmatchedKeys] };
   }
 
   /**

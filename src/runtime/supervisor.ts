@@ -1,12 +1,15 @@
 // Runs the service for `kisflow run` and applies config changes while it runs (hot reload).
 // Kubernetes swaps a mounted ConfigMap through a symlink, so the directory is polled by content hash
-// rather than watched. A new config is validated in full first: a valid one is applied at a batch
+// rather than watched; only what the config loads is hashed (YAML, function modules and their imports). A new config is validated in full first: a valid one is applied at a batch
 // boundary (the running service drains and commits, then the new one starts); an invalid one is
 // rejected, logged with every error, and counted, and the old flows keep running.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { loadConfigFiles, readConfigDir } from '../config/load.js';
+import { configFiles } from '../core/module-graph.js';
 import type { FlowObserver } from '../core/observer.js';
 import type { StateObserver } from '../state/state-manager.js';
 import type { SourceObserver } from '../core/source.js';
@@ -17,6 +20,8 @@ import { KisService, type RunSummary } from './service.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
+  /** Where scheduled jobs register their metrics. */
+  readonly registry?: Registry;
   readonly observer?: FlowObserver;
   readonly sourceObserver?: SourceObserver;
   readonly stateObserver?: StateObserver;
@@ -25,23 +30,26 @@ export interface SupervisorOptions {
   readonly onReload?: (result: 'applied' | 'rejected', detail: string) => void;
 }
 
-/** A hash of every file below the config directory (YAML and function modules), following symlinks. */
-export async function hashDir(dir: string): Promise<string> {
+/**
+ * A hash of what the config loads: the YAML documents, the function modules and the files they import from
+ * the directory (core/module-graph.ts), following symlinks. Other files (data, logs) do not count. The module
+ * list is read from the YAML on disk when it loads, else the running config's list is used.
+ */
+export async function hashDir(dir: string, fallbackFunctions: readonly string[] = []): Promise<string> {
+  const root = path.resolve(dir);
+  let functions = fallbackFunctions;
+  try {
+    const loaded = loadConfigFiles(root, await readConfigDir(root), {});
+    if (loaded.config) functions = loaded.config.global.functions;
+  } catch {
+    // an unreadable directory: hash what can be read; the reload itself reports the errors
+  }
   const h = createHash('sha256');
-  const walk = async (abs: string): Promise<void> => {
-    const names = (await readdir(abs)).filter((n) => !n.startsWith('.')).sort();
-    for (const n of names) {
-      const full = path.join(abs, n);
-      const s = await stat(full).catch(() => undefined);
-      if (!s) continue;
-      if (s.isDirectory()) await walk(full);
-      else {
-        h.update(path.relative(dir, full)).update('\0');
-        h.update(await readFile(full)).update('\0');
-      }
-    }
-  };
-  await walk(path.resolve(dir));
+  for (const file of await configFiles(root, functions)) {
+    const content = await readFile(file).catch(() => undefined);
+    if (content === undefined) continue;
+    h.update(path.relative(root, file)).update('\0').update(content).update('\0');
+  }
   return h.digest('hex');
 }
 
@@ -65,7 +73,7 @@ export class Supervisor {
   static async start(dir: string, opts: SupervisorOptions): Promise<Supervisor> {
     const app = await prepareApp(dir);
     const s = new Supervisor(dir, app, opts);
-    s.hash = await hashDir(dir);
+    s.hash = await hashDir(dir, app.config.global.functions);
     s.schedule();
     return s;
   }
@@ -96,7 +104,7 @@ export class Supervisor {
 
   /** Checks the directory now; a change that is the same on two looks in a row is applied if valid, rejected if not. */
   async checkNow(): Promise<'unchanged' | 'settling' | 'applied' | 'rejected'> {
-    const hash = await hashDir(this.dir).catch(() => undefined);
+    const hash = await hashDir(this.dir, this.app.config.global.functions).catch(() => undefined);
     if (hash === undefined || hash === this.hash) {
       this.pendingHash = undefined;
       return 'unchanged';
@@ -111,7 +119,7 @@ export class Supervisor {
     let next: App;
     try {
       next = await prepareApp(this.dir, { moduleVersion: `${hash.slice(0, 12)}-${++this.generation}` });
-      KisService.create(next.config, { pool: next.pool, logger, withoutSources: true }); // builds every flow: params, expressions
+      KisService.create(next.config, { pool: next.pool, logger, withoutSources: true, withoutJobs: true }); // builds every flow: params, expressions
     } catch (err) {
       const detail = err instanceof KisConfigErrors ? err.errors.map((e) => e.message).join('\n') : errorMessage(err);
       logger.error({ dir: this.dir, errors: err instanceof KisConfigErrors ? err.errors.map((e) => e.message) : [detail] },
@@ -151,6 +159,7 @@ export class Supervisor {
       ...(this.opts.sourceObserver ? { sourceObserver: this.opts.sourceObserver } : {}),
       ...(this.opts.stateObserver ? { stateObserver: this.opts.stateObserver } : {}),
       ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
+      ...(this.opts.registry ? { registry: this.opts.registry } : {}),
     });
   }
 

@@ -30,8 +30,6 @@ export interface StateObserver {
 
 export const NO_STATE_OBSERVER: StateObserver = { restored() {}, evicted() {}, keys() {} };
 
-
-
 interface PartitionState {
   readonly stores: Map<string, PartitionStore>;
   /** Resolves when every store of the partition is restored. */

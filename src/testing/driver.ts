@@ -69,7 +69,7 @@ export class TestDriver {
 
   /** A driver over a config directory (function modules listed in its global document load too). */
   static async fromDir(dir: string, opts: DriverOptions = {}): Promise<TestDriver> {
-    return new TestDriver(await prepareApp(dir, opts), opts);
+    return new TestDriver(await prepareApp(dir, opts), opts).started();
   }
 
   /** A driver over YAML given inline: one string, or file name -> text. Written to a temp directory. */
@@ -80,7 +80,25 @@ export class TestDriver {
       await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
       await writeFile(path.join(dir, name), text, 'utf8');
     }
-    return new TestDriver(await prepareApp(dir, opts), opts, dir);
+    let app: App;
+    try {
+      app = await prepareApp(dir, opts);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return new TestDriver(app, opts, dir).started();
+  }
+
+  /** Connectors with a start (storage) are connected and checked before the first row; a failure closes the driver. */
+  private async started(): Promise<this> {
+    try {
+      await this.service.startConnectors();
+    } catch (err) {
+      await this.close().catch(() => undefined);
+      throw err;
+    }
+    return this;
   }
 
   /** Feeds rows as if they came from source `sourceId`, to the flows it feeds; waits until all that follows is through. */
@@ -162,6 +180,11 @@ export class TestDriver {
   /** Inner-join rows that found no match when the input ended (see end()). */
   get unmatched(): number {
     return this.service.summary().unmatched;
+  }
+
+  /** The join keys of those rows (the first 1,000). */
+  get unmatchedKeys(): readonly string[] {
+    return this.service.summary().unmatchedKeys ?? [];
   }
 
   async close(): Promise<void> {

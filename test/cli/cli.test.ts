@@ -99,7 +99,7 @@ test('kisflow run on the demo config: joins orders and payments and ends by itse
 test('kisflow validate: exit 0 on the demo; exit 1 listing every error of a bad directory', async () => {
   const ok = await kisflow(['validate', '--config', 'config']);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: 4 flows, 10 functions, 1 connectors, 2 sources/);
+  assert.match(ok.stdout, /^ok: 4 flows, 11 functions, 2 connectors, 2 sources/);
   const dir = await tempDir();
   try {
     await writeFile(path.join(dir, 'a.yml'), 'kistype: func\nfid: A\nfname: Nope\nfmode: C\noption: { retry_duraton: 1 }\n');
@@ -152,7 +152,7 @@ test('kisflow export writes one file per object, and the export validates', asyn
     const r = await kisflow(['export', '--config', 'config', '--out', dir]);
     assert.equal(r.code, 0, r.stderr);
     const files = (await readdir(dir)).sort();
-    assert.equal(files.length, 1 + 2 + 4 + 10 + 1);
+    assert.equal(files.length, 1 + 2 + 4 + 11 + 2);
     assert.ok(files.includes('func-测试KisFunction_S1.yaml'));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -23,7 +23,7 @@ test('a misspelt key is an error naming it, where it is, and what is allowed', (
   const r = loadYaml({ 'f.yml': `${PRINT}---\nkistype: func\nfid: S\nfmode: Save\noption:\n  cid: c\n  retry_duraton: 5\n` });
   const e = errorWith(r.errors, 'KIS_ERR_CONFIG_SCHEMA');
   assert.equal(e.message,
-    "f.yml doc 2 at option.retry_duraton (line 11, col 3): unknown key 'retry_duraton' (allowed here: cid, cname, retry_times, retry_duration, return_duration, default_params, state)");
+    "f.yml doc 2 at option.retry_duraton (line 11, col 3): unknown key 'retry_duraton' (did you mean 'retry_duration'? allowed here: cid, cname, retry_times, retry_duration, return_duration, default_params, state)");
   assert.deepEqual([e.context.line, e.context.col, e.context.doc], [11, 3, 2]);
 });
 
@@ -45,9 +45,9 @@ test('an fmode not among Verify/Save/Load/Calculate/Expand (or V/S/L/C/E)', () =
 });
 
 test('an unknown kistype', () => {
-  const r = loadYaml({ 'k.yml': 'kistype: job\n' });
+  const r = loadYaml({ 'k.yml': 'kistype: task\n' });
   assert.equal(errorWith(r.errors, 'KIS_ERR_CONFIG_KISTYPE').message,
-    'k.yml doc 1 at kistype (line 1, col 10): expected kistype to be one of global, source, flow, func, conn, found "job"');
+    'k.yml doc 1 at kistype (line 1, col 10): expected kistype to be one of global, source, flow, func, conn, job, found "task"');
 });
 
 test('duplicate ids name both places', () => {
@@ -133,7 +133,7 @@ test('a binlog source: its params, start, table patterns and addrs are checked',
   assert.ok(badMsgs.some((m) => m.includes('params.snapshot') && m.includes('always')), badMsgs.join('\n'));
   const bad2 = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\nparams: { user: u, tables: [shop], start: "soon" }\nflows: []\n' });
   const bad2Msgs = bad2.errors.map((e) => e.message);
-  assert.ok(bad2Msgs.some((m) => m.includes("at params.start") && m.includes("expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found 'soon'")), bad2Msgs.join('\n'));
+  assert.ok(bad2Msgs.some((m) => m.includes('at params.start') && m.includes("expected end, beginning, '<file>:<pos>' or 'gtid:<set>', found 'soon'")), bad2Msgs.join('\n'));
   assert.ok(bad2Msgs.some((m) => m.includes('at params.tables[0]') && m.includes("expected 'schema.table'")), bad2Msgs.join('\n'));
   assert.ok(bad2Msgs.some((m) => m.includes('at addrs') && m.includes("the database 'host:port'")), bad2Msgs.join('\n'));
   const good = loadYaml({ 'b.yml': 'kistype: source\nsid: b\ntype: binlog\naddrs: 127.0.0.1:3306\nparams: { user: u, password: p, tables: ["shop.*"], start: "binlog.000001:4" }\nflows: []\n' });

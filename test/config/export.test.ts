@@ -14,11 +14,13 @@ function comparable(c: KisConfig): unknown {
   return {
     global: { ...c.global, origin: undefined },
     sources: strip(c.sources), flows: strip(c.flows), funcs: strip(c.funcs), conns: strip(c.conns),
+    jobs: [...c.jobs].map(([k, v]) => [k, { ...v, origin: undefined, trigger: v.trigger.kind === 'cron' ? { ...v.trigger, schedule: undefined } : v.trigger }]),
   };
 }
 
 test('load(export(x)) equals x, for the seed and for the demo config', async () => {
-  for (const original of [loadYaml(SEED_COMPLETE).config!, (await loadConfigDir('config')).config]) {
+  const withJob = SEED_COMPLETE + '\n---\nkistype: job\nid: nightly\nscene: reports\ntrigger: { cron: "0 30 2 * * *", tz: Asia/Shanghai }\nruns: { flow: MyFlow1 }\nparams: { region: cn }\n';
+  for (const original of [loadYaml(SEED_COMPLETE).config!, loadYaml(withJob).config!, (await loadConfigDir('config')).config]) {
     const files = exportConfig(original);
     const again = loadYaml(Object.fromEntries(files.map((f) => [f.file, f.text])));
     assert.deepEqual(again.errors, []);

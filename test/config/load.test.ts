@@ -146,5 +146,5 @@ params: { topic: t2, partitions: 8 }
 
 test('errors name a missing kistype precisely', () => {
   const r = loadYaml('flow_name: x\n');
-  assert.match(errorWith(r.errors, 'KIS_ERR_CONFIG_KISTYPE').message, /test\.yml doc 1 .*expected kistype to be one of global, source, flow, func, conn, found nothing/);
+  assert.match(errorWith(r.errors, 'KIS_ERR_CONFIG_KISTYPE').message, /test\.yml doc 1 .*expected kistype to be one of global, source, flow, func, conn, job, found nothing/);
 });

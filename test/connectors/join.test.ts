@@ -98,6 +98,7 @@ test('inner join: saved first, then loaded — and loaded first, then saved — 
   assert.equal(saveFirst.unmatched, 0, 'o4 is held until the input ends');
   await saveFirst.end();
   assert.equal(saveFirst.unmatched, 1, 'o4 has no order');
+  assert.deepEqual(saveFirst.unmatchedKeys, ['u4_o4'], 'the summary names the unmatched key');
   assert.deepEqual(byOrder(saveFirst.output('Pays')), expected);
   await saveFirst.close();
 
@@ -136,7 +137,7 @@ test('a row without the join key cannot be joined: it is dead-lettered with the 
 });
 
 test('bad join params stop start-up', async () => {
-  await assert.rejects(TestDriver.fromYaml(CONFIG('outer')), /expected join: inner or left, found "outer"/);
+  await assert.rejects(TestDriver.fromYaml(CONFIG('outer')), /flows\[0\]\.params\.join .*expected one of inner, left, found "outer"/);
 });
 
 const WINDOWED = (join: string, window: number) => CONFIG(join).replace(`params: { join: ${join} }`, `params: { join: ${join}, join_window_ms: ${window} }`);
@@ -179,7 +180,7 @@ test('join_window_ms: a saved row older than the window no longer matches', asyn
 });
 
 test('bad join_window_ms stops start-up with the place and what was expected', async () => {
-  await assert.rejects(TestDriver.fromYaml(WINDOWED('inner', -5)), /flows\[0\]\.params\.join_window_ms.*expected join_window_ms to be a positive whole number of milliseconds, found -5/s);
+  await assert.rejects(TestDriver.fromYaml(WINDOWED('inner', -5)), /flows\[0\]\.params\.join_window_ms .*expected a whole number > 0, found -5/s);
 });
 
 test('a three-way join on one key: rows wait at each Load step until both saved sides arrived, in any order', async () => {

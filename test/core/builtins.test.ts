@@ -72,7 +72,7 @@ test('kis.sink appends JSON lines to a file (flushed on close) and passes rows o
 
 test('built-in params and expressions are checked when the flow is built', async () => {
   await assert.rejects(TestDriver.fromYaml(step('F1', 'kis.filter', 'C', '{ wher: "a > 1" }') + flow(['F1'])),
-    /flow 'F' step 1 \('F1'\): bad params: unknown key 'wher' \(allowed here: where\)/);
+    /flow 'F' step 1 \('F1'\): bad params: unknown key 'wher' \(did you mean 'where'\? allowed here: where\)/);
   await assert.rejects(TestDriver.fromYaml(step('F1', 'kis.filter', 'C', '{ where: "a >" }') + flow(['F1'])),
     /params\.where: expression "a >" does not compile/);
   await assert.rejects(TestDriver.fromYaml(step('S1', 'kis.sink', 'Expand', '{ to: file }') + flow(['S1'])),
@@ -86,5 +86,25 @@ test('an expression that fails at run time dead-letters its rows with the reason
   const r = await d.runFlow('F', [{ code: 'abc' }]);
   assert.equal(r.deadLetters.length, 1);
   assert.equal(r.deadLetters[0]!.code, 'KIS_ERR_EXPRESSION');
+  await d.close();
+});
+
+test('labels: kis.print with label heads its lines [label k=v]; kis.sink to stdout with label prefixes [label]', async () => {
+  const d = await TestDriver.fromYaml(`kistype: func
+fid: P
+fname: kis.print
+fmode: C
+---
+kistype: func
+fid: S
+fname: kis.sink
+fmode: E
+---
+kistype: flow
+flow_name: F
+flows: [{ fid: P, params: { label: orders, note: x } }, { fid: P }, { fid: S, params: { to: stdout, label: joined } }]
+`);
+  await d.runFlow('F', [{ a: 1 }]);
+  assert.deepEqual(d.stdout, ['[orders note=x] {"a":1}', '[F/P] {"a":1}', '[joined] {"a":1}']);
   await d.close();
 });

@@ -400,3 +400,21 @@ test('when a finite input ends, the windows still open are emitted once (end()),
   assert.equal(d.output('F').length, 3);
   await d.close();
 });
+
+test('a row late because of stream time restored from an earlier run says so, with the remedy; late rows of this run do not', async () => {
+  const params = '{ group_by: user, window: { size_ms: 60000 }, time: { field: ts }, allowed_lateness_ms: 5000, aggregates: { n: count } }';
+  const d = await TestDriver.fromYaml(windowFlow(params));
+  // What a changelog restore leaves: stream time from an earlier run of the same app_id, before any row of this run.
+  const service = (d as unknown as { service: KisService }).service;
+  await service.state.ready('F', 0);
+  service.state.store('F', 'W', 0).set(STREAM_TIME_KEY, T0 + 3600 * S);
+  const r = await d.runFlow('F', [{ user: 'a', ts: T0 + 10 * S }]);
+  assert.equal(r.rejected.length, 1);
+  assert.match(r.rejected[0]!.message, /^rejected by 'W': late: .*The state restored from an earlier run \(or another replica\) has stream time 2026-01-01T01:00:00\.000Z; rows older than 2026-01-01T00:59:55\.000Z \(stream time - allowed_lateness_ms\) are late: to process old data again, use a new app_id or reset the changelog$/);
+  // Rows of this run move stream time on; a row late only by this run's own rows gets no such hint.
+  await d.runFlow('F', [{ user: 'a', ts: T0 + 7200 * S }]);
+  const late = await d.runFlow('F', [{ user: 'a', ts: T0 + 3700 * S }]);
+  assert.equal(late.rejected.length, 1);
+  assert.doesNotMatch(late.rejected[0]!.message, /restored/);
+  await d.close();
+});

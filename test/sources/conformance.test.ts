@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '../../src/observability/logger.js';
 import { BinlogSource } from '../../src/sources/binlog/binlog-source.js';
@@ -191,7 +191,6 @@ const stopCluster = async (): Promise<void> => { await cluster?.stop(); cluster 
 conformance('kafka', kafkaHarness({}), stopCluster);
 // Offsets held back by the interval (here: never due while running) are committed by a graceful stop.
 conformance('kafka with commit_interval_ms', kafkaHarness({ commit_interval_ms: 600_000 }), stopCluster);
-
 
 test('kafka commit_interval_ms: offsets are held back while the interval runs, then committed after it, all of them acknowledged first', async () => {
   cluster ??= await startMockCluster({ brokers: 1 });

@@ -8,8 +8,6 @@ import { TableConnector } from '../join-table.js';
 import { saveHeaders } from '../../kafka/headers.js';
 import { connectorTopic, DEFAULT_PARTITIONS } from '../../kernel/names.js';
 
-
-
 export class EmbeddedConnector extends TableConnector {
   readonly topic: EmbeddedTopic;
   readonly topicName: string;

@@ -62,4 +62,3 @@ export class EmbeddedTransport implements Transport {
     this.deadLetters.flushLog();
   }
 }
-

@@ -6,7 +6,7 @@ import type { ConnConfig } from '../../config/model.js';
 import type { SaveMeta } from '../../core/connector.js';
 import type { BatchProducer } from '../../kafka/batch-producer.js';
 import { saveHeaders } from '../../kafka/headers.js';
-import { errorMessage, KisError } from '../../kernel/errors.js';
+import { errorMessage, isRetriable, KisError } from '../../kernel/errors.js';
 import { rowToJson } from '../../kernel/json.js';
 import { connectorTopic } from '../../kernel/names.js';
 import type { Position, Row } from '../../kernel/types.js';
@@ -41,7 +41,7 @@ export class KafkaConnector extends TableConnector {
     try {
       await this.producer.send(this.topic, messages, this.acks, this.compression);
     } catch (err) {
-      throw new KisError('KIS_ERR_CONNECTOR', `save to topic ${this.topic} (connector '${this.config.cid}') failed: ${errorMessage(err)}`, { cause: err, retriable: true });
+      throw new KisError('KIS_ERR_CONNECTOR', `save to topic ${this.topic} (connector '${this.config.cid}') failed: ${errorMessage(err)}`, { cause: err, retriable: isRetriable(err) });
     }
   }
 }

@@ -5,13 +5,20 @@ import type { DeadLetter, DeadLetterSink } from '../../core/dead-letter.js';
 import type { BatchProducer } from '../../kafka/batch-producer.js';
 import { deadLetterHeaders } from '../../kafka/headers.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
-import { rowToJson } from '../../kernel/json.js';
+import { DEFAULT_ROW_LIMITS } from '../../kernel/limits.js';
+import { safeJson, truncateUtf8 } from '../../kernel/safe-json.js';
 import { DeadLetterLog } from '../dead-letter-log.js';
 
 export class KafkaDeadLetters implements DeadLetterSink {
   private readonly log: DeadLetterLog;
 
-  constructor(private readonly producer: BatchProducer, logger: Logger, private readonly onWrite?: (letters: readonly DeadLetter[]) => void) {
+  constructor(
+    private readonly producer: BatchProducer,
+    logger: Logger,
+    private readonly onWrite?: (letters: readonly DeadLetter[]) => void,
+    /** Bytes a dead letter's value may take (the row limit): a larger row travels as a described placeholder. */
+    private readonly maxBytes: number = DEFAULT_ROW_LIMITS.maxBytes,
+  ) {
     this.log = new DeadLetterLog(logger);
   }
 
@@ -20,7 +27,8 @@ export class KafkaDeadLetters implements DeadLetterSink {
     try {
       await this.producer.send(topic, letters.map((d) => ({
         key: d.position?.key ?? null,
-        value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? d.row['raw'] : rowToJson(d.row),
+        // A dead letter can always be written: the raw bytes of an undecodable record cut to the budget, any row as safe JSON.
+        value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? truncateUtf8(d.row['raw'], this.maxBytes).text : safeJson(d.row, this.maxBytes).text,
         headers: deadLetterHeaders(d),
       })), -1);
     } catch (err) {

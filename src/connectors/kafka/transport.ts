@@ -3,7 +3,7 @@
 // Load-driven flows consume the connector's topic through their own consumer group; joins read the
 // connector's topic into a table. Topics are created or checked before any source starts.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConnParamsT } from '../../config/codecs.js';
 import type { ConnConfig, FlowConfig, KisConfig } from '../../config/model.js';
@@ -49,10 +49,10 @@ export class KafkaTransport implements Transport {
     private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
   ) {
     this.client = createKafka(config.global.kafka!, logger);
-    this.producer = this.client.producer({ allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
+    this.producer = this.client.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
     this.admin = this.client.admin();
     this.batches = new BatchProducer(this.producer);
-    this.deadLetters = new KafkaDeadLetters(this.batches, logger, onDeadLetters);
+    this.deadLetters = new KafkaDeadLetters(this.batches, logger, onDeadLetters, config.global.limits?.maxBytes);
   }
 
   connector(conn: ConnConfig): KafkaConnector {

@@ -30,8 +30,6 @@ export const kafkaSourceType: SourceTypeSpec<KafkaSourceParamsT> = {
       logger: env.logger,
       ...(env.observer ? { observer: env.observer } : {}),
       onAssigned: env.onAssigned,
-      // Stored positions name a partition, not a topic: only a source of one topic resumes from them.
-      ...(env.resumeAfter && own.topics.length === 1 ? { resumeAfter: { topic: own.topics[0]!, positions: env.resumeAfter } } : {}),
     });
   },
 };

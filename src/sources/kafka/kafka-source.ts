@@ -24,12 +24,6 @@ export interface KafkaSourceOptions {
   readonly observer?: SourceObserver;
   /** Called with this member's partitions (by topic) after each rebalance, before any batch of the new generation. */
   readonly onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void;
-  /**
-   * Where the data this source produced is stored with its positions (storage connectors): after an
-   * assignment, records of `topic` at or before the stored offset of their partition are skipped, not
-   * processed again, even when the Kafka commit is behind (a crash between the database commit and it).
-   */
-  readonly resumeAfter?: { readonly topic: string; positions(): Promise<ReadonlyMap<number, string>> };
   /** kafkajs partition assigners (default: co-partitioning, so joined topics meet in one member). */
   readonly partitionAssigners?: ConsumerConfig['partitionAssigners'];
 }
@@ -105,11 +99,6 @@ export class KafkaSource implements Source {
       logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
       this.observer.rebalanced(this.id);
       this.opts.onAssigned?.(assignment);
-      const resume = this.opts.resumeAfter;
-      if (resume && assignment[resume.topic]) {
-        this.skipUpTo = resume.positions().then((m) => new Map([...m].map(([p, o]) => [p, BigInt(o)] as const)));
-        this.skipUpTo.catch(() => undefined);
-      }
     });
     try {
       await consumer.connect();
@@ -147,8 +136,6 @@ export class KafkaSource implements Source {
   /** Offsets processed and acknowledged but not committed yet (commit_interval_ms > 0), by topic and partition. */
   private readonly pending = new Map<string, { topic: string; partition: number; offset: string }>();
   private readonly lastCommit = new Map<string, number>();
-  /** Per partition of the resume topic: the stored offset up to which records were already applied. */
-  private skipUpTo: Promise<Map<number, bigint>> | undefined;
   /** Set before a graceful stop: from then on every processed chunk is committed at once. */
   private stopping = false;
 
@@ -164,8 +151,7 @@ export class KafkaSource implements Source {
       for (let i = 0; i < batch.messages.length; i += max) {
         if (!isRunning() || isStale()) return; // revoked or stopping: what is left stays uncommitted
         const chunk = batch.messages.length <= max ? batch.messages : batch.messages.slice(i, i + max);
-        const fresh = await this.notApplied(batch.topic, batch.partition, chunk);
-        if (fresh.length > 0) await handle(this.toBatch(batch, fresh));
+        await handle(this.toBatch(batch, chunk));
         const last = chunk[chunk.length - 1]!;
         resolveOffset(last.offset);
         const next = (BigInt(last.offset) + 1n).toString();
@@ -194,17 +180,6 @@ export class KafkaSource implements Source {
       }
       await commits;
     }
-  }
-
-  /** The records of a chunk the store does not have yet (all of them, unless a stored position says otherwise). */
-  private async notApplied(topic: string, partition: number, chunk: KafkaMessage[]): Promise<KafkaMessage[]> {
-    if (!this.skipUpTo || topic !== this.opts.resumeAfter?.topic) return chunk;
-    const upTo = (await this.skipUpTo).get(partition);
-    if (upTo === undefined || BigInt(chunk[0]!.offset) > upTo) return chunk;
-    const fresh = chunk.filter((m) => BigInt(m.offset) > upTo);
-    this.opts.logger.info({ source: this.id, topic, partition, from: chunk[0]!.offset, storedUpTo: upTo.toString(), skipped: chunk.length - fresh.length },
-      'records already applied to the store with their positions are skipped (the Kafka commit was behind it)');
-    return fresh;
   }
 
   /** Commits the offsets the interval held back (a timer while running, and before a graceful stop). */
