@@ -130,7 +130,7 @@ export interface ReplayRunner {
 
 /** A service built from the config, without its sources: only the flows and their connectors. */
 export async function serviceRunner(config: KisConfig, pool: Parameters<typeof KisService.create>[1]['pool'], logger: Logger): Promise<ReplayRunner> {
-  const svc = KisService.create(config, { pool, logger, withoutSources: true, tickMs: 0 });
+  const svc = KisService.create(config, { pool, logger, withoutSources: true, withoutJobs: true, tickMs: 0 });
   await svc.transport.start();
   for (const c of svc.connectors.values()) await c.start?.();
   return {

@@ -78,7 +78,7 @@ export interface RewindReport {
 /** The changelog topics of a flow's stores (state, held join rows, join tables), and no other flow's. */
 export function flowChangelogs(config: KisConfig, pool: KisPool, flowId: string): string[] {
   flowOf(config, flowId);
-  const svc = KisService.create(config, { pool, logger: silentLogger(), withoutSources: true, tickMs: 0 });
+  const svc = KisService.create(config, { pool, logger: silentLogger(), withoutSources: true, withoutJobs: true, tickMs: 0 });
   return svc.state.specs.filter((s) => s.flow === flowId).map((s) => changelogTopic(config.global.appId, s.flow, s.store));
 }
 
