@@ -15,6 +15,8 @@ import type { Position, Row } from '../kernel/types.js';
 import { silentLogger } from '../observability/logger.js';
 import { prepareApp } from '../runtime/app.js';
 import { KisService } from '../runtime/service.js';
+import { flowOf, flowTopics, requireKafka } from './inputs.js';
+import { parseLineage } from '../kafka/headers.js';
 import { replayedTopic, replayKey } from './names.js';
 import { readTopics, type TopicRecord } from './read.js';
 
@@ -76,20 +78,7 @@ export function matches(d: DeadLetterRecord, f: DeadLetterFilter): boolean {
   return true;
 }
 
-/** The flow's config, or a clear error naming the flows there are. */
-export function flowOf(config: KisConfig, flowId: string): NonNullable<ReturnType<KisConfig['flows']['get']>> {
-  const f = config.flows.get(flowId);
-  if (!f) throw new KisError('KIS_ERR_REPAIR_REQUEST', `no flow '${flowId}' in ${config.dir} (flows: ${[...config.flows.keys()].join(', ') || 'none'})`);
-  return f;
-}
-
-export function requireKafka(config: KisConfig, what: string): NonNullable<KisConfig['global']['kafka']> {
-  if (!config.global.kafka) {
-    throw new KisError('KIS_ERR_REPAIR_REQUEST',
-      `${what} needs Kafka mode (kafka.brokers in the global document): embedded mode keeps nothing persistent; its dead letters, offsets and state live only in the process that made them`);
-  }
-  return config.global.kafka;
-}
+export { flowOf, requireKafka } from './inputs.js';
 
 /** The dead letters of a flow that match the filter, oldest first per partition. */
 export async function listDeadLetters(kafka: Kafka, config: KisConfig, flowId: string, filter: DeadLetterFilter = {}): Promise<DeadLetterRecord[]> {
@@ -165,9 +154,27 @@ export async function replayDeadLetters(kafka: Kafka, config: KisConfig, flowId:
   // One read of both topics (each read joins a throw-away group, which costs the group's initial delay).
   const read = await readTopics(kafka, [flow.deadLetterTopic, recordTopic]);
   const letters = read.filter((r) => r.topic === flow.deadLetterTopic).map(toDeadLetter).filter((d) => (d.flow === '' || d.flow === flowId) && matches(d, opts.filter ?? {}));
-  // The last record of a key wins (compaction keeps only it).
+  // The last record of a key wins (compaction keeps only it): 'done', or 'running' when a replay stopped
+  // (killed) between the start of the row's run and its record: in doubt.
   const done = new Set<string>();
-  for (const r of read) if (r.topic === recordTopic && r.key !== null) { if (r.value === null) done.delete(r.key); else done.add(r.key); }
+  const inDoubt = new Map<string, number>();
+  for (const r of read) {
+    if (r.topic !== recordTopic || r.key === null) continue;
+    done.delete(r.key);
+    inDoubt.delete(r.key);
+    const state = r.value === null ? undefined : (JSON.parse(r.value) as { state?: string }).state;
+    if (state === 'running') inDoubt.set(r.key, r.timestamp);
+    else if (r.value !== null) done.add(r.key);
+  }
+  // A row in doubt whose Save wrote a record naming its source position (kis-lineage) after it started did
+  // run through: it is recorded as done rather than run twice. Without one (or without lineage) it runs again.
+  const savedFrom = new Map<string, number>();
+  if (inDoubt.size > 0) {
+    for (const r of await readTopics(kafka, flowTopics(config, flowId).outputs)) {
+      const l = parseLineage(r.headers['kis-lineage']);
+      if (l?.from && l.by.startsWith(`${flowId}/`)) savedFrom.set(`${l.from.source}\u0000${l.from.partition}\u0000${l.from.offset}`, r.timestamp);
+    }
+  }
   const steps = runner.steps(flowId);
   const counter = opts.registry
     ? (opts.registry.getSingleMetric('kisflow_dlq_replayed_total') as Counter<'flow' | 'outcome'> | undefined)
@@ -198,6 +205,19 @@ export async function replayDeadLetters(kafka: Kafka, config: KisConfig, flowId:
         throw new KisError('KIS_ERR_REPAIR_REQUEST', `dead letter ${key} failed in '${d.fn}', which is no longer a step of flow '${flowId}' (steps: ${steps.join(', ')}); replay it with --from-start`);
       }
       const startAt = opts.fromStart ? 0 : failedAt;
+      if (!producer) {
+        producer = kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
+        await producer.connect();
+      }
+      const started = inDoubt.get(key);
+      const savedAt = d.source ? savedFrom.get(`${d.source.id}\u0000${d.source.partition}\u0000${d.source.offset}`) : undefined;
+      if (started !== undefined && savedAt !== undefined && savedAt >= started - 1_000) {
+        await producer.send({ topic: recordTopic, acks: -1, messages: [{ key, value: JSON.stringify({ state: 'done', at: new Date().toISOString(), outcome: 'out', from: steps[startAt], recovered: true }) }] });
+        done.add(key);
+        note({ dlq: key, outcome: 'skipped_replayed', from: steps[startAt] });
+        continue;
+      }
+      await producer.send({ topic: recordTopic, acks: -1, messages: [{ key, value: JSON.stringify({ state: 'running', at: new Date().toISOString(), from: steps[startAt] }) }] });
       // The row goes to the partition it came from, so that keyed state and joins find it where its key lives.
       const position: Position | undefined = d.source
         ? { source: d.source.id, partition: d.source.partition, offset: d.source.offset, ...(d.source.topic !== undefined ? { topic: d.source.topic } : {}), key: d.key }
@@ -207,12 +227,8 @@ export async function replayDeadLetters(kafka: Kafka, config: KisConfig, flowId:
       const outcome: ReplayOutcome = result.output.length > 0 && !again ? 'out'
         : again ? (REJECTION_CODES.has(again.code) ? 'rejected' : 'dead_lettered')
           : result.stopReason === 'end' || result.stopReason === 'abort' ? 'out' : 'no_output';
-      // Recorded only after the run is durable (its Saves, sinks and new dead letters acknowledged).
-      if (!producer) {
-        producer = kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
-        await producer.connect();
-      }
-      await producer.send({ topic: recordTopic, acks: -1, messages: [{ key, value: JSON.stringify({ at: new Date().toISOString(), outcome, from: steps[startAt], code: again?.code }) }] });
+      // Done only after the run is durable (its Saves, sinks and new dead letters acknowledged).
+      await producer.send({ topic: recordTopic, acks: -1, messages: [{ key, value: JSON.stringify({ state: 'done', at: new Date().toISOString(), outcome, from: steps[startAt], code: again?.code }) }] });
       done.add(key);
       note({ dlq: key, outcome, from: steps[startAt], ...(again ? { code: again.code } : {}) });
     }

@@ -3,7 +3,7 @@
 // and topic sinks write, and its dead-letter topic. Repair commands work on these.
 import type { KisConfig } from '../config/model.js';
 import { connectorTopic, drivenFlowGroup, sourceGroup } from '../kernel/names.js';
-import { flowOf } from './dlq.js';
+import { KisError } from '../kernel/errors.js';
 
 export interface FlowInput {
   /** The source id, or the connector id for a flow fed by its Load connector's topic. */
@@ -56,4 +56,19 @@ export function flowTopics(config: KisConfig, flowId: string): FlowTopics {
     if (fn.fname === 'kis.sink' && params['to'] === 'topic' && typeof params['topic'] === 'string') outputs.push(params['topic']);
   }
   return { inputs, otherSources, outputs: [...new Set(outputs)], deadLetters: flow.deadLetterTopic };
+}
+
+/** The flow's config, or a clear error naming the flows there are. */
+export function flowOf(config: KisConfig, flowId: string): NonNullable<ReturnType<KisConfig['flows']['get']>> {
+  const f = config.flows.get(flowId);
+  if (!f) throw new KisError('KIS_ERR_REPAIR_REQUEST', `no flow '${flowId}' in ${config.dir} (flows: ${[...config.flows.keys()].join(', ') || 'none'})`);
+  return f;
+}
+
+export function requireKafka(config: KisConfig, what: string): NonNullable<KisConfig['global']['kafka']> {
+  if (!config.global.kafka) {
+    throw new KisError('KIS_ERR_REPAIR_REQUEST',
+      `${what} needs Kafka mode (kafka.brokers in the global document): embedded mode keeps nothing persistent; its dead letters, offsets and state live only in the process that made them`);
+  }
+  return config.global.kafka;
 }

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -48,13 +50,17 @@ describe('dead-letter replay on the mock cluster', { timeout: 120_000 }, () => {
     cluster = await startMockCluster({ brokers: 1 });
     kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
   });
+  beforeEach(() => {
+    (globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed = false;
+  });
   after(async () => {
     await cluster?.stop();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
     delete (globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed;
   });
 
-  test('a function fixed after it dead-lettered rows: replay brings exactly those rows out, once, even run twice', async () => {
+  /** A flow whose function dead-letters the 150 bad rows of 300 (the good ones come out), then stops. */
+  async function deadLettered(): Promise<{ app: string; flow: string; dir: string; out: string; saved: string; dlq: string; input: string }> {
     const app = randomName('app');
     const flow = randomName('Priced').replace(/-/g, '_');
     const input = randomName('in');
@@ -128,6 +134,11 @@ option: { default_params: { to: topic, topic: ${out}, key: id } }
       await producer.disconnect();
       await admin.disconnect();
     }
+    return { app, flow, dir, out, saved, dlq, input };
+  }
+
+  test('a function fixed after it dead-lettered rows: replay brings exactly those rows out, once, even run twice', async () => {
+    const { app, flow, dir, out, saved, dlq, input } = await deadLettered();
     const ctx = (): { lines: string[]; stdout: { write(t: string): boolean }; logger: typeof logger } => {
       const lines: string[] = [];
       return { lines, stdout: { write: (t: string) => { lines.push(...t.split('\n').filter(Boolean)); return true; } }, logger };
@@ -146,7 +157,6 @@ option: { default_params: { to: topic, topic: ${out}, key: id } }
     await assert.rejects(dlqCommand(['list', '--flow', flow, '--config', dir, '--since', '2999-01-01T00:00:00Z'], ctx()), (e: unknown) => hasCode(e, 'KIS_ERR_REPAIR_REQUEST') && /in the future/.test((e as Error).message));
 
     // Still broken: a replay dead-letters them again (and records it).
-    (globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed = false;
     const broken = ctx();
     assert.equal(await dlqCommand(['replay', '--flow', flow, '--config', dir, '--key', 'k150'], broken), 1);
     assert.match(broken.lines.at(-1)!, /dead_lettered=1/);
@@ -190,5 +200,49 @@ option: { default_params: { to: topic, topic: ${out}, key: id } }
     assert.ok(outRows.every((r) => r.priced === Number(r.id.slice(1)) * 2));
     const records = final.filter((r) => r.topic !== out);
     assert.equal(new Set(records.map((r) => r.key)).size, 151, 'one record per replayed dead letter');
+  });
+
+  test('a replay killed mid-way and run again: every saved row exactly once (the row in flight is checked by its lineage)', async () => {
+    const { flow, dir, out, saved } = await deadLettered();
+    const admin = kafka.admin();
+    await admin.connect();
+    const count = async (topic: string): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+    try {
+      const base = await count(out);
+      const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+      const script = path.join(dir, 'replay-child.mts');
+      await writeFile(script, `import { dlqCommand } from ${JSON.stringify(path.join(repo, 'src/repair/dlq.ts'))};
+(globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed = true;
+process.exitCode = await dlqCommand(['replay', '--flow', ${JSON.stringify(flow)}, '--config', ${JSON.stringify(dir)}]);
+`);
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repo, stdio: 'ignore' });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await waitFor('the child to replay some rows', async () => ((await count(out)) >= base + 40 ? true : undefined), 60_000);
+      child.kill('SIGKILL');
+      await exited;
+      const before = await count(out);
+      assert.ok(before < base + 150, `killed mid-way: ${before - base} of 150 out`);
+
+      (globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed = true;
+      const lines: string[] = [];
+      assert.equal(await dlqCommand(['replay', '--flow', flow, '--config', dir], { stdout: { write: (t: string) => lines.push(t) }, logger }), 0);
+      const records = await readTopics(kafka, [saved, out]);
+      const per = (topic: string): Map<string, number> => {
+        const m = new Map<string, number>();
+        for (const r of records.filter((x) => x.topic === topic)) {
+          const id = (JSON.parse(r.value!) as { id: string }).id;
+          m.set(id, (m.get(id) ?? 0) + 1);
+        }
+        return m;
+      };
+      const savedIds = per(saved);
+      assert.equal(savedIds.size, 300);
+      assert.deepEqual([...savedIds.values()].filter((n) => n !== 1), [], 'every row saved exactly once');
+      const outIds = per(out);
+      assert.equal(outIds.size, 300);
+      assert.ok([...outIds.values()].filter((n) => n > 1).length <= 1, 'the sink (no lineage) may repeat at most the row in flight');
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
