@@ -46,6 +46,12 @@ export interface SourceObserver {
   binlogLag?(source: string, seconds: number, queued: number): void;
   /** Binlog sources in Kafka mode: this replica became (true) or stopped being (false) the elected reader. */
   binlogLeader?(source: string, leader: boolean): void;
+  /**
+   * Binlog sources healed or re-read something: 'gtid_resume' (the checkpointed file was gone, resumed by its GTID),
+   * 'resnapshot' (the position was lost; the tables were read again), 'incremental_snapshot' (a requested
+   * re-snapshot finished); `rows`: the rows it read again.
+   */
+  binlogRepair?(source: string, action: 'gtid_resume' | 'resnapshot' | 'incremental_snapshot', rows: number): void;
 }
 
 export const NO_SOURCE_OBSERVER: SourceObserver = {

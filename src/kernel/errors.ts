@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   KIS_ERR_JOB_CYCLE: 'The children of jobs form a cycle (a job would trigger itself).',
   KIS_ERR_JOB_HANDLER: 'A job handler was registered twice, without a name or function, or a job names one that is not registered.',
   KIS_ERR_JOB_RUN: 'A job run failed, timed out or was killed; the run record carries the status and the error.',
+  KIS_ERR_REPAIR_REQUEST: 'A repair request names something that cannot be repaired: an unknown flow or source, a table the source does not follow, a time in the future, a flow without a Kafka input.',
+  KIS_ERR_REPAIR: 'A repair operation (dead-letter replay, rewind, trace, re-snapshot) failed while it ran; what was done so far is recorded and it can be run again.',
 } as const;
 
 export type KisErrorCode = keyof typeof ERROR_CODES;

@@ -12,7 +12,7 @@ import ts from 'typescript';
 /** The folders of src/, earliest first. A new folder goes here, at the place its imports allow. */
 const ORDER = [
   'kernel', 'config', 'core', 'kafka', 'state', 'functions', 'sources', 'connectors', 'jobs',
-  'observability', 'runtime', 'api', 'testing', 'cli',
+  'observability', 'runtime', 'repair', 'api', 'testing', 'cli',
 ] as const;
 
 /** The package's entry point: it re-exports from every folder and no folder imports it. */

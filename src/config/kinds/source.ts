@@ -117,6 +117,8 @@ export const BinlogSourceParams = closed('KisBinlogSourceParams', {
   checkpoint_file: NonEmptyString,
   checkpoint_topic: NonEmptyString,
   connect_retries: NonNegativeInt,
+  on_position_lost: t.keyof({ stop: null, resnapshot: null }),
+  signal_table: NonEmptyString,
 }, 'params of a source with type binlog: the row changes of MySQL 5.7/8.x or MariaDB tables (zongji).', {
   user: 'The replication user (needs REPLICATION SLAVE, REPLICATION CLIENT / BINLOG MONITOR, and SELECT on the tables for a snapshot).',
   password: 'Its password: write ${MYSQL_PASSWORD}, never the password itself.',
@@ -132,6 +134,8 @@ export const BinlogSourceParams = closed('KisBinlogSourceParams', {
   checkpoint_file: 'Keep the checkpoint in this file (relative to the config directory). Default: the Kafka topic in Kafka mode, .kisflow/<sid>.binlog.json under the config directory in embedded mode.',
   checkpoint_topic: 'The Kafka topic of checkpoints, keyed by sid (default <app_id>.binlog-checkpoints).',
   connect_retries: 'Reconnect attempts after a lost connection before the source fails (default 10, with backoff up to 10 s).',
+  on_position_lost: 'When the server no longer has the checkpointed position and no GTID resume is possible: stop (default, KIS_ERR_BINLOG_POSITION), or resnapshot: read the tables again (op r) and go on from the current position.',
+  signal_table: "A table 'schema.table' (id, type, data) whose inserts, read from the binlog, request snapshots of followed tables: type 'snapshot', data {\"tables\": [...], \"where\": \"...\"} (default none).",
 });
 export type SourceDoc = t.TypeOf<typeof SourceCodec>;
 

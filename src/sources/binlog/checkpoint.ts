@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, KisError } from '../../kernel/errors.js';
+import type { IncrementalProgress } from './incremental.js';
 
 export interface SnapshotProgress {
   /** Every selected table, 'schema.table', in the order they are read. */
@@ -32,6 +33,8 @@ export interface Checkpoint {
   readonly ts_ms: number;
   readonly updated_at: string;
   readonly snapshot?: SnapshotProgress;
+  /** Re-snapshots requested while running (requestSnapshot, the signal table): the first is being read. */
+  readonly incremental?: readonly IncrementalProgress[];
 }
 
 export interface CheckpointStore {

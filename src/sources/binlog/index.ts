@@ -28,6 +28,9 @@ export const binlogSourceType: SourceTypeSpec<BinlogSourceParamsT> = {
         if (!/^[^.]+\.[^.]+$/.test(pattern)) issues.push({ path: ['params', field, i], message: `expected 'schema.table' ('*' as a wildcard), found '${pattern}'` });
       });
     }
+    if (p.signal_table !== undefined && !/^[^.*\s]+\.[^.*\s]+$/.test(p.signal_table)) {
+      issues.push({ path: ['params', 'signal_table'], message: `expected one table 'schema.table' (no '*'), found '${p.signal_table}'` });
+    }
     if (sc.addrs.length !== 1) issues.push({ path: ['addrs'], message: "a binlog source needs addrs: the database 'host:port' (one address)" });
     return issues;
   },

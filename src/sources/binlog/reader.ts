@@ -7,7 +7,7 @@ import ZongJi, { type AnyBinlogEvent, type ZongJiOptions } from '@vlasky/zongji'
 import type { ConnectionOptions } from 'mysql2';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import { errorMessage, isKisError, KisError } from '../../kernel/errors.js';
+import { errorMessage, hasCode, isKisError, KisError } from '../../kernel/errors.js';
 import { BINLOG_EVENTS, GtidTracker, TransactionAssembler, UNDECODABLE, type BinlogPoint, type TableFilter, type Transaction } from './rows.js';
 
 export type StartPoint =
@@ -57,8 +57,9 @@ export function classifyBinlogError(err: unknown, c: ErrorContext): KisError {
     return new KisError('KIS_ERR_BINLOG_POSITION',
       `source '${c.source}': ${c.addr} cannot serve the binlog from ${describeStart(c.from)} (${msg}); the files were probably purged ` +
       `(binlog_expire_logs_seconds / expire_logs_days) while the source was behind or stopped. Changes after that position are lost to this ` +
-      `source. To go on: delete the checkpoint (${c.checkpoint}) and re-read the tables with snapshot: initial, or set start to a position the ` +
-      'server still has (SHOW BINARY LOGS) and delete the checkpoint.', { cause: err, context });
+      `source. To go on: set on_position_lost: resnapshot (the source re-reads its tables and goes on by itself), or delete the checkpoint ` +
+      `(${c.checkpoint}) and re-read the tables with snapshot: initial, or set start to a position the server still has (SHOW BINARY LOGS) ` +
+      'and delete the checkpoint.', { cause: err, context });
   }
   if (Object.keys(UNDECODABLE).some((k) => msg.toUpperCase().includes(k === 'transactionpayload' ? 'TRANSACTION_PAYLOAD_EVENT' : 'PARTIAL_UPDATE_ROWS_EVENT'))) {
     return new KisError('KIS_ERR_BINLOG_UNDECODABLE', `source '${c.source}': ${msg} The source stops rather than skip those changes.`, { cause: err, context });
@@ -83,6 +84,8 @@ export interface ReaderOptions {
   readonly onTransaction: (t: Transaction) => void;
   /** The exact position a start at the end of the binlog resolved to (so that it can be checkpointed at once). */
   readonly onResolvedStart?: (p: BinlogPoint) => void;
+  /** The start position was gone from the server and the reader resumed by the GTID position that goes with it. */
+  readonly onGtidResume?: (from: string, gtid: string) => void;
 }
 
 interface Session {
@@ -117,6 +120,7 @@ export class BinlogReader {
   private paused = false;
   /** The GTID position at the start point ('' when unknown: zongji's own is used once it has one). */
   private seed = '';
+  private gtidResumed: (() => void) | undefined;
 
   constructor(private readonly opts: ReaderOptions) {}
 
@@ -146,6 +150,27 @@ export class BinlogReader {
     const { logger, source } = this.opts;
     let from = start;
     this.seed = start.kind === 'gtid' ? start.set : gtidSeed;
+    if (start.kind === 'pos' && !this.last) this.last = { file: start.file, pos: start.pos, gtid: gtidSeed };
+    // A file:pos the server no longer has, with a GTID position that goes with it: resume by the GTID (once);
+    // the server finds the transactions after it in the files it still has, or says that they are gone.
+    let fellBack: { from: StartPoint; gtid: string } | undefined;
+    /** After a failed GTID resume, the error names the checkpointed file:pos too (that is what was lost). */
+    const lost = (k: KisError): KisError => {
+      if (!fellBack || !hasCode(k, 'KIS_ERR_BINLOG_POSITION')) return k;
+      const first = classifyBinlogError(k.cause ?? k, this.context(fellBack.from));
+      return new KisError('KIS_ERR_BINLOG_POSITION', `${first.message} Resuming by the GTID position ${fellBack.gtid} that goes with it failed too (${errorMessage(k.cause ?? k)}).`, { cause: k.cause ?? k, ...(first.context ? { context: first.context } : {}) });
+    };
+    const byGtid = (k: KisError): boolean => {
+      const gtid = this.last?.gtid || this.seed;
+      if (!hasCode(k, 'KIS_ERR_BINLOG_POSITION') || from.kind !== 'pos' || gtid === '') return false;
+      fellBack = { from, gtid };
+      logger.warn({ source, from: describeStart(from), gtid }, 'binlog: the checkpointed file is gone from the server; resuming by its GTID position');
+      const was = describeStart(from);
+      // Counted once the server streams from the GTID (its first event), not when it refuses it too.
+      this.gtidResumed = () => this.opts.onGtidResume?.(was, gtid);
+      from = { kind: 'gtid', set: gtid };
+      return true;
+    };
     for (;;) {
       if (signal.aborted) return;
       let session: Session;
@@ -166,10 +191,11 @@ export class BinlogReader {
       } catch (err) {
         if (signal.aborted) return;
         const k = classifyBinlogError(err, this.context(from));
+        if (byGtid(k)) continue;
         if (k.retriable) {
           throw new KisError('KIS_ERR_SOURCE', `${k.message} (gave up after ${this.opts.retries + 1} attempts)`, { cause: err, context: { ...k.context, attempts: this.opts.retries + 1 } });
         }
-        throw k;
+        throw lost(k);
       }
       this.current = session.zj;
       if (this.paused) session.zj.connection?.pause();
@@ -178,7 +204,10 @@ export class BinlogReader {
       this.current = undefined;
       await stopZongji(session.zj);
       if (ended === undefined) return;
-      if (!ended.retriable) throw ended;
+      if (!ended.retriable) {
+        if (byGtid(ended)) continue;
+        throw lost(ended);
+      }
       if (this.last) from = { kind: 'pos', file: this.last.file, pos: this.last.pos };
       logger.warn({ source, err: ended.message, from: describeStart(from) }, 'binlog connection lost; reconnecting');
     }
@@ -220,9 +249,15 @@ export class BinlogReader {
           const name = e.getEventName();
           if (firstRotate && name === 'rotate') {
             firstRotate = false;
+            if (from.kind === 'gtid') {
+              this.gtidResumed?.();
+              this.gtidResumed = undefined;
+            }
             const r = e as AnyBinlogEvent & { binlogName: string; position: number };
             if (from.kind === 'end') {
               gtids.seedIfUnknown(zj.gtidSet ?? '');
+              // A reconnect before the first transaction resumes here, not at the (then later) end.
+              this.last ??= { file: r.binlogName, pos: r.position, gtid: zj.gtidSet ?? '' };
               this.opts.onResolvedStart?.({ file: r.binlogName, pos: r.position, gtid: zj.gtidSet ?? '' });
             }
           }

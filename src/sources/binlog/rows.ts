@@ -147,6 +147,11 @@ export class GtidTracker {
     else this.mysql = GtidSet.parse(seed);
   }
 
+  /** The position / set after the last commit, without taking a pending GTID ('' when unknown). */
+  current(): string {
+    return this.maria?.toString() ?? (this.seeded ? this.mysql?.toString() ?? '' : '');
+  }
+
   begin(e: BinlogEventByName<'mariadbgtid' | 'gtid'>): void {
     if (e.getEventName() === 'mariadbgtid') {
       const m = e as BinlogEventByName<'mariadbgtid'>;
@@ -241,9 +246,15 @@ export class TransactionAssembler {
         this.rows = [];
         this.open = true;
         return;
-      case 'rotate':
-        this.file = (e as BinlogEventByName<'rotate'>).binlogName;
+      case 'rotate': {
+        const r = e as BinlogEventByName<'rotate'>;
+        const moved = this.file !== '' && r.binlogName !== this.file;
+        this.file = r.binlogName;
+        // A rotation between transactions is a position of its own: an empty transaction at the start of the
+        // new file, so that an idle source checkpoints past it (the old file may be purged; nothing was lost).
+        if (moved && !this.open) this.emit({ rows: [], end: { file: r.binlogName, pos: r.position, gtid: this.gtids.current() }, tsMs: e.timestamp || Date.now() });
         return;
+      }
       case 'query': {
         const q = (e as BinlogEventByName<'query'>).query.trim().toUpperCase();
         if (q === 'BEGIN') {
