@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
-import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { errorMessage, isKisError, KisConfigErrors } from '../kernel/errors.js';
 import { jobsCommand } from '../jobs/index.js';
+import { repairCommands } from '../repair/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { PromFlowObserver } from '../observability/metrics.js';
@@ -30,6 +31,10 @@ commands:
             answers (--offline: not those); exit 0, or exit 1 listing every error
   jobs      scheduled jobs: list [--scene S] | runs JOB | trigger JOB [--params JSON] | kill RUN |
             executors | daily (kisflow jobs --help)
+  dlq       dead letters of a flow: list | show | replay --flow F [--code C] [--fn F] [--since T]
+            [--until T] [--key K] [--from-start] (Kafka mode)
+  trace     the journey of a key's recent rows: --flow F --key K [--limit N] (Kafka mode)
+  rewind    move a running flow back: --flow F (--time T | --beginning | --offsets t:p=o,...) (Kafka mode)
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
@@ -43,6 +48,9 @@ options:
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
+  // The repair commands parse their own options (--config among them).
+  const repair = argv[0] === 'dlq' || argv[0] === 'trace' || argv[0] === 'rewind' ? repairCommands[argv[0]] : undefined;
+  if (repair) return repair(argv.slice(1));
   // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
   if (argv[0] === 'jobs') {
     const rest = [...argv.slice(1)];
@@ -223,6 +231,10 @@ main(process.argv.slice(2)).then((code) => {
     // A subcommand's refusal (kisflow jobs …) carries its own usage text.
     process.stderr.write(`${errorMessage(err)}\n`);
     exit(2);
+  } else if (isKisError(err)) {
+    // A refusal with a code says what is wrong; a stack would only bury it.
+    process.stderr.write(`kisflow: ${err.code}: ${err.message}\n`);
+    exit(1);
   } else {
     process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     exit(1);
