@@ -8,9 +8,10 @@ import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
 import { errorMessage, isKisError, KisConfigErrors } from '../kernel/errors.js';
 import { jobsCommand } from '../jobs/index.js';
-import { repairCommands } from '../repair/index.js';
+import { RewindAgent, repairCommands, type FlowControl } from '../repair/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { PromFlowObserver } from '../observability/metrics.js';
 import { serveHttp } from '../observability/http-server.js';
 import { prepareApp } from '../runtime/app.js';
@@ -178,6 +179,7 @@ async function run(dir: string): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let server: Server | undefined;
+  let rewinds: RewindAgent | undefined;
   try {
     const sup = await Supervisor.start(dir, {
       logger,
@@ -196,10 +198,12 @@ async function run(dir: string): Promise<number> {
       ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
       : undefined;
     if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
+    rewinds = followRewinds(sup, logger);
     const summary: SummaryInput = await sup.done();
     if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
     return 0;
   } finally {
+    await rewinds?.stop();
     if (drainTimer) clearTimeout(drainTimer);
     if (pendingTimer) clearInterval(pendingTimer);
     watchdog?.cancel();
@@ -207,6 +211,24 @@ async function run(dir: string): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Kafka mode: every replica follows the control topic, so that `kisflow rewind` can pause a flow here, reset
+ * its state and resume it (through the service running now, also after a hot reload).
+ */
+function followRewinds(sup: Supervisor, logger: Logger): RewindAgent | undefined {
+  const cluster = sup.config.global.kafka;
+  if (!cluster) return undefined;
+  const control: FlowControl = {
+    pause: (flow) => sup.current.pause(flow),
+    resume: (flow) => sup.current.resume(flow),
+    resetState: (flow) => sup.current.resetState(flow),
+  };
+  const agent = new RewindAgent(createKafka(cluster, logger), sup.config.global.appId, control, logger, new Set(sup.config.flows.keys()));
+  // In the background: the flows do not wait for the control topic, and a failure to read it stops no flow.
+  agent.start().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'rewind requests cannot be followed (the control topic is not readable); the flows run on'));
+  return agent;
 }
 
 /**
