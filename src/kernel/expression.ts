@@ -18,6 +18,15 @@ export interface CompiledExpression {
   evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
 }
 
+/** JSONata throws plain objects ({ code, message, position }), not Errors. */
+function jsonataMessage(cause: unknown): string {
+  if (typeof cause === 'object' && cause !== null && !(cause instanceof Error)) {
+    const { code, message } = cause as { code?: unknown; message?: unknown };
+    if (typeof message === 'string') return typeof code === 'string' ? `${code}: ${message}` : message;
+  }
+  return errorMessage(cause);
+}
+
 /** Milliseconds one evaluation may take before it fails (guards against runaway recursion). */
 const EVAL_TIMEOUT_MS = 1000;
 
@@ -28,14 +37,14 @@ export function compileExpression(text: string, where: string): CompiledExpressi
   } catch (cause) {
     const pos = (cause as { position?: number }).position;
     throw new KisError('KIS_ERR_EXPRESSION',
-      `${where}: expression ${JSON.stringify(text)} does not compile${pos !== undefined ? ` (at character ${pos})` : ''}: ${errorMessage(cause)}`,
+      `${where}: expression ${JSON.stringify(text)} does not compile${pos !== undefined ? ` (at character ${pos})` : ''}: ${jsonataMessage(cause)}`,
       { cause });
   }
   const slow = async (input: unknown, bindings?: Record<string, unknown>): Promise<unknown> => {
     try {
       return await expr.evaluate(input, bindings);
     } catch (cause) {
-      throw new KisError('KIS_ERR_EXPRESSION', `${where}: expression ${JSON.stringify(text)} failed: ${errorMessage(cause)}`, { cause, retriable: false });
+      throw new KisError('KIS_ERR_EXPRESSION', `${where}: expression ${JSON.stringify(text)} failed: ${jsonataMessage(cause)}`, { cause, retriable: false });
     }
   };
   const fast = compileJsonata(expr);
