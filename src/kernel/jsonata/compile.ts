@@ -83,7 +83,11 @@ function compileVariable(name: unknown): Fn | undefined {
   if (typeof name !== 'string') return undefined;
   // $ is the context and $$ the root: the same value, as nothing compiled here moves the context.
   if (name === '' || name === '$') return (input) => input;
-  return (_input, bindings) => (bindings !== undefined && hasOwn.call(bindings, name) ? bindings[name] : deopt());
+  // Unbound (or bound to undefined, which JSONata's frames skip to the built-ins): JSONata resolves it.
+  return (_input, bindings) => {
+    const v = bindings !== undefined && hasOwn.call(bindings, name) ? bindings[name] : undefined;
+    return v === undefined ? deopt() : v;
+  };
 }
 
 function compilePath(steps: unknown): Fn | undefined {
