@@ -6,10 +6,12 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
-import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
+import { errorMessage, isKisError, KisConfigErrors } from '../kernel/errors.js';
 import { jobsCommand } from '../jobs/index.js';
+import { RewindAgent, repairCommands, type FlowControl } from '../repair/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { PromFlowObserver } from '../observability/metrics.js';
 import { serveHttp } from '../observability/http-server.js';
 import { prepareApp } from '../runtime/app.js';
@@ -30,6 +32,10 @@ commands:
             answers (--offline: not those); exit 0, or exit 1 listing every error
   jobs      scheduled jobs: list [--scene S] | runs JOB | trigger JOB [--params JSON] | kill RUN |
             executors | daily (kisflow jobs --help)
+  dlq       dead letters of a flow: list | show | replay --flow F [--code C] [--fn F] [--since T]
+            [--until T] [--key K] [--from-start] (Kafka mode)
+  trace     the journey of a key's recent rows: --flow F --key K [--limit N] (Kafka mode)
+  rewind    move a running flow back: --flow F (--time T | --beginning | --offsets t:p=o,...) (Kafka mode)
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
@@ -43,6 +49,9 @@ options:
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
+  // The repair commands parse their own options (--config among them).
+  const repair = argv[0] === 'dlq' || argv[0] === 'trace' || argv[0] === 'rewind' ? repairCommands[argv[0]] : undefined;
+  if (repair) return repair(argv.slice(1));
   // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
   if (argv[0] === 'jobs') {
     const rest = [...argv.slice(1)];
@@ -170,6 +179,7 @@ async function run(dir: string): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let server: Server | undefined;
+  let rewinds: RewindAgent | undefined;
   try {
     const sup = await Supervisor.start(dir, {
       logger,
@@ -188,10 +198,12 @@ async function run(dir: string): Promise<number> {
       ? await serveHttp(prom.serve, { ...(prom.enable ? { registry } : {}), readiness: () => sup.current.readiness() })
       : undefined;
     if (server) logger.info({ serve: prom.serve, metrics: prom.enable }, 'serving /metrics, /healthz and /readyz');
+    rewinds = followRewinds(sup, logger);
     const summary: SummaryInput = await sup.done();
     if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
     return 0;
   } finally {
+    await rewinds?.stop();
     if (drainTimer) clearTimeout(drainTimer);
     if (pendingTimer) clearInterval(pendingTimer);
     watchdog?.cancel();
@@ -199,6 +211,24 @@ async function run(dir: string): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Kafka mode: every replica follows the control topic, so that `kisflow rewind` can pause a flow here, reset
+ * its state and resume it (through the service running now, also after a hot reload).
+ */
+function followRewinds(sup: Supervisor, logger: Logger): RewindAgent | undefined {
+  const cluster = sup.config.global.kafka;
+  if (!cluster) return undefined;
+  const control: FlowControl = {
+    pause: (flow) => sup.current.pause(flow),
+    resume: (flow) => sup.current.resume(flow),
+    resetState: (flow) => sup.current.resetState(flow),
+  };
+  const agent = new RewindAgent(createKafka(cluster, logger), sup.config.global.appId, control, logger, new Set(sup.config.flows.keys()));
+  // In the background: the flows do not wait for the control topic, and a failure to read it stops no flow.
+  agent.start().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'rewind requests cannot be followed (the control topic is not readable); the flows run on'));
+  return agent;
 }
 
 /**
@@ -223,6 +253,10 @@ main(process.argv.slice(2)).then((code) => {
     // A subcommand's refusal (kisflow jobs …) carries its own usage text.
     process.stderr.write(`${errorMessage(err)}\n`);
     exit(2);
+  } else if (isKisError(err)) {
+    // A refusal with a code says what is wrong; a stack would only bury it.
+    process.stderr.write(`kisflow: ${err.code}: ${err.message}\n`);
+    exit(1);
   } else {
     process.stderr.write(`kisflow: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     exit(1);

@@ -153,11 +153,16 @@ export class Dispatcher implements PartitionRunner {
       if (!state.hasState(f.id)) continue;
       const here = state.partitions(f.id);
       for (const p of here) {
-        if (!owned.has(p)) void this.executors.for(f.id, p).submit(async () => state.drop(f.id, p));
+        if (!owned.has(p)) void this.dropState(f, p);
       }
       // Restored now rather than at the partition's first batch, so that join windows and TTLs run on quiet partitions too.
       for (const p of owned) if (!here.includes(p)) this.inPartition(f, p, async () => undefined).catch(() => undefined);
     }
+  }
+
+  /** Lets go of a partition's keyed state in memory, in its executor (after what is queued there). */
+  dropState(f: Flow, partition: number): Promise<void> {
+    return this.executors.for(f.id, partition).submit(async () => this.deps.state.drop(f.id, partition));
   }
 
   /** Resolves when nothing is in flight, every executor is idle and `caughtUp` holds; throws the service's failure. */

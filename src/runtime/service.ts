@@ -14,6 +14,7 @@ import { REJECTION_CODES } from '../core/dead-letter.js';
 import { createJobScheduler, type JobScheduler } from '../jobs/index.js';
 import type { StateManager } from '../state/state-manager.js';
 import { assemble, type Assembly, type ServiceOptions, type SourceBinding } from './assembly.js';
+import { SourceRuns } from './source-runs.js';
 
 export type { ServiceOptions } from './assembly.js';
 
@@ -69,6 +70,7 @@ export class KisService implements ServiceHarness {
   private started = false;
   private ticking = false;
   private failure: unknown;
+  private readonly runs = new SourceRuns((b, s) => this.parts.dispatcher.dispatch(b, s.flows));
   /** Scheduled jobs (kistype: job), when the config has any: started by run(), stopped by close(). */
   readonly jobs: JobScheduler | undefined;
 
@@ -163,7 +165,7 @@ export class KisService implements ServiceHarness {
       // Jobs keep a run going: with jobs, only stop() (or a failure) ends it.
       const jobsKeepRunning = this.jobs !== undefined;
       const upstreamRuns = upstream.map(async (s) => {
-        await s.source.run((b) => dispatcher.dispatch(b, s.flows), this.abort.signal);
+        await this.runs.run(s, this.abort.signal);
         logger.info({ source: s.source.id, rows: dispatcher.rowsIn[s.source.id] ?? 0 }, 'source finished');
       });
       // A run ends by itself only when every source is finite and the flows they feed can drain (embedded log).
@@ -189,6 +191,32 @@ export class KisService implements ServiceHarness {
     return summary;
   }
 
+  /**
+   * The flow control a rewind needs (FlowControl of src/repair): pause stops the sources that feed the flow
+   * (in-flight batches finish and commit, consumers leave their groups); resetState drops its keyed state in
+   * memory (restored from the changelogs when a partition is taken again); resume runs the sources again.
+   */
+  async pause(flowId: string): Promise<void> {
+    this.flowOf(flowId);
+    await this.runs.pause(flowId, this.sources);
+  }
+
+  async resume(flowId: string): Promise<void> {
+    this.flowOf(flowId);
+    this.runs.resume(flowId);
+  }
+
+  async resetState(flowId: string): Promise<void> {
+    const f = this.flowOf(flowId);
+    await Promise.all(this.state.partitions(flowId).map((p) => this.parts.dispatcher.dropState(f, p)));
+  }
+
+  private flowOf(flowId: string): Flow {
+    const f = this.flows.get(flowId);
+    if (!f) throw new KisError('KIS_ERR_USAGE', `no flow '${flowId}' in this config (flows: ${[...this.flows.keys()].join(', ')})`);
+    return f;
+  }
+
   /** What the connectors find wrong with their targets (tables, columns, keys), checked without running: kisflow validate. */
   async checkConnectors(): Promise<KisError[]> {
     const found = await Promise.all([...this.connectors.values()].map((c) => c.check?.() ?? Promise.resolve([])));
@@ -208,7 +236,7 @@ export class KisService implements ServiceHarness {
     if (this.drivenRuns) return;
     this.drivenRuns = this.sources
       .filter((s) => s.driven)
-      .map((s) => s.source.run((b) => this.parts.dispatcher.dispatch(b, s.flows), this.drivenAbort.signal).catch((err: unknown) => this.fail(err)));
+      .map((s) => this.runs.run(s, this.drivenAbort.signal).catch((err: unknown) => this.fail(err)));
   }
 
   /** Stops the connector-driven flows, flushes the sinks, closes the connectors and the transport. */
