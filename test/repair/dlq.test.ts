@@ -33,7 +33,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
 }
 
 const FUNCTIONS = `export default (pool) => {
-  pool.faas('Risky', (flow, rows) => {
+  pool.faas('Risky', async (flow, rows) => {
+    // The killed replay's child slows down, so that the kill lands mid-way even on a busy machine.
+    if (globalThis.__kisflowRiskyDelayMs) await new Promise((r) => setTimeout(r, globalThis.__kisflowRiskyDelayMs));
     // The bug: a batch holding a row with bad: true fails, until the fix is deployed.
     if (!globalThis.__kisflowRiskyFixed && rows.some((r) => r.bad)) throw new Error('bug: cannot price a bad row');
     for (const r of rows) flow.commitRow({ ...r, priced: r.n * 2 }, r);
@@ -212,7 +214,8 @@ option: { default_params: { to: topic, topic: ${out}, key: id } }
       const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
       const script = path.join(dir, 'replay-child.mts');
       await writeFile(script, `import { dlqCommand } from ${JSON.stringify(path.join(repo, 'src/repair/dlq.ts'))};
-(globalThis as { __kisflowRiskyFixed?: boolean }).__kisflowRiskyFixed = true;
+(globalThis as { __kisflowRiskyFixed?: boolean; __kisflowRiskyDelayMs?: number }).__kisflowRiskyFixed = true;
+(globalThis as { __kisflowRiskyDelayMs?: number }).__kisflowRiskyDelayMs = 20;
 process.exitCode = await dlqCommand(['replay', '--flow', ${JSON.stringify(flow)}, '--config', ${JSON.stringify(dir)}]);
 `);
       const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repo, stdio: 'ignore' });

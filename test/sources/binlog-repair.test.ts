@@ -4,7 +4,7 @@
 // (requestSnapshot and the signal table) under concurrent writes, stopped and resumed mid-way. Assertions are
 // on state: the rows handed on (applied in order, they must equal the table), checkpoints, observer calls.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +12,7 @@ import pino from 'pino';
 import type { BinlogSourceParamsT } from '../../src/config/codecs.js';
 import { hasCode } from '../../src/kernel/errors.js';
 import { BinlogSource } from '../../src/sources/binlog/binlog-source.js';
+import { snapshotCommand } from '../../src/repair/snapshot.js';
 import { FileCheckpointStore, type Checkpoint } from '../../src/sources/binlog/checkpoint.js';
 import type { ChangeRow } from '../../src/sources/binlog/rows.js';
 import type { Batch, SourceObserver } from '../../src/core/source.js';
@@ -285,7 +286,28 @@ describe('binlog source repair on MariaDB', { timeout: 180_000 }, () => {
       await waitFor('the stream to reach the end', async () => ((await second.checkpoint())?.pos === end.position ? true : undefined));
       // The signal table, as another process would: a snapshot of the rows with id <= 50.
       const before = second.rows().length;
-      await db.query(`INSERT INTO shop.kisflow_signals VALUES ('sig-1', 'snapshot', '{"tables": ["shop.inc"], "where": "id <= 50"}')`);
+      // `kisflow snapshot` inserts the signal from another process's config (here: this one's).
+      const cfg = path.join(dir, 'signal-config');
+      await mkdir(cfg, { recursive: true });
+      await writeFile(path.join(cfg, 'source.yml'), `kistype: source
+sid: inc
+type: binlog
+addrs: ${db.host}:${db.port}
+params: { user: root, password: "", tables: [shop.inc], signal_table: shop.kisflow_signals }
+flows: [Copy]
+---
+kistype: flow
+flow_name: Copy
+flows: [{ fid: Same }]
+---
+kistype: func
+fid: Same
+fname: kis.map
+fmode: Calculate
+option: { default_params: { set: { copied: "1" } } }
+`);
+      await assert.rejects(snapshotCommand(['--source', 'inc', '--tables', 'shop.other', '--config', cfg], { stdout: { write: () => true } }), (e: unknown) => hasCode(e, 'KIS_ERR_REPAIR_REQUEST') && /does not follow 'shop.other'/.test((e as Error).message));
+      assert.equal(await snapshotCommand(['--source', 'inc', '--tables', 'shop.inc', '--where', 'id <= 50', '--id', 'sig-1', '--config', cfg], { stdout: { write: () => true } }), 0);
       await waitFor('the signalled snapshot', () => (second.observer.repairs.filter((x) => x.action === 'incremental_snapshot').length >= 2 ? true : undefined));
       await second.stop();
       const signalled = second.rows().slice(before);
