@@ -36,6 +36,7 @@ commands:
             [--until T] [--key K] [--from-start] (Kafka mode)
   trace     the journey of a key's recent rows: --flow F --key K [--limit N] (Kafka mode)
   rewind    move a running flow back: --flow F (--time T | --beginning | --offsets t:p=o,...) (Kafka mode)
+  snapshot  ask a binlog source to re-snapshot tables: --source S --tables T[,T] [--where W]
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
@@ -50,7 +51,7 @@ class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   // The repair commands parse their own options (--config among them).
-  const repair = argv[0] === 'dlq' || argv[0] === 'trace' || argv[0] === 'rewind' ? repairCommands[argv[0]] : undefined;
+  const repair = argv[0] === 'dlq' || argv[0] === 'trace' || argv[0] === 'rewind' || argv[0] === 'snapshot' ? repairCommands[argv[0]] : undefined;
   if (repair) return repair(argv.slice(1));
   // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
   if (argv[0] === 'jobs') {

@@ -25,6 +25,7 @@ export class PromFlowObserver implements FlowObserver, SourceObserver, StateObse
   private readonly binlogLagSeconds: Gauge<'source'>;
   private readonly binlogQueued: Gauge<'source'>;
   private readonly binlogLeaderGauge: Gauge<'source'>;
+  private readonly binlogRepairs: Counter<'source' | 'action'>;
   private readonly stateRestored: Counter<'flow_id' | 'store'>;
   private readonly stateRestoreMs: Gauge<'flow_id' | 'store' | 'partition'>;
   private readonly stateEvictions: Counter<'flow_id' | 'store'>;
@@ -47,9 +48,10 @@ export class PromFlowObserver implements FlowObserver, SourceObserver, StateObse
     this.consumerLag = new Gauge({ name: 'kisflow_consumer_lag', help: 'Records behind the end of each partition, after the last batch.', labelNames: ['source', 'topic', 'partition'], registers });
     this.commitMs = new Histogram({ name: 'kisflow_commit_duration_ms', help: 'Duration of an offset commit, ms.', labelNames: ['source'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000], registers });
     this.rebalances = new Counter({ name: 'kisflow_rebalances_total', help: 'Partition assignments received by this member, per source.', labelNames: ['source'], registers });
-    this.binlogLagSeconds = new Gauge({ name: 'kisflow_binlog_lag_seconds', help: 'Seconds between the commit of the last binlog transaction handed on and the moment its batch was done.', labelNames: ['source'], registers });
+    this.binlogLagSeconds = new Gauge({ name: 'kisflow_binlog_lag_seconds', help: 'Seconds the binlog source is behind the server: 0 when caught up; grows from the oldest commit not handed on yet, or while the reader is stuck or the server does not answer.', labelNames: ['source'], registers });
     this.binlogQueued = new Gauge({ name: 'kisflow_binlog_queued_transactions', help: 'Binlog transactions read but not yet handed on, after the last batch.', labelNames: ['source'], registers });
     this.binlogLeaderGauge = new Gauge({ name: 'kisflow_binlog_leader', help: '1 while this replica is the elected binlog reader of the source, else 0.', labelNames: ['source'], registers });
+    this.binlogRepairs = new Counter({ name: 'kisflow_binlog_repairs_total', help: 'Repairs a binlog source made by itself or on request: gtid_resume, resnapshot (a lost position healed), incremental_snapshot.', labelNames: ['source', 'action'], registers });
     this.deadLetters = new Counter({ name: 'kisflow_dead_letters_total', help: 'Rows written to the dead-letter sink, per flow and error code.', labelNames: ['flow_id', 'code'], registers });
     this.stateRestored = new Counter({ name: 'kisflow_state_restored_records_total', help: 'Changelog records read back while restoring keyed state.', labelNames: ['flow_id', 'store'], registers });
     this.stateRestoreMs = new Gauge({ name: 'kisflow_state_restore_duration_ms', help: 'How long the last restore of a partition\'s state took, ms.', labelNames: ['flow_id', 'store', 'partition'], registers });
@@ -73,6 +75,10 @@ export class PromFlowObserver implements FlowObserver, SourceObserver, StateObse
   binlogLag(source: string, seconds: number, queued: number): void {
     this.binlogLagSeconds.set({ source }, seconds);
     this.binlogQueued.set({ source }, queued);
+  }
+
+  binlogRepair(source: string, action: 'gtid_resume' | 'resnapshot' | 'incremental_snapshot', _rows: number): void {
+    this.binlogRepairs.inc({ source, action });
   }
 
   binlogLeader(source: string, leader: boolean): void {

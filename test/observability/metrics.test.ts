@@ -86,3 +86,14 @@ test('log lines redact passwords, tokens and secrets', () => {
   assert.equal(rec['flow'], 'F');
   assert.doesNotMatch(lines[0]!, /p1|p2/);
 });
+
+test('binlog repairs are counted per source and action', async () => {
+  const registry = new Registry();
+  const o = new PromFlowObserver(registry);
+  o.binlogRepair('shopdb', 'resnapshot', 120);
+  o.binlogRepair('shopdb', 'resnapshot', 5);
+  o.binlogRepair('shopdb', 'gtid_resume', 0);
+  const text = await registry.metrics();
+  assert.match(text, /kisflow_binlog_repairs_total\{source="shopdb",action="resnapshot"\} 2/);
+  assert.match(text, /kisflow_binlog_repairs_total\{source="shopdb",action="gtid_resume"\} 1/);
+});
