@@ -22,7 +22,7 @@ const COMPILED = [
   // arithmetic
   'a + b', 'a - 1', 'a * b', 'a / b', 'a % 3', '-a', '-(a + b)', 'a + missing', '1 / 0', '0 / 0', '-0',
   // strings
-  "a & b", "a & 'x' & missing", "'n=' & (a * 1.1)", "a & obj",
+  'a & b', "a & 'x' & missing", "'n=' & (a * 1.1)", 'a & obj',
   // in, conditionals, blocks
   "a in ['x', 'y', 1, true, null]", 'a in arr', 'a in b', "a ? 'yes' : 'no'", 'a ? b', 'a > 1 ? a : -a', '(a; b)', '()',
   // constructors
@@ -41,8 +41,8 @@ const RARELY_SYNC = new Set(['$x + 1', '$sum(arr.b)', '$substring(s, a, b)']);
 /** Expressions left to JSONata (they must still give JSONata's answer through compileExpression). */
 const FALLBACK = [
   "$fromMillis(window_start) & ' .. ' & $fromMillis(window_end)", 'arr[0]', 'arr[$ > 1]', '*.b', '**.c',
-  '$map(arr, function($v) { $v * 2 })', '($x := 1; $x + a)', "$replace(s, 'a', 'b')", "$contains(s, /a/)",
-  'a.b.c[0]', '[1..3]', "{ 'k': 1, 'k': 2 }", "{ a: 1 }", '$string()', 'arr^(>$)',
+  '$map(arr, function($v) { $v * 2 })', '($x := 1; $x + a)', "$replace(s, 'a', 'b')", '$contains(s, /a/)',
+  'a.b.c[0]', '[1..3]', "{ 'k': 1, 'k': 2 }", '{ a: 1 }', '$string()', 'arr^(>$)',
 ];
 
 const NAMES = ['a', 'b', 'c', 's', 'n', 'obj', 'arr', 'userid', 'orderid', 'amount', 'status', 'my field', 'seq', 'window_start'];

@@ -163,7 +163,7 @@ const BINARY: Readonly<Record<string, Binary>> = {
   '>': ordering((l, r) => l > r),
   '>=': ordering((l, r) => l >= r),
   '&': (l, r) => (l === undefined ? '' : toStr(l)) + (r === undefined ? '' : toStr(r)),
-  'in': (l, r) => {
+  in: (l, r) => {
     if (l === undefined || r === undefined) return false;
     if (!Array.isArray(r)) return r === l;
     for (let i = 0; i < r.length; i++) if (r[i] === l) return true;

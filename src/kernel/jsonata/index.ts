@@ -1,6 +1,6 @@
 // The compiled fast path for JSONata expressions: see compile.ts for what compiles, semantics.ts for how
 // a row that needs JSONata itself is handed back (DEOPT).
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import { compileAst } from './compile.js';
 import { DEOPT, type Bindings, type Fn } from './semantics.js';
 
