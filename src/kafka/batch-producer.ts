@@ -64,7 +64,19 @@ export class BatchProducer {
       await this.producer.sendBatch({ acks, compression, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       for (const p of group) p.resolve();
     } catch (err) {
-      for (const p of group) p.reject(err);
+      if (group.length === 1) {
+        group[0]!.reject(err);
+        return;
+      }
+      // One caller's record (too large, say) must not fail the others it was sent with: each is sent alone again.
+      await Promise.all(group.map(async (p) => {
+        try {
+          await this.producer.sendBatch({ acks, compression, topicMessages: [{ topic: p.topic, messages: p.messages }] });
+          p.resolve();
+        } catch (alone) {
+          p.reject(alone);
+        }
+      }));
     }
   }
 }

@@ -145,9 +145,11 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
     inputPartitions,
     ...(transport.partitionCounts ? { partitionCounts: (topics: readonly string[]) => transport.partitionCounts!(topics) } : {}),
   });
+  // Fixed per flow once built: only stateless flows skip what their stores already have.
+  const positionsByFlow = new Map([...flows.values()].map((f) => [f.id, built.stores.some((st) => st.flow === f.id) ? undefined : storedPositionsOf(f)]));
   const dispatcher = new Dispatcher({
     state, deadLetters: transport.deadLetters, joins, fail: hooks.fail,
-    storedPositions: (f) => (built.stores.some((st) => st.flow === f.id) ? undefined : storedPositionsOf(f)),
+    storedPositions: (f) => positionsByFlow.get(f.id),
     ...(config.global.limits ? { maxRowBytes: config.global.limits.maxBytes } : {}),
     onSkipped: (flow, source, partition, rows, storedUpTo) => logger.info({ flow, source, partition, rows, storedUpTo },
       'rows handed on again were applied to the store already (its positions say so): skipped, not applied twice'),
