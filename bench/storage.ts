@@ -17,7 +17,7 @@ import type { ConnConfig } from '../src/config/model.js';
 import { LookupCache } from '../src/connectors/lookup-cache.js';
 import { createMysqlConnector } from '../src/connectors/mysql/index.js';
 import { createRedisConnector } from '../src/connectors/redis/index.js';
-import type { ConnectorEnv, StorageConnector } from '../src/core/storage.js';
+import type { StorageEnv, StorageConnector } from '../src/core/storage.js';
 import type { Position, Row } from '../src/kernel/types.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { envInt, nowMs } from './common.js';
@@ -58,7 +58,7 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 function conn(cid: string, type: string, addrs: string[], key: string[]): ConnConfig {
   return { cid, name: cid, type, addrs, key, params: {}, load: [], save: [], origin: { file: 'bench', doc: 0 }, doc: { kistype: 'conn', type, cid } as ConnDoc };
 }
-const env: ConnectorEnv = { appId: 'bench', configDir: process.cwd(), logger: silentLogger(), clock: Date.now };
+const env: StorageEnv = { appId: 'bench', configDir: process.cwd(), logger: silentLogger(), clock: Date.now };
 const meta = { flow: 'bench_flow', fn: 'save' };
 
 type Side = readonly [label: string, step: (i: number) => Promise<unknown>];

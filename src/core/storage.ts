@@ -38,8 +38,8 @@ export interface PositionStore {
   storedPositions(flow: string, source: string): Promise<ReadonlyMap<number, string>>;
 }
 
-/** What a connector type's factory receives. */
-export interface ConnectorEnv {
+/** What a storage driver receives (the runtime's ConnectorEnv, narrowed to what a driver needs). */
+export interface StorageEnv {
   readonly appId: string;
   readonly configDir: string;
   readonly logger: Logger;

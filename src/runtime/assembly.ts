@@ -22,7 +22,7 @@ import type { ChangelogTopic, Transport } from '../connectors/transport.js';
 import { errorMessage, isKisError, KisConfigErrors, KisError } from '../kernel/errors.js';
 import { changelogTopic, connectorTopic, DEFAULT_PARTITIONS } from '../kernel/names.js';
 import { StateManager, type StateObserver } from '../state/state-manager.js';
-import { comparePositions } from '../connectors/sql/positions.js';
+import { comparePositions } from '../kernel/positions.js';
 import { Dispatcher } from './dispatcher.js';
 import { JoinCoordinator, type InputPartitions } from './joins.js';
 

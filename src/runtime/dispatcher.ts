@@ -18,7 +18,7 @@
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 import type { Flow, RunResult } from '../core/flow.js';
 import type { Batch } from '../core/source.js';
-import { comparePositions } from '../connectors/sql/positions.js';
+import { comparePositions } from '../kernel/positions.js';
 import type { StateManager } from '../state/state-manager.js';
 import { DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
 import { truncateUtf8 } from '../kernel/safe-json.js';

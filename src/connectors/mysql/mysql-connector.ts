@@ -2,7 +2,7 @@
 import { createPool } from 'mysql2';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConnConfig } from '../../config/model.js';
-import type { ConnectorEnv, StorageConnector } from '../../core/storage.js';
+import type { StorageEnv, StorageConnector } from '../../core/storage.js';
 import type { Row } from '../../kernel/types.js';
 import { DEFAULT_POSITIONS_TABLE, type PartitionPosition } from '../sql/positions.js';
 import type { TableInfo } from '../sql/schema.js';
@@ -17,7 +17,7 @@ function splitTable(table: string): [string | null, string] {
   return i < 0 ? [null, table] : [table.slice(0, i), table.slice(i + 1)];
 }
 
-export function createMysqlConnector(conn: ConnConfig, params: MysqlConnParams, env: ConnectorEnv): StorageConnector {
+export function createMysqlConnector(conn: ConnConfig, params: MysqlConnParams, env: StorageEnv): StorageConnector {
   const { host, port } = hostPort(conn.addrs, 3306);
   const user = params.user ?? 'root';
   const positionsTable = params.positions_table ?? DEFAULT_POSITIONS_TABLE;

@@ -1,7 +1,7 @@
 // type: postgres (pg): batched INSERT … ON CONFLICT with positions in one transaction, lookups by key.
 import pg from 'pg';
 import type { ConnConfig } from '../../config/model.js';
-import type { ConnectorEnv, StorageConnector } from '../../core/storage.js';
+import type { StorageEnv, StorageConnector } from '../../core/storage.js';
 import type { Row } from '../../kernel/types.js';
 import { DEFAULT_POSITIONS_TABLE, type PartitionPosition } from '../sql/positions.js';
 import type { TableInfo } from '../sql/schema.js';
@@ -22,7 +22,7 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
 WHERE (i.indisunique OR i.indisprimary) AND i.indpred IS NULL AND n.nspname = COALESCE($1, current_schema()) AND c.relname = $2
 ORDER BY 1, array_position(i.indkey::int2[], a.attnum)`;
 
-export function createPostgresConnector(conn: ConnConfig, params: PostgresConnParams, env: ConnectorEnv): StorageConnector {
+export function createPostgresConnector(conn: ConnConfig, params: PostgresConnParams, env: StorageEnv): StorageConnector {
   const { host, port } = hostPort(conn.addrs, 5432);
   const user = params.user ?? 'postgres';
   const positionsTable = params.positions_table ?? DEFAULT_POSITIONS_TABLE;

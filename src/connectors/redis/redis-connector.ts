@@ -6,7 +6,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ConnConfig } from '../../config/model.js';
 import { recordKey } from '../../core/connector.js';
-import type { ConnectorEnv, RejectedRow, StorageConnector } from '../../core/storage.js';
+import type { StorageEnv, RejectedRow, StorageConnector } from '../../core/storage.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import type { Position, Row } from '../../kernel/types.js';
 import { tlsOptions } from '../sql/tls.js';
@@ -39,7 +39,7 @@ function text(v: unknown): string {
 
 interface Planned { readonly index: number; readonly row: Row; readonly key: string; readonly set: string[]; readonly incr: string[]; readonly pos: Position | undefined }
 
-export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, env: ConnectorEnv): StorageConnector {
+export function createRedisConnector(conn: ConnConfig, params: RedisConnParams, env: StorageEnv): StorageConnector {
   const { mode, nodes } = redisNodes(conn.addrs);
   const prefix = params.prefix ?? `${conn.cid}:`;
   const json = params.format === 'json';

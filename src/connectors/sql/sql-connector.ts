@@ -8,7 +8,7 @@
 // A crash between 2 and 3 leaves the database ahead of Kafka: the source resumes from storedPositions().
 import type { ConnConfig } from '../../config/model.js';
 import { recordKey, type SaveMeta } from '../../core/connector.js';
-import type { ConnectorEnv, StorageConnector, WriteResult } from '../../core/storage.js';
+import type { StorageEnv, StorageConnector, WriteResult } from '../../core/storage.js';
 import { errorMessage, KisError } from '../../kernel/errors.js';
 import type { Position, Row } from '../../kernel/types.js';
 import { planRows, resolveMapping, type Mapping } from './plan.js';
@@ -54,7 +54,7 @@ export function splitKey(key: string, n: number): string[] {
   return [...parts.slice(0, n - 1), parts.slice(n - 1).join('_')];
 }
 
-export function createSqlConnector(conn: ConnConfig, p: SqlTableParams, driver: SqlDriver, env: ConnectorEnv): StorageConnector {
+export function createSqlConnector(conn: ConnConfig, p: SqlTableParams, driver: SqlDriver, env: StorageEnv): StorageConnector {
   const log = env.logger.child({ connector: conn.cid, type: driver.label });
   let mapping: Mapping | undefined;
   let down: string | undefined;

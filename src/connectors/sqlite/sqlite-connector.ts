@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ConnConfig } from '../../config/model.js';
-import type { ConnectorEnv, StorageConnector } from '../../core/storage.js';
+import type { StorageEnv, StorageConnector } from '../../core/storage.js';
 import { KisError } from '../../kernel/errors.js';
 import type { Row } from '../../kernel/types.js';
 import type { Statement as PlanStatement } from '../sql/plan.js';
@@ -23,7 +23,7 @@ export function classifySqlite(err: unknown): SqlErrorKind {
   return { kind: 'other', code };
 }
 
-export function createSqliteConnector(conn: ConnConfig, params: SqliteConnParams, env: ConnectorEnv): StorageConnector {
+export function createSqliteConnector(conn: ConnConfig, params: SqliteConnParams, env: StorageEnv): StorageConnector {
   const file = params.path === ':memory:' ? ':memory:' : path.resolve(env.configDir, params.path);
   const pt = q(params.positions_table ?? DEFAULT_POSITIONS_TABLE);
   let db: Database.Database | undefined;

@@ -11,7 +11,7 @@ import type { Pool as MyPool } from 'mysql2/promise';
 import pg from 'pg';
 import type { ConnDoc } from '../../../src/config/codecs.js';
 import type { ConnConfig } from '../../../src/config/model.js';
-import type { ConnectorEnv } from '../../../src/core/storage.js';
+import type { StorageEnv } from '../../../src/core/storage.js';
 import type { Position } from '../../../src/kernel/types.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 
@@ -54,7 +54,7 @@ export async function ensureServer(kind: 'redis' | 'mariadb' | 'postgres'): Prom
 
 export const rand = (): string => randomBytes(4).toString('hex');
 
-export function testEnv(clock: () => number = () => Date.UTC(2026, 10, 30, 12)): ConnectorEnv {
+export function testEnv(clock: () => number = () => Date.UTC(2026, 10, 30, 12)): StorageEnv {
   return { appId: 'kis_test_app', configDir: mkdtempSync(path.join(os.tmpdir(), 'kis-storage-')), logger: silentLogger(), clock };
 }
 

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createSqliteConnector, SqliteConnParamsCodec, type SqliteConnParams } from '../../../src/connectors/sqlite/index.js';
-import type { ConnectorEnv } from '../../../src/core/storage.js';
+import type { StorageEnv } from '../../../src/core/storage.js';
 import type { KisError } from '../../../src/kernel/errors.js';
 import { connConfig, positions, testEnv } from './helpers.js';
 
-function make(env: ConnectorEnv, params: Record<string, unknown>, key = ['window_start']) {
+function make(env: StorageEnv, params: Record<string, unknown>, key = ['window_start']) {
   const decoded = SqliteConnParamsCodec.decode({ path: 'data/figures.db', ...params });
   if (decoded._tag === 'Left') throw new Error('params refused');
   return createSqliteConnector(connConfig('revenue_5m', 'sqlite', [], key), decoded.right as SqliteConnParams, env);
