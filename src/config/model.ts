@@ -21,8 +21,39 @@ export interface GlobalConfig {
   readonly functions: readonly string[];
   /** Bounds on every row (limits: in the global document, or the defaults); always set by the loader. */
   readonly limits?: RowLimits;
+  /** The console and its JSON API (the global document's platform section); absent: not served. */
+  readonly platform?: PlatformConfig;
   readonly origin: Origin | undefined;
   readonly doc: GlobalDoc | undefined;
+}
+
+/** The global document's `platform` section, normalised. */
+export interface PlatformConfig {
+  /** host:port the console and its API listen on. */
+  readonly listen: string;
+  /** Path prefix behind an ingress, with a leading and trailing '/' (default '/'). */
+  readonly basePath: string;
+  /** How often each replica publishes its status record and samples its history (default 5000). */
+  readonly statusIntervalMs: number;
+  /** How much history each replica keeps in memory for the charts (default 60 minutes). */
+  readonly historyMinutes: number;
+  /** Signs session cookies; the same on every replica so that a session works on any of them. Absent: random per process. */
+  readonly sessionSecret: string | undefined;
+  /** How long a session lasts without use (default 12 h). */
+  readonly sessionTtlMs: number;
+  /** Users from the document (secrets through ${VAR}) and from users_file (a mounted Secret), merged; a name may appear once. */
+  readonly users: readonly PlatformUser[];
+}
+
+export interface PlatformUser {
+  readonly name: string;
+  readonly role: 'viewer' | 'operator' | 'admin';
+  /** Scenes an operator may act on; absent: all. */
+  readonly scenes?: readonly string[];
+  /** `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>` (kisflow users hash), or absent when the user has a token. */
+  readonly passwordHash?: string;
+  /** A bearer token (Authorization: Bearer …), for scripts; from a Secret. */
+  readonly token?: string;
 }
 
 export interface KafkaClusterConfig {

@@ -74,3 +74,18 @@ export function connectorTopic(conn: { readonly cid: string; readonly params: Re
   const partitions = typeof conn.params['partitions'] === 'number' ? conn.params['partitions'] : undefined;
   return { topic, partitions };
 }
+
+/** The compacted topic where every replica publishes its status record (keyed by replica), read by every console. */
+export function statusTopic(appId: string): string {
+  return safeTopic(`${appId}.status`);
+}
+
+/** Every action taken through the console's API, one record each. */
+export function auditTopic(appId: string): string {
+  return safeTopic(`${appId}.audit`);
+}
+
+/** Config edits applied from the console, one record per version. */
+export function configEditsTopic(appId: string): string {
+  return safeTopic(`${appId}.config-edits`);
+}
