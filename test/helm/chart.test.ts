@@ -15,6 +15,8 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -106,6 +108,7 @@ const MODELS: Record<string, (m: Manifest) => { validate(): void }> = {
   'v1/ServiceAccount': (m) => new ServiceAccount(m as unknown as IServiceAccount),
   'policy/v1/PodDisruptionBudget': (m) => new PodDisruptionBudget(m as unknown as IPodDisruptionBudget),
   'autoscaling/v2/HorizontalPodAutoscaler': (m) => new HorizontalPodAutoscaler(m as unknown as IHorizontalPodAutoscaler),
+  'networking.k8s.io/v1/Ingress': (m) => new Ingress(m as unknown as IIngress),
 };
 
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -157,8 +160,22 @@ function validateAll(ms: readonly Manifest[]): void {
   const podLabels = spec.template.metadata.labels;
   const selects = (sel: Record<string, string>): boolean => Object.entries(sel).every(([k, v]) => podLabels[k] === v);
   assert.ok(selects(spec.selector.matchLabels), 'the Deployment selector matches its pods');
-  const svc = only(ms, 'Service');
-  assert.ok(selects((svc['spec'] as { selector: Record<string, string> }).selector), 'the Service selects the pods');
+  const services = ms.filter((m) => m.kind === 'Service');
+  for (const m of services) assert.ok(selects((m['spec'] as { selector: Record<string, string> }).selector), `the Service ${m.metadata.name} selects the pods`);
+  const svc = services.find((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'metrics') ?? only(ms, 'Service');
+  const containerPorts = ((spec.template as unknown as { spec: PodSpec }).spec.containers[0]?.ports ?? []).map((p) => p.name);
+  for (const m of services) {
+    for (const p of (m['spec'] as { ports: Array<{ targetPort: unknown }> }).ports) assert.ok(containerPorts.includes(String(p.targetPort)), `Service ${m.metadata.name} targets port ${String(p.targetPort)}, a named port of the container`);
+  }
+  for (const m of ms.filter((x) => x.kind === 'Ingress')) {
+    const names = services.map((x) => x.metadata.name);
+    const rules = (m['spec'] as { rules: Array<{ http: { paths: Array<{ backend: { service: { name: string; port: { name: string } } } }> } }> }).rules;
+    for (const path of rules.flatMap((r) => r.http.paths)) {
+      const target = services.find((x) => x.metadata.name === path.backend.service.name);
+      assert.ok(target, `the Ingress backend ${path.backend.service.name} is one of the Services (${names.join(', ')})`);
+      assert.ok((target['spec'] as { ports: Array<{ name: string }> }).ports.some((p) => p.name === path.backend.service.port.name), 'the Ingress names a port of that Service');
+    }
+  }
   for (const m of ms.filter((x) => x.kind === 'PodDisruptionBudget')) {
     assert.ok(selects((m['spec'] as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels), 'the PDB selects the pods');
   }
@@ -182,7 +199,7 @@ interface PodSpec {
   automountServiceAccountToken: boolean;
   securityContext: Obj;
   containers: IContainer[];
-  volumes: Array<{ name: string; configMap?: { name: string }; emptyDir?: Obj }>;
+  volumes: Array<{ name: string; configMap?: { name: string }; emptyDir?: Obj; secret?: Obj }>;
 }
 interface DeploymentView { replicas?: number; annotations: Record<string, string>; pod: PodSpec; container: IContainer }
 
@@ -203,7 +220,7 @@ function configMapData(ms: readonly Manifest[]): Record<string, string> {
 /** The facts every rendering shares: probes, security, drain, mounts. */
 function assertPodBasics(d: DeploymentView, drainSeconds: number): void {
   const c = d.container;
-  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 20004, protocol: 'TCP' }]);
+  assert.deepEqual(c.ports?.find((p) => p.name === 'http'), { name: 'http', containerPort: 20004, protocol: 'TCP' });
   assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'http' });
   assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
   assert.deepEqual(c.args, ['run'], 'the image entrypoint is node dist/src/cli/main.js; the chart passes the command');
@@ -445,6 +462,59 @@ describe('config: owned ConfigMap, existing ConfigMap, your own global document'
   });
 });
 
+// ---- the console ---------------------------------------------------------------------------------
+describe('the console (console.enabled)', () => {
+  const on = ['--set', 'console.enabled=true', '--set', 'console.usersSecret.name=shop-users', '--set', 'console.sessionSecret.name=shop-session'];
+
+  test('a console Service on its own port; the pods listen on it, mount the users Secret and read the session key from a Secret', () => {
+    const ms = render(on);
+    validateAll(ms);
+    assert.deepEqual(kinds(ms), ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
+    const svc = ms.find((m) => m.kind === 'Service' && m.metadata.name === `${FULLNAME}-console`);
+    assert.ok(svc, 'the console Service');
+    assert.deepEqual((svc['spec'] as { ports: unknown[] }).ports, [{ name: 'console', port: 8088, targetPort: 'console', protocol: 'TCP' }]);
+    const d = deploymentOf(ms);
+    assert.deepEqual(d.container.ports?.find((p) => p.name === 'console'), { name: 'console', containerPort: 8088, protocol: 'TCP' });
+    assert.deepEqual(envOf(d.container, 'KIS_SESSION_SECRET')?.valueFrom, { secretKeyRef: { name: 'shop-session', key: 'session-secret' } });
+    const mount = d.container.volumeMounts?.find((m) => m.mountPath === '/etc/kisflow-users');
+    assert.equal(mount?.readOnly, true);
+    assert.deepEqual(d.pod.volumes.find((v) => v.name === mount?.name)?.secret, { secretName: 'shop-users', items: [{ key: 'users.yaml', path: 'users.yaml' }] });
+    assertPodBasics(d, 30);
+    const doc = parse(configMapData(ms)['global.yml']!) as Obj;
+    assert.deepEqual(doc['platform'], {
+      listen: '0.0.0.0:8088', base_path: '/', status_interval_ms: 5000, history_minutes: 60,
+      session_secret: '${KIS_SESSION_SECRET}', users_file: '/etc/kisflow-users/users.yaml',
+    });
+  });
+
+  test('without console.enabled nothing of it is rendered', () => {
+    const ms = render();
+    assert.equal(ms.filter((m) => m.metadata.name.endsWith('-console')).length, 0);
+    assert.equal(envOf(deploymentOf(ms).container, 'KIS_SESSION_SECRET'), undefined);
+    assert.equal((parse(configMapData(ms)['global.yml']!) as Obj)['platform'], undefined);
+  });
+
+  test('an Ingress under a path prefix, with the base path the page builds its links from', () => {
+    const ms = render([...on, '--set', 'console.ingress.enabled=true', '--set', 'console.ingress.path=/kisflow', '--set', 'console.basePath=/kisflow/',
+      '--set', 'console.ingress.host=ops.example.com', '--set', 'console.ingress.className=nginx']);
+    validateAll(ms);
+    const ing = only(ms, 'Ingress');
+    assert.deepEqual(ing['spec'], {
+      ingressClassName: 'nginx',
+      rules: [{ host: 'ops.example.com', http: { paths: [{ path: '/kisflow', pathType: 'Prefix', backend: { service: { name: `${FULLNAME}-console`, port: { name: 'console' } } } }] } }],
+    });
+    assert.equal((parse(configMapData(ms)['global.yml']!) as { platform: Obj }).platform['base_path'], '/kisflow/');
+  });
+
+  test('stops with a message: no users Secret, no session Secret, a base path that does not match the Ingress path, the metrics port', () => {
+    assert.match(renderFails(['--set', 'console.enabled=true', '--set', 'console.sessionSecret.name=s']), /console\.usersSecret\.name is required/);
+    assert.match(renderFails(['--set', 'console.enabled=true', '--set', 'console.usersSecret.name=u']), /console\.sessionSecret\.name is required/);
+    assert.match(renderFails([...on, '--set', 'console.ingress.enabled=true', '--set', 'console.ingress.path=/ops']), /console\.ingress\.path "\/ops" needs console\.basePath "\/ops\/"/);
+    assert.match(renderFails([...on, '--set', 'console.basePath=kisflow']), /console\.basePath "kisflow" must start and end with '\/'|basePath/);
+    assert.match(renderFails([...on, '--set', 'console.port=20004']), /console\.port 20004 is the metrics port/);
+  });
+});
+
 // ---- values that cannot work ----------------------------------------------------------------------
 describe('helm template stops with a message that names the value', () => {
   test('flows without kafka.brokers (the generated global document reads ${KAFKA_BROKERS})', () => {
@@ -501,6 +571,13 @@ describe('NOTES.txt', () => {
     assert.match(text, /Kafka: kafka-0\.kafka:9092,kafka-1\.kafka:9092/);
     assert.match(text, /Replicas: 2 to 8/);
     assert.match(text, /ServiceMonitor shop-kisflow/);
+  });
+
+  test('with the console it says how to reach it and whose users log in', () => {
+    const text = notes(['--set', 'console.enabled=true', '--set', 'console.usersSecret.name=shop-users', '--set', 'console.sessionSecret.name=s', '--set', 'console.basePath=/ops/']);
+    assert.match(text, new RegExp(`port-forward service/${FULLNAME}-console 8088:8088`));
+    assert.match(text, /open http:\/\/localhost:8088\/ops\/ and log in as a user of Secret shop-users/);
+    assert.doesNotMatch(notes([]), /Console:/);
   });
 });
 

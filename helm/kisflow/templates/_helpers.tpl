@@ -58,6 +58,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if kindIs "slice" $b }}{{ join "," $b }}{{ else }}{{ $b | default "" | toString | trim }}{{ end }}
 {{- end }}
 
+{{/* Where the console's users Secret is mounted. */}}
+{{- define "kisflow.usersPath" -}}/etc/kisflow-users{{- end }}
+
 {{/* The config directory inside the container; the Dockerfile sets the same KISFLOW_CONFIG. */}}
 {{- define "kisflow.configPath" -}}/etc/kisflow{{- end }}
 
@@ -115,6 +118,16 @@ or one with a line "kistype: global". Empty when the chart generates the global 
   "prometheus_serve" (printf "0.0.0.0:%d" (int .Values.port))
   "drain_timeout_ms" (mul (int .Values.drainTimeoutSeconds) 1000)
   "kafka" $kafka) }}
+{{- if .Values.console.enabled }}
+{{- $platform := dict
+  "listen" (printf "0.0.0.0:%d" (int .Values.console.port))
+  "base_path" .Values.console.basePath
+  "status_interval_ms" (int .Values.console.statusIntervalMs)
+  "history_minutes" (int .Values.console.historyMinutes)
+  "session_secret" "${KIS_SESSION_SECRET}"
+  "users_file" (printf "%s/%s" (include "kisflow.usersPath" .) .Values.console.usersSecret.key) }}
+{{- $_ := set $doc "platform" $platform }}
+{{- end }}
 {{- $_ := unset $doc "kistype" }}
 {{- $fns := include "kisflow.functions" . | fromYamlArray }}
 {{- if $fns }}{{ $_ := set $doc "functions" $fns }}{{ else }}{{ $_ := unset $doc "functions" }}{{ end -}}
@@ -184,6 +197,31 @@ Included once, from the Deployment.
 {{- $_ := required (printf "secretEnv[%d].name (the environment variable) is required" $i) $s.name }}
 {{- $_ := required (printf "secretEnv[%d].secretName (an existing Secret) is required" $i) $s.secretName }}
 {{- $_ := required (printf "secretEnv[%d].key (the key in Secret %s) is required" $i (toString $s.secretName)) $s.key }}
+{{- end }}
+{{- if $v.console.enabled }}
+{{- $_ := required "console.usersSecret.name is required when console.enabled: an existing Secret whose key holds the users (name, role, password_hash or token)" $v.console.usersSecret.name }}
+{{- $_ := required "console.sessionSecret.name is required when console.enabled: an existing Secret holding the key that signs session cookies (the same on every replica)" $v.console.sessionSecret.name }}
+{{- if not (regexMatch "^/([^/]+/)*$" (toString $v.console.basePath)) }}
+{{- fail (printf "console.basePath %q must start and end with '/' (e.g. / or /kisflow/)" (toString $v.console.basePath)) }}
+{{- end }}
+{{- if eq (int $v.console.port) (int $v.port) }}
+{{- fail (printf "console.port %d is the metrics port: pick another" (int $v.console.port)) }}
+{{- end }}
+{{- if and $v.console.ingress.enabled (ne (toString $v.console.ingress.path) "/") (ne (printf "%s/" (trimSuffix "/" (toString $v.console.ingress.path))) (toString $v.console.basePath)) }}
+{{- fail (printf "console.ingress.path %q needs console.basePath %q: the console builds its links from the base path" (toString $v.console.ingress.path) (printf "%s/" (trimSuffix "/" (toString $v.console.ingress.path)))) }}
+{{- end }}
+{{- $userGlobal := include "kisflow.userGlobalFile" . }}
+{{- if $userGlobal }}
+{{- range $part := regexSplit "(?m)^---[ \\t]*$" (toString (get $v.config.files $userGlobal)) -1 }}
+{{- $parsed := fromYaml $part }}
+{{- if eq (toString (get $parsed "kistype")) "global" }}
+{{- $listen := toString (get (get $parsed "platform" | default dict) "listen") }}
+{{- if not (hasSuffix (printf ":%d" (int $v.console.port)) $listen) }}
+{{- fail (printf "config.files.%s: with console.enabled your global document needs platform.listen: 0.0.0.0:%d (found %q), users_file: %s/%s and session_secret: ${KIS_SESSION_SECRET}" $userGlobal (int $v.console.port) $listen (include "kisflow.usersPath" $) $v.console.usersSecret.key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and $v.serviceMonitor.enabled (not $v.metrics.enabled) }}
 {{- fail "serviceMonitor.enabled needs metrics.enabled: without prometheus_enable, /metrics answers 404" }}
