@@ -1,0 +1,114 @@
+// The audit trail of the console: every state-changing action and every login, login failure and logout.
+// Kafka mode: one record per action in `<app_id>.audit`, written with acks=-1 before the answer, read back
+// newest first by any replica. Embedded mode: the last 1000 in memory, and a log line each.
+import type { Kafka, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorMessage, KisError } from '../kernel/errors.js';
+import { auditTopic } from '../kernel/names.js';
+import { ensureTopics } from '../kafka/topics.js';
+import { readTopics } from '../repair/read.js';
+import type { AuditRecord } from './contract.js';
+
+export interface AuditLog {
+  /**
+   * Throws when records cannot be written now. Called before an action runs: an action that could not be
+   * audited must not run, because an audit trail with holes cannot answer "who did this".
+   */
+  ready(): Promise<void>;
+  /** Resolves once the record is durable (Kafka: acknowledged by every in-sync replica). */
+  write(record: AuditRecord): Promise<void>;
+  /** Newest first. */
+  read(limit: number): Promise<readonly AuditRecord[]>;
+  close(): Promise<void>;
+}
+
+export const MEMORY_AUDIT_SIZE = 1000;
+
+export class MemoryAudit implements AuditLog {
+  private readonly records: AuditRecord[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  async ready(): Promise<void> {}
+
+  async write(record: AuditRecord): Promise<void> {
+    this.records.push(record);
+    if (this.records.length > MEMORY_AUDIT_SIZE) this.records.splice(0, this.records.length - MEMORY_AUDIT_SIZE);
+    this.logger.info({ audit: { user: record.user, role: record.role, action: record.action, target: record.target, outcome: record.outcome } }, 'audit');
+  }
+
+  async read(limit: number): Promise<readonly AuditRecord[]> {
+    return this.records.slice(-limit).reverse();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class KafkaAudit implements AuditLog {
+  readonly topic: string;
+  private producer: Producer | undefined;
+  private connecting: Promise<Producer> | undefined;
+
+  constructor(private readonly kafka: Kafka, appId: string, private readonly logger: Logger) {
+    this.topic = auditTopic(appId);
+  }
+
+  private connect(): Promise<Producer> {
+    this.connecting ??= (async () => {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        // One partition keeps the trail in one order; a cluster that made more is accepted.
+        await ensureTopics(admin, [{ topic: this.topic, partitions: 1, atLeast: true, owner: 'the console audit' }], this.logger);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      const producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
+      await producer.connect();
+      this.producer = producer;
+      return producer;
+    })().catch((err: unknown) => {
+      this.connecting = undefined; // the next action tries again
+      throw new KisError('KIS_ERR_CONNECTOR', `the audit topic ${this.topic} cannot be written: ${errorMessage(err)}`, { cause: err, retriable: true, context: { topic: this.topic } });
+    });
+    return this.connecting;
+  }
+
+  async ready(): Promise<void> {
+    await this.connect();
+  }
+
+  async write(record: AuditRecord): Promise<void> {
+    const producer = await this.connect();
+    try {
+      await producer.send({
+        topic: this.topic,
+        acks: -1,
+        messages: [{ key: record.user, value: JSON.stringify(record), timestamp: String(record.at) }],
+      });
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `the audit record could not be written to ${this.topic}: ${errorMessage(err)}`, { cause: err, retriable: true, context: { topic: this.topic } });
+    }
+  }
+
+  async read(limit: number): Promise<readonly AuditRecord[]> {
+    const records = await readTopics(this.kafka, [this.topic], { timeoutMs: 30_000 });
+    const out: AuditRecord[] = [];
+    for (const r of records) {
+      if (r.value === null) continue;
+      try {
+        out.push(JSON.parse(r.value) as AuditRecord);
+      } catch {
+        // A record someone else wrote to the topic is skipped rather than failing the whole page.
+      }
+    }
+    return out.sort((a, b) => b.at - a.at).slice(0, limit);
+  }
+
+  async close(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    this.connecting = undefined;
+    await p?.disconnect().catch(() => undefined);
+  }
+}
