@@ -84,7 +84,8 @@ export class KafkaAudit implements AuditLog {
       await producer.send({
         topic: this.topic,
         acks: -1,
-        messages: [{ key: record.user, value: JSON.stringify(record), timestamp: String(record.at) }],
+        // Partition 0 always: the trail keeps one order even on a topic the cluster auto-created with several.
+        messages: [{ key: record.user, value: JSON.stringify(record), timestamp: String(record.at), partition: 0 }],
       });
     } catch (err) {
       throw new KisError('KIS_ERR_CONNECTOR', `the audit record could not be written to ${this.topic}: ${errorMessage(err)}`, { cause: err, retriable: true, context: { topic: this.topic } });
@@ -102,7 +103,8 @@ export class KafkaAudit implements AuditLog {
         // A record someone else wrote to the topic is skipped rather than failing the whole page.
       }
     }
-    return out.sort((a, b) => b.at - a.at).slice(0, limit);
+    // Newest offset first, then by time (stable), so records of the same millisecond keep their written order.
+    return out.reverse().sort((a, b) => b.at - a.at).slice(0, limit);
   }
 
   async close(): Promise<void> {
