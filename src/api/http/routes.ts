@@ -120,7 +120,7 @@ export function apiRoutes(d: RouteDeps): Route[] {
     route({ method: 'GET', path: 'overview', access: 'viewer', handle: () => backend.overview() }),
     route({
       method: 'GET', path: 'history', access: 'viewer',
-      handle: (ctx) => backend.history(strQuery(ctx.query, 'flow'), intQuery(ctx.query, 'minutes', 60, 1, d.platform.historyMinutes)),
+      handle: (ctx) => backend.history(strQuery(ctx.query, 'flow'), intQuery(ctx.query, 'minutes', Math.min(60, d.platform.historyMinutes), 1, d.platform.historyMinutes)),
     }),
     route({ method: 'GET', path: 'graph', access: 'viewer', handle: () => backend.graph() }),
     route({ method: 'GET', path: 'functions/{flow}/{fid}', access: 'viewer', handle: (ctx) => backend.functionDetail(ctx.params['flow']!, ctx.params['fid']!) }),
