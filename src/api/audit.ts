@@ -1,12 +1,11 @@
 // The audit trail of the console: every state-changing action and every login, login failure and logout.
 // Kafka mode: one record per action in `<app_id>.audit`, written with acks=-1 before the answer, read back
-// newest first by any replica. Embedded mode: the last 1000 in memory, and a log line each.
+// newest first by any replica (only the tail it needs). Embedded mode: the last 1000 in memory, and a log line each.
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, KisError } from '../kernel/errors.js';
 import { auditTopic } from '../kernel/names.js';
 import { ensureTopics } from '../kafka/topics.js';
-import { readTopics } from '../repair/read.js';
 import type { AuditRecord } from './contract.js';
 
 export interface AuditLog {
@@ -92,19 +91,62 @@ export class KafkaAudit implements AuditLog {
     }
   }
 
+  /** Reads only the tail of each partition (the last `limit` offsets), so a long trail costs no more than a short one. */
   async read(limit: number): Promise<readonly AuditRecord[]> {
-    const records = await readTopics(this.kafka, [this.topic], { timeoutMs: 30_000 });
-    const out: AuditRecord[] = [];
-    for (const r of records) {
-      if (r.value === null) continue;
-      try {
-        out.push(JSON.parse(r.value) as AuditRecord);
-      } catch {
-        // A record someone else wrote to the topic is skipped rather than failing the whole page.
+    const tails = new Map<number, { from: bigint; end: bigint }>();
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      if (!(await admin.listTopics()).includes(this.topic)) return [];
+      for (const o of await admin.fetchTopicOffsets(this.topic)) {
+        const [low, high] = [BigInt(o.low), BigInt(o.high)];
+        if (high > low) tails.set(o.partition, { from: high - BigInt(limit) > low ? high - BigInt(limit) : low, end: high - 1n });
       }
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `cannot read the audit topic ${this.topic}: ${errorMessage(err)}`, { cause: err, retriable: true, context: { topic: this.topic } });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    if (tails.size === 0) return [];
+    const out: Array<{ record: AuditRecord; offset: bigint }> = [];
+    const pending = new Set(tails.keys());
+    // A throw-away group that commits nothing, as repair reads do; seek puts each partition at its tail.
+    const consumer = this.kafka.consumer({ groupId: `kisflow.audit-read.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`, maxWaitTimeInMs: 100 });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('the read did not reach the end within 30 s')), 30_000);
+        consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const tail = tails.get(partition);
+            const offset = BigInt(message.offset);
+            if (!tail || offset < tail.from || !pending.has(partition)) return;
+            if (message.value) {
+              try {
+                out.push({ record: JSON.parse(message.value.toString('utf8')) as AuditRecord, offset });
+              } catch {
+                // A record someone else wrote to the topic is skipped rather than failing the whole page.
+              }
+            }
+            if (offset >= tail.end) pending.delete(partition);
+            if (pending.size === 0) resolve();
+          },
+        }).then(() => {
+          for (const [partition, tail] of tails) consumer.seek({ topic: this.topic, partition, offset: String(tail.from) });
+        }, reject);
+      });
+    } catch (err) {
+      throw new KisError('KIS_ERR_CONNECTOR', `cannot read the audit topic ${this.topic}: ${errorMessage(err)}`, { cause: err, retriable: true, context: { topic: this.topic } });
+    } finally {
+      if (timer) clearTimeout(timer);
+      await consumer.disconnect().catch(() => undefined);
     }
     // Newest offset first, then by time (stable), so records of the same millisecond keep their written order.
-    return out.reverse().sort((a, b) => b.at - a.at).slice(0, limit);
+    out.sort((a, b) => (a.offset === b.offset ? 0 : a.offset > b.offset ? -1 : 1));
+    return out.map((o) => o.record).sort((a, b) => b.at - a.at).slice(0, limit);
   }
 
   async close(): Promise<void> {

@@ -69,5 +69,7 @@ describe('console audit on the mock cluster', { timeout: 120_000 }, () => {
     const { records } = await page.json() as AuditPage;
     assert.deepEqual(records.map((r) => r.action), ['kill', 'login', 'login_failed', 'trigger']);
     assert.deepEqual(records.map((r) => r.at), [...records.map((r) => r.at)].sort((a, b) => b - a));
+    const two = await (await fetch(`${base}api/audit?limit=2`, { headers: { cookie } })).json() as AuditPage;
+    assert.deepEqual(two.records.map((r) => r.action), ['kill', 'login']);
   });
 });
