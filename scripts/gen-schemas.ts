@@ -1,11 +1,13 @@
-// Writes schemas/<kistype>.schema.json and docs/config-reference.md from the config codecs.
+// Writes schemas/<kistype>.schema.json and docs/config-reference.md from the config codecs, and
+// schemas/openapi.json (the console's API) from src/api/openapi.ts.
 // `--check` writes nothing: it lists the files that differ from what the codecs give and exits 1.
 // Usage: npm run schemas [-- --check]
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as t from 'io-ts';
+import { openApiDocument } from '../src/api/openapi.js';
 import { kisSchemas, referenceMarkdown, type TypedParams } from '../src/config/json-schema.js';
 import { TypeRegistry } from '../src/core/plugins.js';
 import { BUILTIN_PARAMS } from '../src/functions/builtins.js';
@@ -23,6 +25,7 @@ export function builtinTypes(): TypedParams {
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_DIR = 'schemas';
 export const REFERENCE_FILE = 'docs/config-reference.md';
+export const OPENAPI_FILE = 'schemas/openapi.json';
 const SCHEMA_SUFFIX = '.schema.json';
 
 /** Every generated file, by path relative to the project root (forward slashes), with its exact content. */
@@ -33,6 +36,8 @@ export function generatedFiles(): Map<string, string> {
     files.set(`${SCHEMA_DIR}/${kistype}${SCHEMA_SUFFIX}`, JSON.stringify(schema, null, 2) + '\n');
   }
   files.set(REFERENCE_FILE, referenceMarkdown(BUILTIN_PARAMS, types));
+  const version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  files.set(OPENAPI_FILE, JSON.stringify(openApiDocument('/', version), null, 2) + '\n');
   return files;
 }
 

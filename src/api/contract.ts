@@ -32,7 +32,11 @@ export interface Me {
 /** Every refusal: 400 (bad request), 401 (no session), 403 (role or CSRF), 404, 409 (conflict), 422 (invalid config), 500. */
 export interface ApiError {
   readonly error: {
-    /** A stable code: KIS_ERR_… for the service's own errors, or API_UNAUTHENTICATED, API_FORBIDDEN, API_CSRF, API_NOT_FOUND, API_BAD_REQUEST. */
+    /**
+     * A stable code: KIS_ERR_… for the service's own errors, or API_UNAUTHENTICATED, API_FORBIDDEN, API_CSRF, API_NOT_FOUND, API_BAD_REQUEST;
+     * also API_RATE_LIMITED (429, too many failed logins), API_AUDIT_UNAVAILABLE (503, the audit trail cannot be written, so the action
+     * was not run) and API_INTERNAL (500, details only in the server log).
+     */
     readonly code: string;
     readonly message: string;
     /** Where in the request the problem is (a field path), when known. */

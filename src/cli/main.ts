@@ -8,6 +8,7 @@ import { exportConfigTo } from '../config/export.js';
 import { loadConfigDir } from '../config/load.js';
 import { errorMessage, isKisError, KisConfigErrors } from '../kernel/errors.js';
 import { jobsCommand } from '../jobs/index.js';
+import { usersCommand } from '../api/auth/users-command.js';
 import { RewindAgent, repairCommands, type FlowControl } from '../repair/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
@@ -37,6 +38,7 @@ commands:
   trace     the journey of a key's recent rows: --flow F --key K [--limit N] (Kafka mode)
   rewind    move a running flow back: --flow F (--time T | --beginning | --offsets t:p=o,...) (Kafka mode)
   snapshot  ask a binlog source to re-snapshot tables: --source S --tables T[,T] [--where W]
+  users     users hash: read a password on stdin, print its password_hash for the platform section
   graph     print the config as a Mermaid flowchart (sources -> flows -> functions -> connectors)
   export    write the loaded config back as YAML, one file per object: --out DIR
 
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
   // The repair commands parse their own options (--config among them).
   const repair = argv[0] === 'dlq' || argv[0] === 'trace' || argv[0] === 'rewind' || argv[0] === 'snapshot' ? repairCommands[argv[0]] : undefined;
   if (repair) return repair(argv.slice(1));
+  if (argv[0] === 'users') return usersCommand(argv.slice(1), { input: process.stdin, out: (t) => process.stdout.write(t) });
   // `jobs` has options of its own: only --config is taken here, the rest goes to the jobs command.
   if (argv[0] === 'jobs') {
     const rest = [...argv.slice(1)];

@@ -78,6 +78,8 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
   const templates = new Map<string, ReadonlyMap<string, string>>();
   const ctx: LoadContext = {
     errors,
+    dir,
+    env,
     global: undefined as unknown as GlobalConfig, // set by the global kind, which collects first
     funcs: new Map(),
     conns: new Map(),

@@ -1,4 +1,4 @@
-// kistype: global — service-wide settings: metrics, the Kafka cluster, function modules, row limits.
+// kistype: global — service-wide settings: metrics, the Kafka cluster, function modules, row limits, the console.
 import * as t from 'io-ts';
 import { DEFAULT_ROW_LIMITS } from '../../kernel/limits.js';
 import { closed } from '../closed.js';
@@ -6,6 +6,7 @@ import { splitList, type GlobalConfig, type KafkaClusterConfig } from '../model.
 import { NonEmptyString, NonNegativeInt, PositiveInt } from '../primitives.js';
 import { docError } from '../report.js';
 import { defineKind, originOf } from './kind.js';
+import { PlatformCodec, platformOf } from './platform.js';
 
 export const KafkaTlsCodec = closed('KafkaTls', {}, {
   ca: t.string,
@@ -68,7 +69,8 @@ export const GlobalCodec = closed('KisGlobal', {
   drain_timeout_ms: PositiveInt,
   reload_interval_ms: NonNegativeInt,
   limits: LimitsCodec,
-}, 'Service-wide settings: metrics, the Kafka cluster, where function modules live.', {
+  platform: PlatformCodec,
+}, 'Service-wide settings: metrics, the Kafka cluster, where function modules live, the console.', {
   kistype: 'Always global: tells the loader what this document is.',
   prometheus_enable: 'Answer /metrics with the Prometheus metrics (kisflow run collects them either way).',
   prometheus_listen: 'Serve the HTTP endpoints (/metrics, /healthz, /readyz) on prometheus_serve.',
@@ -79,6 +81,7 @@ export const GlobalCodec = closed('KisGlobal', {
   drain_timeout_ms: 'On SIGTERM, how long in-flight batches may take to finish and commit before the process exits anyway (default 30000).',
   reload_interval_ms: 'How often kisflow run looks for a changed config directory (Kafka mode); 0 turns hot reload off (default 2000).',
   limits: 'Bounds on every row (depth, size, keys); see the defaults below.',
+  platform: 'The web console and its JSON API (users, sessions, where it listens). Absent: not served.',
 });
 export type GlobalDoc = t.TypeOf<typeof GlobalCodec>;
 
@@ -94,6 +97,7 @@ export const globalKind = defineKind({
     const g = entries[0];
     const v = g?.value;
     const brokers = splitList(v?.kafka?.brokers);
+    const platform = g ? platformOf(v?.platform, g.doc, ctx.dir, ctx.env, ctx.errors) : undefined;
     ctx.global = {
       appId: v?.app_id ?? 'kisflow',
       prometheus: {
@@ -116,6 +120,7 @@ export const globalKind = defineKind({
         maxBytes: v?.limits?.max_bytes ?? DEFAULT_ROW_LIMITS.maxBytes,
         maxKeys: v?.limits?.max_keys ?? DEFAULT_ROW_LIMITS.maxKeys,
       },
+      ...(platform ? { platform } : {}),
       origin: g ? originOf(g.doc) : undefined,
       doc: v,
     } satisfies GlobalConfig;

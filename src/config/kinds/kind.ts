@@ -11,6 +11,10 @@ export interface Entry<D> { readonly doc: YamlDoc; readonly value: D }
 /** What the kinds share while one directory loads: the normalised objects, their documents, and the errors. */
 export interface LoadContext {
   readonly errors: KisError[];
+  /** The config directory (files a document names, like users_file, are relative to it). */
+  readonly dir: string;
+  /** The environment `${VAR}` reads. */
+  readonly env: NodeJS.ProcessEnv;
   global: GlobalConfig;
   readonly funcs: Map<string, FuncConfig>;
   readonly conns: Map<string, ConnConfig>;
