@@ -82,6 +82,21 @@ export class Supervisor {
     return this.service;
   }
 
+  /** The loaded app (config and pool) the running service was built from. */
+  get loaded(): App {
+    return this.app;
+  }
+
+  /** The hash of the config directory the running service was built from (changes with every applied reload). */
+  get configVersion(): string {
+    return this.hash ?? '';
+  }
+
+  /** The directory the service runs from. */
+  get configDir(): string {
+    return this.dir;
+  }
+
   get config(): App['config'] {
     return this.app.config;
   }
