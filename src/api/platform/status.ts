@@ -156,10 +156,11 @@ export class StatusBoard {
         const key = `${fc.id}\u0000${step.fid}`;
         const rowsIn = t?.rowsIn ?? 0;
         nextFns.set(key, rowsIn);
-        errors += (t?.rejected ?? 0) + (t?.deadLettered ?? 0);
+        // A function's dead-lettered count includes the rows it rejected.
+        errors += t?.deadLettered ?? 0;
         functions.push({
           flow: fc.id, fid: step.fid, mode: t?.mode ?? config.funcs.get(step.fid)?.mode ?? '', rows_in: rowsIn, rows_out: t?.rowsOut ?? 0,
-          rejected: t?.rejected ?? 0, dead_lettered: t?.deadLettered ?? 0, in_per_s: rate(rowsIn, this.prev?.fns.get(key) ?? 0, ms), p99_ms: t ? observer.p99(t, now) : null,
+          rejected: t?.rejected ?? 0, dead_lettered: (t?.deadLettered ?? 0) - (t?.rejected ?? 0), in_per_s: rate(rowsIn, this.prev?.fns.get(key) ?? 0, ms), p99_ms: t ? observer.p99(t, now) : null,
         });
       }
       const last = fc.steps[fc.steps.length - 1];
