@@ -130,7 +130,9 @@ export class Platform implements PlatformBackend {
     });
     this.closers.push(() => consumer.disconnect());
     // The mounted ConfigMap changed: the effective directory is made again (the overlay stays on top).
-    const every = this.cfg.global.reloadIntervalMs || this.d.platform.statusIntervalMs;
+    // reload_interval_ms: 0 turns hot reload off, and with it this watch (applied edits still reload: an admin asked).
+    const every = this.cfg.global.reloadIntervalMs;
+    if (every === 0) return;
     const timer = setInterval(() => {
       void this.d.parts.effective.mountedChanged().then((changed) => { if (changed) void this.reload(); }).catch(() => undefined);
     }, every);
