@@ -87,14 +87,25 @@ export class EffectiveConfig {
   readonly edits: EditRecord[] = [];
   private mountedHash: string | undefined;
 
-  private constructor(readonly mountedDir: string, readonly dir: string) {}
+  /**
+   * `journal`: where embedded mode keeps its applied edits across restarts (`<effective dir>.edits.json`), when
+   * the effective directory is a stable one given by the caller; a temp directory keeps them for the process only.
+   */
+  private constructor(readonly mountedDir: string, readonly dir: string, readonly journal: string | undefined) {}
 
-  /** Makes the effective directory (a fresh temp directory unless one is given) from the mounted one. */
+  /** Makes the effective directory (a fresh temp directory unless one is given) from the mounted one and the journal. */
   static async create(mountedDir: string, effectiveDir?: string): Promise<EffectiveConfig> {
     const dir = effectiveDir ?? await mkdtemp(path.join(tmpdir(), 'kisflow-effective-'));
-    const e = new EffectiveConfig(path.resolve(mountedDir), path.resolve(dir));
+    const e = new EffectiveConfig(path.resolve(mountedDir), path.resolve(dir), effectiveDir ? `${path.resolve(dir)}.edits.json` : undefined);
+    const kept = e.journal ? await readFile(e.journal, 'utf8').catch(() => undefined) : undefined;
+    if (kept !== undefined) for (const rec of JSON.parse(kept) as EditRecord[]) e.take(rec);
     await e.rebuild();
     return e;
+  }
+
+  /** Writes the edits to the journal (embedded mode), when there is one. */
+  async persist(): Promise<void> {
+    if (this.journal) await writeFile(this.journal, JSON.stringify(this.edits), 'utf8');
   }
 
   get version(): number {
@@ -112,6 +123,11 @@ export class EffectiveConfig {
     for (const [file, text] of Object.entries(rec.content)) this.overlay.set(safeRelative(file), { text, version: rec.version });
     this.edits.push(rec);
     return true;
+  }
+
+  /** Forgets the overlay (the edits stay listed: a later edit builds on the mounted files). */
+  dropOverlay(): void {
+    this.overlay.clear();
   }
 
   /** Writes the mounted files and the overlay into `into` (default: the effective directory). */

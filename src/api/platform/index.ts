@@ -2,7 +2,7 @@
 // running deployment. Wiring, in `kisflow run` (the console parts exist before the service, which is started
 // from the effective directory and told about the status observer and the dead-letter memory):
 //
-//   const parts = await preparePlatform(dir);
+//   const parts = await preparePlatform(dir, { logger, effectiveDir: process.env['KISFLOW_EFFECTIVE_DIR'] });
 //   const sup = await Supervisor.start(parts.effective.dir, {
 //     ..., observer: teeFlowObservers(observer, parts.observer), sourceObserver: teeSourceObservers(observer, parts.observer),
 //     onDeadLetters: parts.deadLetters.add,
@@ -20,13 +20,16 @@ import type {
   TryResult, ValidateResult,
 } from '../contract.js';
 import type { KisConfig, PlatformConfig } from '../../config/model.js';
+import { loadConfigDir } from '../../config/load.js';
 import { createKafka } from '../../kafka/client.js';
 import { ensureTopics } from '../../kafka/topics.js';
 import { errorMessage, isKisError } from '../../kernel/errors.js';
 import { configEditsTopic } from '../../kernel/names.js';
+import { silentLogger } from '../../observability/logger.js';
 import { StatusObserver } from '../../observability/status-observer.js';
 import { parseTime } from '../../repair/dlq.js';
 import { flowChangelogs, rewindFlow, type RewindTarget } from '../../repair/rewind.js';
+import { readTopics } from '../../repair/read.js';
 import { snapshotCommand } from '../../repair/snapshot.js';
 import type { Supervisor } from '../../runtime/supervisor.js';
 import { EffectiveConfig, problemsOf, safeRelative, type EditRecord } from './config-edits.js';
@@ -48,9 +51,43 @@ export interface PlatformParts {
   readonly deadLetters: MemoryDeadLetters;
 }
 
-/** `mountedDir`: the config directory as mounted (read-only is fine); `effectiveDir`: where the service runs from (default: a temp directory). */
-export async function preparePlatform(mountedDir: string, effectiveDir?: string): Promise<PlatformParts> {
-  return { effective: await EffectiveConfig.create(mountedDir, effectiveDir), observer: new StatusObserver(), deadLetters: new MemoryDeadLetters() };
+export interface PrepareOptions {
+  /** Where the service runs from (default: a temp directory). */
+  readonly effectiveDir?: string;
+  /** Kafka mode: read the applied edits first, so that a replica starts on the version the others run (default: a client from the config). */
+  readonly kafka?: Kafka;
+  readonly logger?: Logger;
+}
+
+/**
+ * Before the service starts: the effective directory (mounted files + applied edits), the status observer and
+ * the dead-letter memory. `mountedDir`: the config directory as mounted (read-only is fine). In Kafka mode the
+ * edits topic is read once here; an edit that is not valid on top of the mounted files any more (the ConfigMap
+ * changed under it) is left out, with a warning, rather than keep the service from starting.
+ */
+export async function preparePlatform(mountedDir: string, opts: PrepareOptions = {}): Promise<PlatformParts> {
+  const effective = await EffectiveConfig.create(mountedDir, opts.effectiveDir);
+  const logger = opts.logger ?? silentLogger();
+  const loaded = await loadConfigDir(mountedDir).catch(() => undefined);
+  const cluster = loaded?.config.global.kafka;
+  if (loaded && cluster) {
+    const kafka = opts.kafka ?? createKafka(cluster, logger);
+    const records = await readTopics(kafka, [configEditsTopic(loaded.config.global.appId)]).catch((err: unknown) => {
+      logger.warn({ err: errorMessage(err) }, 'console: the applied config edits could not be read; starting from the mounted files');
+      return [];
+    });
+    for (const r of records) if (r.value !== null) effective.take(JSON.parse(r.value) as EditRecord);
+    if (effective.edits.length > 0) {
+      await effective.rebuild();
+      const { problems } = await problemsOf(effective.dir);
+      if (problems.length > 0) {
+        logger.warn({ version: effective.version, problems: problems.map((p) => p.message) }, 'console: the applied edits are not valid on the mounted files; starting from the mounted files');
+        effective.dropOverlay();
+        await effective.rebuild();
+      }
+    }
+  }
+  return { effective, observer: new StatusObserver(), deadLetters: new MemoryDeadLetters() };
 }
 
 export interface PlatformDeps {
@@ -288,10 +325,11 @@ export class Platform implements PlatformBackend {
       // Embedded mode: no hot reload; the edit is kept in the effective directory and takes effect at the next start from it.
       e.take(rec);
       await e.rebuild();
-      return {
-        version: rec.version,
-        problems: [{ code: 'API_RESTART_NEEDED', message: `embedded mode does not reload while running: edit ${rec.version} is written to ${e.dir} and takes effect when the service is started again with --config ${e.dir}` }],
-      };
+      await e.persist();
+      const kept = e.journal
+        ? `it is kept in ${e.journal} and takes effect when the service starts again`
+        : `it is written to ${e.dir} for this process only (no stable effective directory was given): start the service with --config ${e.dir} to run it`;
+      return { version: rec.version, problems: [{ code: 'API_RESTART_NEEDED', message: `embedded mode does not reload while running: edit ${rec.version} is valid; ${kept}` }] };
     }
     await this.producer.send({ topic: configEditsTopic(this.appId), acks: -1, messages: [{ key: String(rec.version), value: JSON.stringify(rec) }] });
     const end = Date.now() + (this.d.applyTimeoutMs ?? 60_000);

@@ -209,6 +209,22 @@ describe('console backend, embedded mode', { timeout: 60_000 }, () => {
     await refused(backend.apply({ 'flows.yml': 'kistype: flow\nflow_name: Y\nflows: [{ fid: Nope }]\n' }, 'broken', 'ada'), 422);
   });
 
+  test('embedded edits survive a restart when the effective directory is a stable one', async () => {
+    const stable = path.join(path.dirname(parts.effective.dir), `${path.basename(parts.effective.dir)}-stable`);
+    try {
+      const first = await preparePlatform(dir, { effectiveDir: stable });
+      const edited = flowsYaml(n).replace('set: { checked: "true" }', 'set: { checked: "kept" }');
+      first.effective.take({ version: 1, at: 1, user: 'ada', message: 'm', files: ['flows.yml'], content: { 'flows.yml': edited }, nonce: 'x' });
+      await first.effective.persist();
+      const again = await preparePlatform(dir, { effectiveDir: stable });
+      assert.deepEqual(again.effective.edits.map((e) => e.version), [1]);
+      assert.match(await readFile(path.join(stable, 'flows.yml'), 'utf8'), /checked: "kept"/);
+    } finally {
+      await rm(stable, { recursive: true, force: true });
+      await rm(`${stable}.edits.json`, { force: true });
+    }
+  });
+
   test('rewind and snapshot are refused in embedded mode', async () => {
     await refused(backend.rewind(n.flow, { to: 'earliest' }), 409);
     await refused(backend.rewind('Nope', { to: 'earliest' }), 404);

@@ -4,7 +4,8 @@
 // output in the saved topic, the replay recorded), a job triggered and its run listed as succeeded, validate and
 // try on an edit, and apply changing the running flows on both replicas (config_version changes).
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -37,7 +38,7 @@ describe('console backend, Kafka mode, two replicas', { timeout: 180_000 }, () =
   const replicas: Replica[] = [];
 
   async function replica(): Promise<Replica> {
-    const parts = await preparePlatform(dir);
+    const parts = await preparePlatform(dir, { kafka, logger });
     const sup = await Supervisor.start(parts.effective.dir, {
       logger, observer: teeFlowObservers(parts.observer), sourceObserver: teeSourceObservers(parts.observer), onDeadLetters: parts.deadLetters.add,
     });
@@ -182,6 +183,11 @@ describe('console backend, Kafka mode, two replicas', { timeout: 180_000 }, () =
       return v.every((r) => !before.includes(r.config_version)) && v.length === 2 ? v : undefined;
     }, 60_000);
     assert.equal(new Set(after.map((r) => r.config_version)).size, 1, 'both replicas run the same version');
+    // A replica started after the edit reads it first and runs the edited flow from the start.
+    const late = await preparePlatform(dir, { kafka, logger });
+    assert.deepEqual(late.effective.edits.map((e) => e.version), [1]);
+    assert.match(await readFile(path.join(late.effective.dir, 'flows.yml'), 'utf8'), /fid: Stamp \}, \{ fid: Keep/);
+    await rm(late.effective.dir, { recursive: true, force: true });
     const c = await b.backend.config();
     assert.deepEqual(c.edits.map((e) => [e.version, e.user]), [[1, 'ada']]);
     assert.equal(c.documents.find((d) => d.id === n.flow)!.from, 'edit');
