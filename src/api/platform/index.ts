@@ -279,7 +279,8 @@ export class Platform implements PlatformBackend {
 
   async config(): Promise<ConfigView> {
     const e = this.d.parts.effective;
-    const { problems } = await problemsOf(e.dir);
+    // Under the running version's name, so that function modules edited since the last look are imported afresh.
+    const { problems } = await problemsOf(e.dir, `console-${this.d.supervisor.configVersion.slice(0, 12)}`);
     return {
       version: this.d.supervisor.configVersion,
       documents: await e.documents(),
