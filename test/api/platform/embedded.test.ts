@@ -152,6 +152,7 @@ describe('console backend, embedded mode', { timeout: 60_000 }, () => {
     assert.deepEqual(ex[0]!.partitions, [0]);
     await refused(backend.trigger('nope', {}), 404);
     await refused(backend.jobRuns('nope', 10), 404);
+    await refused(backend.kill('no-such-run'), 404);
   });
 
   test('config: documents with file and text, modules, no problems', async () => {
