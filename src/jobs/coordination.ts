@@ -36,6 +36,8 @@ export interface JobCoordination {
    * in the very next generation, nobody else can have seen the tick, so it fires again instead of being lost.
    */
   notRun(job: string, tick: number): void;
+  /** The partition of the jobs topic a job belongs to (Kafka mode). */
+  partitionOf?(job: string): number;
   /** Live executors, in a stable order every replica agrees on. */
   executors(): readonly ExecutorInfo[];
   appendTrigger(entry: TriggerEntry): Promise<void>;

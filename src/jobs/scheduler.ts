@@ -12,7 +12,7 @@ import type { CoordinationEvents, JobCoordination } from './coordination.js';
 import { JobExecutor, newRunId } from './executor.js';
 import type { JobHandlers, TriggerKind } from '../core/job-handlers.js';
 import { JobMetrics } from './metrics.js';
-import type { Dispatch, RunRecord, TriggerRequest } from './records.js';
+import type { Dispatch, ExecutorInfo, RunRecord, TriggerRequest } from './records.js';
 import { dayOf, RunBook } from './reports.js';
 import type { JobFlowRunner } from './runner.js';
 
@@ -75,6 +75,24 @@ export class JobScheduler {
 
   get runsInProgress(): number {
     return this.executor.inProgress;
+  }
+
+  /** Run ids executing on this replica now. */
+  runningIds(): string[] {
+    return this.executor.runningIds();
+  }
+
+  /** The live executors (members of the jobs group; this one alone in embedded mode). */
+  executors(): readonly ExecutorInfo[] {
+    return this.opts.coordination.executors();
+  }
+
+  /** The job partitions this replica owns (by the jobs it owns; embedded mode: partition 0). */
+  ownedPartitions(): number[] {
+    const of = this.opts.coordination.partitionOf;
+    const out = new Set<number>();
+    for (const job of this.owned.keys()) out.add(of ? of.call(this.opts.coordination, job) : 0);
+    return [...out].sort((a, b) => a - b);
   }
 
   /** Jobs this replica owns right now. */

@@ -47,6 +47,8 @@ export interface DeadLetterFilter {
   readonly until?: number;
   /** The record key, or the value of the row's `key` field... any row field equal to it (string compare). */
   readonly key?: string;
+  /** Only these dead letters, by replayKey(topic, partition, offset) (the console's selection). */
+  readonly ids?: ReadonlySet<string>;
 }
 
 export function toDeadLetter(r: TopicRecord): DeadLetterRecord {
@@ -70,6 +72,7 @@ export function toDeadLetter(r: TopicRecord): DeadLetterRecord {
 }
 
 export function matches(d: DeadLetterRecord, f: DeadLetterFilter): boolean {
+  if (f.ids !== undefined && !f.ids.has(replayKey(d.topic, d.partition, d.offset))) return false;
   if (f.code !== undefined && d.code !== f.code) return false;
   if (f.fn !== undefined && d.fn !== f.fn) return false;
   if (f.since !== undefined && d.at < f.since) return false;

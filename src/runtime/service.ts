@@ -5,8 +5,8 @@
 import type { KisConfig } from '../config/model.js';
 import type { Connector } from '../core/connector.js';
 import type { DeadLetter } from '../core/dead-letter.js';
-import type { Flow } from '../core/flow.js';
-import type { Row } from '../kernel/types.js';
+import type { Flow, RunResult } from '../core/flow.js';
+import type { Position, Row } from '../kernel/types.js';
 import type { EmbeddedLog } from '../connectors/embedded/log.js';
 import type { Transport } from '../connectors/transport.js';
 import { errorMessage, KisError } from '../kernel/errors.js';
@@ -115,6 +115,18 @@ export class KisService implements ServiceHarness {
     dispatcher.collect(f, result);
     const rejected = result.deadLetters.filter((d) => REJECTION_CODES.has(d.code)).length;
     return { out: result.output.length, rejected, deadLettered: result.deadLetters.length - rejected };
+  }
+
+  /**
+   * Rows through a flow from step `startAt`, in the executor of `partition` (state and order shared with the
+   * live stream), as a replay from the console needs: resolves once its Saves, sinks and dead letters are acknowledged.
+   */
+  async runInPartition(flowId: string, rows: readonly Row[], startAt: number, partition: number, positions?: readonly (Position | undefined)[]): Promise<RunResult> {
+    const f = this.flowOf(flowId);
+    const { dispatcher } = this.parts;
+    const result = await dispatcher.inPartition(f, partition, () => f.run(rows, { startAt, partition, ...(positions ? { positions } : {}) }));
+    dispatcher.collect(f, result);
+    return result;
   }
 
   static create(config: KisConfig, opts: ServiceOptions): KisService {

@@ -16,7 +16,7 @@ import type { SourceObserver } from '../core/source.js';
 import type { PrepareEnv } from '../core/pool.js';
 import { errorMessage, KisConfigErrors } from '../kernel/errors.js';
 import { prepareApp, type App } from './app.js';
-import { KisService, type RunSummary } from './service.js';
+import { KisService, type RunSummary, type ServiceOptions } from './service.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
@@ -26,6 +26,8 @@ export interface SupervisorOptions {
   readonly sourceObserver?: SourceObserver;
   readonly stateObserver?: StateObserver;
   readonly stdout?: PrepareEnv['stdout'];
+  /** Told about every dead letter of the running service (the console keeps them in embedded mode). */
+  readonly onDeadLetters?: ServiceOptions['onDeadLetters'];
   /** Told about every reload attempt (metrics). */
   readonly onReload?: (result: 'applied' | 'rejected', detail: string) => void;
 }
@@ -80,6 +82,21 @@ export class Supervisor {
 
   get current(): KisService {
     return this.service;
+  }
+
+  /** The loaded app (config and pool) the running service was built from. */
+  get loaded(): App {
+    return this.app;
+  }
+
+  /** The hash of the config directory the running service was built from (changes with every applied reload). */
+  get configVersion(): string {
+    return this.hash ?? '';
+  }
+
+  /** The directory the service runs from. */
+  get configDir(): string {
+    return this.dir;
   }
 
   get config(): App['config'] {
@@ -160,6 +177,7 @@ export class Supervisor {
       ...(this.opts.stateObserver ? { stateObserver: this.opts.stateObserver } : {}),
       ...(this.opts.stdout ? { stdout: this.opts.stdout } : {}),
       ...(this.opts.registry ? { registry: this.opts.registry } : {}),
+      ...(this.opts.onDeadLetters ? { onDeadLetters: this.opts.onDeadLetters } : {}),
     });
   }
 
