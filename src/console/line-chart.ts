@@ -27,7 +27,8 @@ function label(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
-export function lineChart(title: string, testid: string, series: readonly Series[], unit = ''): HTMLElement {
+/** `tick` labels the x axis (default: the time of day; the jobs' chart gives the day). */
+export function lineChart(title: string, testid: string, series: readonly Series[], unit = '', tick: (t: number) => string = clock): HTMLElement {
   const all = series.flatMap((s) => s.points);
   const box = el('figure', { class: 'chart', testid });
   box.appendChild(el('figcaption', {}, title));
@@ -47,8 +48,9 @@ export function lineChart(title: string, testid: string, series: readonly Series
     chart.appendChild(svg('line', { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: 'grid' }));
     chart.appendChild(svg('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, `${label(v)}${i === 4 ? unit : ''}`));
   }
-  for (const t of [t0, (t0 + t1) / 2, t1]) {
-    chart.appendChild(svg('text', { x: x(t), y: H - 6, 'text-anchor': 'middle', class: 'axis' }, clock(t)));
+  const ticks: [number, string][] = [[t0, 'start'], [(t0 + t1) / 2, 'middle'], [t1, 'end']];
+  for (const [t, anchor] of ticks) {
+    chart.appendChild(svg('text', { x: x(t), y: H - 6, 'text-anchor': anchor, class: 'axis' }, tick(t)));
   }
   for (const s of series) {
     if (s.points.length === 0) continue;

@@ -76,7 +76,7 @@ function frame(me: Me): void {
   mountBanner(banner);
   content = el('main', { class: 'content', testid: 'content' });
   app.append(nav, el('div', { class: 'page' },
-    el('header', { class: 'top' }, el('span', { class: 'app', testid: 'app-id' }, me.app.app_id),
+    el('header', { class: 'top' }, el('span', { class: 'app-name', testid: 'app-id' }, me.app.app_id),
       el('span', { class: 'who' }, el('span', { testid: 'me-user' }, me.user), ' ', el('span', { class: `role ${me.role}`, testid: 'me-role' }, me.role))),
     banner, content));
   show(currentRoute());

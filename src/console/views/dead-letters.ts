@@ -136,7 +136,8 @@ export function deadLettersView(host: HTMLElement, initialFlow: string | undefin
       selectionButton,
       operate ? actionButton('Replay all matching the filter', 'dl-replay-all', () => replay({ filter: applied }), 'plain') : null,
       button('Refresh', 'dl-refresh', () => attempt(load))),
-    el('div', { class: 'two wide-left' }, card('Letters', list), detail),
+    card('Letters', list),
+    detail,
     result,
   );
 

@@ -38,9 +38,11 @@ function drawGraph(graph: Graph): SVGSVGElement {
   const pos = new Map(layout.nodes.map((p) => [p.id, { x: MARGIN + p.col * (NODE_W + GAP_X), y: MARGIN + p.row * (NODE_H + GAP_Y) }] as const));
   const width = MARGIN * 2 + layout.cols * (NODE_W + GAP_X) - GAP_X;
   const height = MARGIN * 2 + layout.rows * (NODE_H + GAP_Y) - GAP_Y;
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'graph-svg', testid: 'graph-svg', role: 'img', 'aria-label': 'flow graph' });
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'graph-svg', testid: 'graph-svg', role: 'img', 'aria-label': 'flow graph' });
   root.appendChild(svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
     svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' }))));
+  // Scaled down to the card's width when wider, never up (CSSOM, which the CSP allows, unlike a style attribute).
+  root.style.maxWidth = `${width}px`;
 
   const edges = svg('g', { class: 'edges' });
   for (const e of graph.edges) {

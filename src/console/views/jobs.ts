@@ -68,7 +68,7 @@ export function jobsView(host: HTMLElement): Stop {
     daily.appendChild(lineChart('Succeeded / finished runs, per scene and day', 'chart-jobs-daily', keys.map((k, i) => ({
       name: k, tone: `c${(i % 6) + 1}`,
       points: d.by_scene.filter((r) => r.key === k).map((r) => ({ t: dayTime(r.day), v: r.ratio * 100 })).sort((a, b) => a.t - b.t),
-    })), '%'));
+    })), '%', (t) => new Date(t).toISOString().slice(5, 10)));
     clear(executors);
     executors.appendChild(table('executors', ['executor', 'host', 'pid', 'started', 'partitions', 'heartbeat', 'running'], ex.map((x) => el('tr', { testid: `executor-${x.id}` },
       el('td', { class: 'mono' }, x.id), el('td', {}, x.host), el('td', { class: 'num' }, String(x.pid)), el('td', {}, time(x.started)),
