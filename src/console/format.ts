@@ -44,6 +44,6 @@ export function ago(t: number | null | undefined, now: number = Date.now()): str
 
 export function duration(from: number | null, to: number | null): string {
   if (from == null) return '–';
-  const s = ((to ?? Date.now()) - from) / 1000;
+  const s = Math.max(0, ((to ?? Date.now()) - from) / 1000);
   return s < 60 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
 }

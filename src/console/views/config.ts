@@ -103,6 +103,8 @@ export function configView(host: HTMLElement): Stop {
     }
     showNotice(`applied as version ${r.version}`);
     files.clear();
+    drawChanged();
+    clear(checkOut);
     message.value = '';
     await load();
   });
@@ -118,7 +120,7 @@ export function configView(host: HTMLElement): Stop {
         isAdmin() ? el('span', { class: 'row' }, message, actionButton('Apply', 'config-apply', apply)) : null),
       checkOut),
     canOperate() ? card('Try it', el('div', { class: 'toolbar' }, el('label', {}, 'Flow ', tryFlow)),
-      el('label', {}, 'Sample rows (JSON array)', tryRows), actionButton('Try it', 'config-try', tryIt), tryOut) : el('span'),
+      el('label', { class: 'block' }, 'Sample rows (JSON array)', tryRows), actionButton('Try it', 'config-try', tryIt), tryOut) : el('span'),
     card('Documents', docs),
     card('Applied edits', edits),
   );

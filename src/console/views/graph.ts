@@ -37,7 +37,8 @@ function drawGraph(graph: Graph): SVGSVGElement {
   const layout = layoutGraph(graph);
   const pos = new Map(layout.nodes.map((p) => [p.id, { x: MARGIN + p.col * (NODE_W + GAP_X), y: MARGIN + p.row * (NODE_H + GAP_Y) }] as const));
   const width = MARGIN * 2 + layout.cols * (NODE_W + GAP_X) - GAP_X;
-  const height = MARGIN * 2 + layout.rows * (NODE_H + GAP_Y) - GAP_Y;
+  // Room under the last row for a backwards (load) edge, which runs below the nodes.
+  const height = MARGIN * 2 + layout.rows * (NODE_H + GAP_Y);
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'graph-svg', testid: 'graph-svg', role: 'img', 'aria-label': 'flow graph' });
   root.appendChild(svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
     svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' }))));

@@ -33,23 +33,23 @@ export function jobView(host: HTMLElement, job: string): Stop {
     if (!drawnHead) {
       drawnHead = true;
       head.append(el('h1', { testid: 'job-title' }, row?.name ?? job, el('span', { class: 'sub' }, row ? ` scene ${row.scene} · ${row.trigger} · ${row.runs_what} · success ${percent(row.success_ratio)}` : '')),
-        mayAct ? triggerForm(job, () => undefined) : el('span'));
+        el('div', { class: 'toolbar' }, mayAct ? triggerForm(job, () => undefined) : null));
     }
     for (const d of runs.querySelectorAll('details')) {
       const id = d.getAttribute('data-testid')?.replace(/^run-log-/, '');
       if (id) { if (d.open) open.add(id); else open.delete(id); }
     }
     clear(runs);
-    runs.appendChild(table('job-runs', ['run', 'status', 'scheduled', 'started', 'took', 'executor', 'shard', 'attempt', 'rows in', 'rows out', 'error', 'log', ''],
+    runs.appendChild(table('job-runs', ['run', 'status', 'started', 'took', 'executor', 'shard · attempt', 'rows in → out', 'error', 'log', ''],
       r.runs.map((run) => {
         const log = logCell(run);
         const details = log.querySelector('details');
         if (details && open.has(run.run_id)) details.open = true;
         return el('tr', { testid: `run-${run.run_id}` },
           el('td', { class: 'mono' }, run.run_id), el('td', { testid: `run-${run.run_id}-status` }, statusBadge(run.status)),
-          el('td', {}, time(run.scheduled_at)), el('td', {}, time(run.started_at)), el('td', {}, duration(run.started_at, run.ended_at)),
-          el('td', { class: 'mono' }, run.executor), el('td', { class: 'num' }, `${run.shard + 1}/${run.shards}`), el('td', { class: 'num' }, String(run.attempt)),
-          el('td', { class: 'num' }, count(run.rows_in)), el('td', { class: 'num' }, count(run.rows_out)),
+          el('td', { title: `scheduled ${time(run.scheduled_at)}` }, time(run.started_at ?? run.scheduled_at)), el('td', {}, duration(run.started_at, run.ended_at)),
+          el('td', { class: 'mono' }, run.executor), el('td', { class: 'num' }, `${run.shard + 1}/${run.shards} · #${run.attempt}`),
+          el('td', { class: 'num' }, `${count(run.rows_in)} → ${count(run.rows_out)}`),
           el('td', { class: 'wrap bad-text' }, run.error ?? ''), log,
           el('td', {}, mayAct && run.status === 'running' ? actionButton('Kill', `kill-${run.run_id}`, () => attempt(async () => {
             const k = await post<KillResult>(`runs/${seg(run.run_id)}/kill`, {});
