@@ -24,7 +24,7 @@ function niceMax(v: number): number {
 function label(v: number): string {
   if (v >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(v >= 1e4 ? 0 : 1)}k`;
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return String(Number(v.toFixed(2)));
 }
 
 /** `tick` labels the x axis (default: the time of day; the jobs' chart gives the day). */

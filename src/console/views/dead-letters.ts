@@ -136,9 +136,9 @@ export function deadLettersView(host: HTMLElement, initialFlow: string | undefin
       selectionButton,
       operate ? actionButton('Replay all matching the filter', 'dl-replay-all', () => replay({ filter: applied }), 'plain') : null,
       button('Refresh', 'dl-refresh', () => attempt(load))),
+    result,
     card('Letters', list),
     detail,
-    result,
   );
 
   attempt(async () => {

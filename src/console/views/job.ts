@@ -16,7 +16,7 @@ function logCell(run: JobRun): HTMLElement {
   const details = el('details', { testid: `run-log-${run.run_id}` },
     el('summary', {}, `${run.log.length} line(s)${run.log_dropped ? `, ${run.log_dropped} dropped` : ''}`),
     el('pre', { class: 'log' }, run.log.join('\n')));
-  return el('td', {}, details);
+  return el('td', { class: 'wrap' }, details);
 }
 
 export function jobView(host: HTMLElement, job: string): Stop {
@@ -40,21 +40,22 @@ export function jobView(host: HTMLElement, job: string): Stop {
       if (id) { if (d.open) open.add(id); else open.delete(id); }
     }
     clear(runs);
-    runs.appendChild(table('job-runs', ['run', 'status', 'started', 'took', 'executor', 'shard · attempt', 'rows in → out', 'error', 'log', ''],
+    runs.appendChild(table('job-runs', ['run', 'status', 'started', 'took', 'executor', 'shard · attempt', 'rows in → out', 'error', 'log'],
       r.runs.map((run) => {
         const log = logCell(run);
         const details = log.querySelector('details');
         if (details && open.has(run.run_id)) details.open = true;
         return el('tr', { testid: `run-${run.run_id}` },
-          el('td', { class: 'mono' }, run.run_id), el('td', { testid: `run-${run.run_id}-status` }, statusBadge(run.status)),
+          el('td', { class: 'mono' }, run.run_id),
+          el('td', { testid: `run-${run.run_id}-status` }, statusBadge(run.status), ' ',
+            mayAct && run.status === 'running' ? actionButton('Kill', `kill-${run.run_id}`, () => attempt(async () => {
+              const k = await post<KillResult>(`runs/${seg(run.run_id)}/kill`, {});
+              showNotice(k.sent ? `kill sent to run ${k.run_id}` : `run ${k.run_id} was not running`);
+            }), 'danger') : null),
           el('td', { title: `scheduled ${time(run.scheduled_at)}` }, time(run.started_at ?? run.scheduled_at)), el('td', {}, duration(run.started_at, run.ended_at)),
           el('td', { class: 'mono' }, run.executor), el('td', { class: 'num' }, `${run.shard + 1}/${run.shards} · #${run.attempt}`),
           el('td', { class: 'num' }, `${count(run.rows_in)} → ${count(run.rows_out)}`),
-          el('td', { class: 'wrap bad-text' }, run.error ?? ''), log,
-          el('td', {}, mayAct && run.status === 'running' ? actionButton('Kill', `kill-${run.run_id}`, () => attempt(async () => {
-            const k = await post<KillResult>(`runs/${seg(run.run_id)}/kill`, {});
-            showNotice(k.sent ? `kill sent to run ${k.run_id}` : `run ${k.run_id} was not running`);
-          }), 'danger') : null));
+          el('td', { class: 'wrap bad-text' }, run.error ?? ''), log);
       }), 'no runs yet'));
   });
 }
