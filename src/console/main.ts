@@ -89,6 +89,8 @@ function signedIn(me: Me): void {
 }
 
 function login(): void {
+  // Several requests of one view may be refused at once; one login form is enough.
+  if (!current() && app.querySelector('[data-testid="login-form"]')) return;
   stopView();
   stopView = () => undefined;
   setMe(null);

@@ -29,6 +29,8 @@ export interface StubServer {
   readonly requests: RecordedRequest[];
   /** `${method} ${route}` -> a refusal the stub answers instead (as the real server would, e.g. a lowered role). */
   readonly refuse: Map<string, { status: number; code: string; message: string }>;
+  /** Forgets every session (as a server restart or an expired session would): the next request gets 401. */
+  dropSessions(): void;
   close(): Promise<void>;
 }
 
@@ -338,6 +340,7 @@ export async function startStubServer(dir: string, base = '/'): Promise<StubServ
     url: `http://127.0.0.1:${port}${base}`,
     requests,
     refuse,
+    dropSessions: () => sessions.clear(),
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

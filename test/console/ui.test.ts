@@ -246,6 +246,20 @@ describe('console UI in Chromium (stub API)', () => {
     assert.match(await text(page, 'user-ops'), /operator\s*billing/);
   });
 
+  test('a lost session (401) brings back the login form, and signing in again returns to the same view', async () => {
+    const page = await signIn(`${stub.url}#/graph`, 'view', 'view-pw');
+    await page.getByTestId('graph-svg').waitFor();
+    stub.dropSessions();
+    // The graph's next refresh is answered 401.
+    await page.getByTestId('login-form').waitFor();
+    assert.equal(await page.getByTestId('nav').count(), 0);
+    await page.getByTestId('login-user').fill('view');
+    await page.getByTestId('login-password').fill('view-pw');
+    await page.getByTestId('login-submit').click();
+    await page.getByTestId('graph-svg').waitFor();
+    assert.match(page.url(), /#\/graph$/);
+  });
+
   test('the console works under the base path /kisflow/, deep links included', async () => {
     const page = await signIn(`${prefixed.url}some/old/link#/jobs`, 'admin', 'admin-pw');
     await page.getByTestId('jobs-scene-billing').waitFor();
