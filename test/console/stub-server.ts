@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type {
   ApiError, ApplyResult, AuditPage, ConfigView, DeadLetter, DeadLetterPage, Executor, FunctionDetail, Graph, History,
-  HistoryPoint, JobDaily, JobRow, JobRuns, KillResult, Me, Overview, ReplayRequest, ReplayResult, ReplicaStatus, Role,
-  TriggerResult, TryResult, UserRow, ValidateResult,
+  HistoryPoint, JobDaily, JobRow, JobRuns, KillResult, Me, Overview, ReplayRequest, ReplayResult, ReplicaStatus, RewindResult, Role,
+  SnapshotResult, TriggerResult, TryResult, UserRow, ValidateResult,
 } from '../../src/api/contract.js';
 
 export interface RecordedRequest {
@@ -89,7 +89,7 @@ export async function startStubServer(dir: string, base = '/'): Promise<StubServ
     });
     const replica = (id: string, at: number): ReplicaStatus & { gone: boolean } => ({
       replica: id, host: `host-${id}`, pid: 4000 + id.length, started_at: T0 - 3600_000, at, interval_ms: 5000, mode: 'kafka', config_version: 'a1b2c3d4e5f60718',
-      ready: true, waiting: [], flows: { MyFlow1: { ...flowNumbers(20), partitions: [0, 1] } }, functions: [], sources: {}, jobs_running: [], gone: at < Date.now() - 15_000,
+      ready: true, waiting: [], flows: { MyFlow1: { ...flowNumbers(20), partitions: [0, 1] } }, functions: [], sources: { orders: { type: 'kafka', rows: 12000 }, payments: { type: 'binlog', rows: 800, leader: true } }, jobs_running: [], gone: at < Date.now() - 15_000,
     });
     return {
       app_id: 'shop', mode: 'kafka', now: Date.now(),
@@ -291,6 +291,16 @@ export async function startStubServer(dir: string, base = '/'): Promise<StubServ
       if ((m = /^runs\/([^/]+)\/kill$/.exec(route))) {
         if (!need('operator')) return;
         const r: KillResult = { run_id: decodeURIComponent(m[1]!), sent: true };
+        return send(res, 200, r);
+      }
+      if ((m = /^flows\/([^/]+)\/rewind$/.exec(route))) {
+        if (!need('operator')) return;
+        const r: RewindResult = { flow: decodeURIComponent(m[1]!), partitions: 2, detail: 'group offsets moved, state restored' };
+        return send(res, 200, r);
+      }
+      if ((m = /^sources\/([^/]+)\/snapshot$/.exec(route))) {
+        if (!need('operator')) return;
+        const r: SnapshotResult = { source: decodeURIComponent(m[1]!), request_id: 'snap-1' };
         return send(res, 200, r);
       }
       if (route === 'config/validate') {

@@ -61,6 +61,8 @@ describe('console UI in Chromium (stub API)', () => {
     const page = await chrome.newPage();
     const problems: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    const elsewhere: string[] = [];
+    page.on('request', (r) => { if (!r.url().startsWith(new URL(stub.url).origin)) elsewhere.push(r.url()); });
     await page.goto(stub.url);
     await page.getByTestId('login-user').fill('admin');
     await page.getByTestId('login-password').fill('nope');
@@ -77,6 +79,8 @@ describe('console UI in Chromium (stub API)', () => {
     assert.equal(await page.evaluate('document.cookie'), '');
     // Nothing broke the Content-Security-Policy (no inline script, no eval).
     assert.deepEqual(problems.filter((p) => /Content Security Policy/i.test(p)), []);
+    // Everything the page loads comes from the server it was served by (works offline, no CDN).
+    assert.deepEqual(elsewhere, []);
   });
 
   test('overview shows each flow\'s numbers, the charts and the replicas with the gone one marked', async () => {
@@ -244,6 +248,22 @@ describe('console UI in Chromium (stub API)', () => {
     await page.getByTestId('audit-0').waitFor();
     await page.getByTestId('nav-users').click();
     assert.match(await text(page, 'user-ops'), /operator\s*billing/);
+  });
+
+  test('repair: an operator rewinds a flow to the earliest offsets and asks a binlog source for a new snapshot', async () => {
+    const page = await signIn(stub.url, 'ops', 'ops-pw');
+    await page.getByTestId('overview-flows').waitFor();
+    await page.getByTestId('rewind-flow').selectOption('PayFlow');
+    await page.getByTestId('rewind-earliest').check();
+    await page.getByTestId('rewind-send').click();
+    assert.match(await text(page, 'notice-message'), /rewound PayFlow: 2 partition\(s\)/);
+    assert.deepEqual(lastPost(stub, 'flows/PayFlow/rewind')!.body, { to: 'earliest' });
+    await page.getByTestId('snapshot-source').selectOption('payments');
+    await page.getByTestId('snapshot-tables').fill('shop.orders, shop.users');
+    await page.getByTestId('snapshot-send').click();
+    // The rewind's notice is still up until the snapshot's answer replaces it.
+    await page.getByTestId('notice-message').filter({ hasText: 'snapshot of shop.orders, shop.users requested from payments' }).waitFor();
+    assert.deepEqual(lastPost(stub, 'sources/payments/snapshot')!.body, { tables: ['shop.orders', 'shop.users'] });
   });
 
   test('a lost session (401) brings back the login form, and signing in again returns to the same view', async () => {

@@ -6,7 +6,9 @@ import { badge, card, clear, el, table } from '../dom.js';
 import { ago, count, rate } from '../format.js';
 import { lineChart, type Series } from '../line-chart.js';
 import { href } from '../router.js';
+import { canOperate } from '../session.js';
 import { poll, type Stop } from '../view.js';
+import { repairPanel } from './repair.js';
 
 /** The points of the chosen flows added up per time (the history's times are aligned to its step). */
 function summed(history: History, flow: string): HistoryPoint[] {
@@ -51,6 +53,8 @@ export function overviewView(host: HTMLElement): Stop {
     card('Over the last 30 minutes', el('div', { class: 'toolbar' }, el('label', {}, 'Flow ', picker)), charts),
     card('Replicas', replicas),
   );
+  const repair = canOperate() ? repairPanel() : null;
+  if (repair) host.appendChild(repair.node);
   let lastHistory: History | null = null;
   const drawCharts = (): void => {
     if (!lastHistory) return;
@@ -93,6 +97,8 @@ export function overviewView(host: HTMLElement): Stop {
     const known = new Set([...picker.options].map((opt) => opt.value));
     for (const f of o.flows) if (!known.has(f.flow)) picker.appendChild(el('option', { value: f.flow }, f.flow));
     lastHistory = h;
+    repair?.update(o.flows.map((f) => f.flow),
+      [...new Set(o.replicas.filter((r) => !r.gone).flatMap((r) => Object.entries(r.sources).filter(([, src]) => src.type === 'binlog').map(([sid]) => sid)))].sort());
     drawCharts();
     clear(replicas);
     replicas.appendChild(table('overview-replicas', ['replica', 'state', 'host', 'pid', 'config', 'flows', 'jobs running', 'last heard'],
