@@ -11,7 +11,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` (the build) needs src/, which is copied after this cached layer.
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.console.json ./
+# The console's page (dist/console/) is built by this script from src/console.
+COPY scripts/build-console.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -32,6 +32,14 @@ export default defineConfig(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  // The console's page code runs in the browser and has its own tsconfig (DOM lib, no Node types).
+  {
+    files: ['src/console/**/*.ts'],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: { projectService: false, project: './tsconfig.console.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
 
   // Correctness rules, tuned to the house.
   {

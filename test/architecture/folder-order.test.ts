@@ -12,7 +12,7 @@ import ts from 'typescript';
 /** The folders of src/, earliest first. A new folder goes here, at the place its imports allow. */
 const ORDER = [
   'kernel', 'config', 'core', 'kafka', 'state', 'functions', 'sources', 'connectors', 'jobs',
-  'observability', 'runtime', 'repair', 'api', 'testing', 'cli',
+  'observability', 'runtime', 'repair', 'api', 'console', 'testing', 'cli',
 ] as const;
 
 /** The package's entry point: it re-exports from every folder and no folder imports it. */
@@ -111,6 +111,51 @@ function sourceFiles(dir: string): SourceFile[] {
     });
 }
 
+/**
+ * The console's page code (src/console) is loaded by the browser module by module, unbundled: it may import
+ * its own modules and, for types only (erased by tsc), the API contract; never a package or other src/ code.
+ */
+function consoleImportProblems(files: readonly SourceFile[]): string[] {
+  const problems: string[] = [];
+  for (const file of files) {
+    const sf = ts.createSourceFile(file.path, file.text, ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node): void => {
+      let spec: string | undefined;
+      let typeOnly = false;
+      if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+        spec = node.moduleSpecifier.text;
+        const clause = node.importClause;
+        typeOnly = clause !== undefined && (clause.isTypeOnly
+          || (clause.name === undefined && clause.namedBindings !== undefined && ts.isNamedImports(clause.namedBindings)
+            && clause.namedBindings.elements.every((e) => e.isTypeOnly)));
+      }
+      else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+        spec = node.moduleSpecifier.text;
+        typeOnly = node.isTypeOnly;
+      }
+      else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
+        spec = node.arguments[0].text;
+      }
+      if (spec !== undefined) {
+        const line = sf.getLineAndCharacterOfPosition(node.getStart()).line + 1;
+        const at = `${file.path}:${line} imports '${spec}'`;
+        if (!spec.startsWith('.')) problems.push(`${at}: the console loads no package (no bundler)`);
+        else if (!spec.endsWith('.js')) problems.push(`${at}: the browser needs the '.js' specifier`);
+        else {
+          const to = path.posix.normalize(path.posix.join(path.posix.dirname(file.path), spec)).replace(/\.js$/, '.ts');
+          if (!to.startsWith('src/console/')) {
+            if (to !== 'src/api/contract.ts') problems.push(`${at}: the console imports only its own modules and src/api/contract.ts`);
+            else if (!typeOnly) problems.push(`${at}: the contract is imported with \`import type\` only (the browser never loads it)`);
+          }
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  return problems;
+}
+
 describe('folder order', () => {
   test('every import in src/ goes to its own folder or an earlier one, and none leaves src/', () => {
     const files = sourceFiles('src');
@@ -150,5 +195,21 @@ describe('folder order', () => {
     ];
     assert.equal(problems.length, expected.length, problems.join('\n'));
     problems.forEach((p, i) => assert.ok(p.startsWith(expected[i]!), `problem ${i}:\n  got      ${p}\n  expected ${expected[i]}...`));
+  });
+
+  test('the console imports only its own modules, and the contract for types only', () => {
+    const files = sourceFiles('src/console');
+    assert.ok(files.length > 5, `only ${files.length} files found under src/console/`);
+    assert.deepEqual(consoleImportProblems(files), []);
+    const bad: SourceFile[] = [{
+      path: 'src/console/x.ts',
+      text: `import { ROLES } from '../api/contract.js';\nimport type { Me } from '../api/contract.js';\nimport { type Graph } from '../api/contract.js';\nimport { x } from '../runtime/app.js';\nimport { y } from 'yaml';\nimport { z } from './z';\nimport { w } from './w.js';\n`,
+    }];
+    assert.deepEqual(consoleImportProblems(bad).map((p) => p.split(': ')[0]), [
+      `src/console/x.ts:1 imports '../api/contract.js'`,
+      `src/console/x.ts:4 imports '../runtime/app.js'`,
+      `src/console/x.ts:5 imports 'yaml'`,
+      `src/console/x.ts:6 imports './z'`,
+    ]);
   });
 });

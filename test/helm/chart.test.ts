@@ -636,7 +636,7 @@ describe('Dockerfile structure (static checks only; the image is not built by th
     const rules = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     assert.equal(rules[0], '*', 'an allow-list: everything is ignored unless listed');
     const allowed = rules.filter((r) => r.startsWith('!')).map((r) => r.slice(1).replace(/\/$/, ''));
-    assert.deepEqual(allowed.sort(), ['config', 'package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    assert.deepEqual(allowed.sort(), ['config', 'package-lock.json', 'package.json', 'scripts/build-console.mjs', 'src', 'tsconfig.build.json', 'tsconfig.console.json', 'tsconfig.json']);
     assert.ok(rules.includes('**/node_modules/') && rules.includes('**/dist/'));
   });
 });
