@@ -150,6 +150,8 @@ export class KafkaAudit implements AuditLog {
   }
 
   async close(): Promise<void> {
+    // A connect still under way would leave a producer behind: wait for it, then disconnect what it made.
+    await this.connecting?.catch(() => undefined);
     const p = this.producer;
     this.producer = undefined;
     this.connecting = undefined;

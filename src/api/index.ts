@@ -6,7 +6,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { parseListen } from '../config/kinds/platform.js';
 import type { PlatformConfig } from '../config/model.js';
-import { KisError } from '../kernel/errors.js';
+import { errorMessage, KisError } from '../kernel/errors.js';
 import { KafkaAudit, MemoryAudit, type AuditLog } from './audit.js';
 import { Authenticator, type AuthOptions } from './auth/index.js';
 import type { PlatformBackend } from './backend.js';
@@ -67,6 +67,9 @@ export async function serveConsole(opts: ConsoleOptions): Promise<ConsoleServer>
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}${platform.basePath}`;
   logger.info({ url, base_path: platform.basePath, users: platform.users.length }, 'console listening');
+  // Connects the audit producer now, so that the first action does not wait for it; a failure here only
+  // means the first action tries again (and is refused with 503 if the trail still cannot be written).
+  audit.ready().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'the audit trail cannot be written yet; actions are refused until it can'));
   return {
     url,
     audit,

@@ -7,6 +7,9 @@ import { test } from 'node:test';
 import { verifyPassword } from '../../src/api/auth/password.js';
 import { usersCommand } from '../../src/api/auth/users-command.js';
 import { hasCode } from '../../src/kernel/errors.js';
+import { serveConsole } from '../../src/api/index.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { memoryBackend } from './fake-backend.js';
 import { loadYaml } from '../helpers.js';
 
 async function run(args: string[], stdin: string): Promise<string> {
@@ -46,4 +49,22 @@ test('kisflow users hash through the command line, the password on stdin', async
   const hash = /password_hash: "([^"]+)"/.exec(stdout)?.[1];
   assert.ok(hash, stdout);
   assert.equal(await verifyPassword('s3cret', hash), true);
+});
+
+test('a hash printed by users hash, loaded from the platform section, lets its user sign in on the console', async () => {
+  const line = await run(['hash'], 'pa55 word');
+  const r = loadYaml(`kistype: global\nplatform:\n  listen: "127.0.0.1:0"\n  base_path: /ops\n  session_secret: "\${SECRET}"\n  users:\n    - name: ann\n      role: admin\n      ${line}`, { SECRET: 'shared' });
+  assert.deepEqual(r.errors.map((e) => e.message), []);
+  const server = await serveConsole({ platform: r.config!.global.platform!, backend: memoryBackend(), logger: silentLogger(), version: '1' });
+  try {
+    assert.ok(server.url.endsWith('/ops/'));
+    const login = (password: string): Promise<Response> => fetch(`${server.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ann', password }) });
+    assert.equal((await login('pa55 word\n')).status, 401);
+    const ok = await login('pa55 word');
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.getSetCookie()[0]!, /Path=\/ops\//);
+    assert.equal(((await ok.json()) as { role: string }).role, 'admin');
+  } finally {
+    await server.close();
+  }
 });
