@@ -2,6 +2,7 @@
 // kisflow run | validate | graph | export — the command line of the service.
 import './quiet-libraries.js'; // first: it sets what libraries read when they load
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { exportConfigTo } from '../config/export.js';
@@ -9,6 +10,7 @@ import { loadConfigDir } from '../config/load.js';
 import { errorMessage, isKisError, KisConfigErrors } from '../kernel/errors.js';
 import { jobsCommand } from '../jobs/index.js';
 import { usersCommand } from '../api/auth/users-command.js';
+import { prepareConsole, startConsole, type RunningConsole } from './console.js';
 import { RewindAgent, repairCommands, type FlowControl } from '../repair/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
@@ -28,7 +30,9 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 const USAGE = `usage: kisflow <command> [--config DIR]
 
 commands:
-  run       run the flows of a config directory (ends by itself when every source is finite)
+  run       run the flows of a config directory (ends by itself when every source is finite);
+            --console [HOST:PORT] serves the web console too (default 127.0.0.1:8088) and keeps
+            serving after a finite run, until Ctrl-C
   validate  check a config directory as a whole, and the tables of storage connectors whose database
             answers (--offline: not those); exit 0, or exit 1 listing every error
   jobs      scheduled jobs: list [--scene S] | runs JOB | trigger JOB [--params JSON] | kill RUN |
@@ -64,13 +68,16 @@ async function main(argv: string[]): Promise<number> {
     if (dir === undefined) throw new UsageError('--config needs a directory');
     return jobs(dir, rest);
   }
+  // `--console` may stand alone (the default address): give parseArgs an empty value for it.
+  const args = argv.flatMap((a, i) => (a === '--console' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-')) ? [a, ''] : [a]));
   const { values, positionals } = parseArgs({
-    args: argv,
+    args,
     allowPositionals: true,
     options: {
       config: { type: 'string' },
       out: { type: 'string' },
       offline: { type: 'boolean' },
+      console: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -81,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const dir = values.config ?? process.env['KISFLOW_CONFIG'] ?? 'config';
+  if (values.console !== undefined && command !== 'run') throw new UsageError('--console is an option of run');
 
   switch (command) {
     case 'validate': {
@@ -109,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'run':
-      return run(dir);
+      return run(dir, values.console);
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -142,7 +150,7 @@ function pendingOf(supervisor: Supervisor | undefined): string {
 /** A second signal sooner than this after the first counts as the same one. */
 const SAME_SIGNAL_MS = 100;
 
-async function run(dir: string): Promise<number> {
+async function run(dir: string, consoleListen: string | undefined): Promise<number> {
   const logger = createLogger();
   const registry = new Registry();
   // One observer for the life of the process: a hot reload swaps the service, not the metrics.
@@ -151,6 +159,8 @@ async function run(dir: string): Promise<number> {
   let supervisor: Supervisor | undefined;
   let drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   let signals = 0;
+  let stopWaiting: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => { stopWaiting = resolve; });
   let drainTimer: NodeJS.Timeout | undefined;
   let watchdog: Watchdog | undefined;
   let pendingTimer: NodeJS.Timeout | undefined;
@@ -166,6 +176,7 @@ async function run(dir: string): Promise<number> {
       process.exit(130);
     }
     logger.info({ signal: sig, drainTimeoutMs }, 'stopping: sources stop, in-flight batches finish, sinks flush');
+    stopWaiting();
     const waitingFor = (): string => pendingOf(supervisor);
     // Armed first: it holds even if stopping blocks the event loop. Told what the stop waits for once a second.
     const dog = startWatchdog(drainTimeoutMs, waitingFor());
@@ -184,16 +195,21 @@ async function run(dir: string): Promise<number> {
   process.on('SIGTERM', onSignal);
   let server: Server | undefined;
   let rewinds: RewindAgent | undefined;
+  let consoleServer: RunningConsole | undefined;
   try {
-    const sup = await Supervisor.start(dir, {
+    // With the console, the service runs from a copy of the directory with the console's edits laid over it.
+    const platform = await prepareConsole(dir, consoleListen, logger);
+    const sup = await Supervisor.start(platform?.parts.effective.dir ?? dir, {
       logger,
       registry,
-      observer,
-      sourceObserver: observer,
+      observer: platform ? platform.flowObserver(observer) : observer,
+      sourceObserver: platform ? platform.sourceObserver(observer) : observer,
       stateObserver: observer,
       onReload: (result) => observer.configReload(result),
+      ...(platform ? { dataDir: path.resolve(dir), onDeadLetters: platform.parts.deadLetters.add } : {}),
     });
     supervisor = sup;
+    if (platform) consoleServer = await startConsole(platform, sup, logger);
     drainTimeoutMs = sup.config.global.drainTimeoutMs;
     if (signals > 0) sup.stop();
     const prom = sup.config.global.prometheus;
@@ -205,8 +221,14 @@ async function run(dir: string): Promise<number> {
     rewinds = followRewinds(sup, logger);
     const summary: SummaryInput = await sup.done();
     if (wantsSummary(process.env, process.stderr.isTTY)) process.stderr.write(humanSummary(summary, sup.config));
+    if (consoleServer && signals === 0) {
+      // A finite run is over; its figures, dead letters and jobs stay on the console until the operator stops it.
+      logger.info({ url: consoleServer.url }, 'the run finished; the console stays up until Ctrl-C (SIGINT) or SIGTERM');
+      await stopped;
+    }
     return 0;
   } finally {
+    await consoleServer?.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the console failed'));
     await rewinds?.stop();
     if (drainTimer) clearTimeout(drainTimer);
     if (pendingTimer) clearInterval(pendingTimer);

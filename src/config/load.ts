@@ -18,6 +18,8 @@ export { BINLOG_START } from './kinds/source.js';
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
+  /** Where relative data paths in params resolve (KisConfig.dataDir); default: the config directory. */
+  dataDir?: string;
 }
 
 export interface ConfigFile {
@@ -129,6 +131,6 @@ export function loadConfigFiles(dir: string, files: readonly ConfigFile[], opts:
     docsByOrigin.get(`${origin.file}#${origin.doc}`)?.locate(p);
   if (errors.length > 0) return { config: undefined, errors, locate };
   const { global, sources, flows, funcs, conns, jobs } = ctx;
-  const config: KisConfig = deepFreeze({ dir, global, sources, flows, funcs, conns, jobs, templates });
+  const config: KisConfig = deepFreeze({ dir, dataDir: opts.dataDir !== undefined ? path.resolve(opts.dataDir) : dir, global, sources, flows, funcs, conns, jobs, templates });
   return { config, errors, locate };
 }

@@ -124,6 +124,12 @@ export interface SourceConfig {
 export interface KisConfig {
   /** Absolute path of the config directory; relative paths in params resolve against it. */
   readonly dir: string;
+  /**
+   * Where relative data paths in params resolve (files a source reads, SQLite databases, checkpoint files):
+   * the config directory, except when the service runs from a copy of it with the console's edits laid over
+   * (then the mounted directory, so that data lands where it always did).
+   */
+  readonly dataDir: string;
   readonly global: GlobalConfig;
   readonly sources: ReadonlyMap<string, SourceConfig>;
   readonly flows: ReadonlyMap<string, FlowConfig>;

@@ -10,7 +10,7 @@ import { createSqliteConnector, SqliteConnParamsCodec, type SqliteConnParams } f
 import { bindStorage } from './storage-binding.js';
 
 function storageEnv(env: ConnectorEnv): StorageEnv {
-  return { appId: env.config.global.appId, configDir: env.config.dir, logger: env.logger, clock: env.clock };
+  return { appId: env.config.global.appId, configDir: env.config.dataDir, logger: env.logger, clock: env.clock };
 }
 
 /** A storage type: its driver's factory, bound to the runtime. */

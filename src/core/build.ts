@@ -83,7 +83,7 @@ export function buildFlows(
           }
         }
         try {
-          handler = impl.prepare(params, { ...env, where, configDir: config.dir });
+          handler = impl.prepare(params, { ...env, where, configDir: config.dataDir });
         } catch (err) {
           errors.push(at(config, env, fc.origin, ['flows', index], isKisError(err) ? err.code : 'KIS_ERR_CONFIG_SCHEMA', errorMessage(err), err));
           return;

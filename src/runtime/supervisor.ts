@@ -26,6 +26,8 @@ export interface SupervisorOptions {
   readonly sourceObserver?: SourceObserver;
   readonly stateObserver?: StateObserver;
   readonly stdout?: PrepareEnv['stdout'];
+  /** Where relative data paths resolve when `dir` is a copy of the config directory (the console's effective directory). */
+  readonly dataDir?: string;
   /** Told about every dead letter of the running service (the console keeps them in embedded mode). */
   readonly onDeadLetters?: ServiceOptions['onDeadLetters'];
   /** Told about every reload attempt (metrics). */
@@ -73,7 +75,7 @@ export class Supervisor {
 
   /** Loads and validates the config, starts the service, and (Kafka mode) starts watching for changes. */
   static async start(dir: string, opts: SupervisorOptions): Promise<Supervisor> {
-    const app = await prepareApp(dir);
+    const app = await prepareApp(dir, opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {});
     const s = new Supervisor(dir, app, opts);
     s.hash = await hashDir(dir, app.config.global.functions);
     s.schedule();
@@ -135,7 +137,7 @@ export class Supervisor {
     const logger = this.opts.logger;
     let next: App;
     try {
-      next = await prepareApp(this.dir, { moduleVersion: `${hash.slice(0, 12)}-${++this.generation}` });
+      next = await prepareApp(this.dir, { moduleVersion: `${hash.slice(0, 12)}-${++this.generation}`, ...(this.opts.dataDir !== undefined ? { dataDir: this.opts.dataDir } : {}) });
       KisService.create(next.config, { pool: next.pool, logger, withoutSources: true, withoutJobs: true }); // builds every flow: params, expressions
     } catch (err) {
       const detail = err instanceof KisConfigErrors ? err.errors.map((e) => e.message).join('\n') : errorMessage(err);

@@ -40,7 +40,7 @@ export const binlogSourceType: SourceTypeSpec<BinlogSourceParamsT> = {
     const kafka = env.kafka?.();
     const store = kafka && params.checkpoint_file === undefined
       ? new KafkaCheckpointStore(kafka, params.checkpoint_topic ?? binlogCheckpointTopic(appId), sc.sid, env.logger)
-      : new FileCheckpointStore(path.resolve(env.config.dir, params.checkpoint_file ?? binlogCheckpointFile(sc.sid)));
+      : new FileCheckpointStore(path.resolve(env.config.dataDir, params.checkpoint_file ?? binlogCheckpointFile(sc.sid)));
     const election = electionNames(appId, sc.sid);
     return new BinlogSource({
       id: sc.sid,

@@ -7,5 +7,5 @@ export const fileSourceType: SourceTypeSpec<FileSourceParamsT> = {
   name: 'file',
   description: 'JSON lines from a file, read once.',
   params: FileSourceParams,
-  create: (sc, params, env) => new FileSource(sc.sid, params, env.config.dir),
+  create: (sc, params, env) => new FileSource(sc.sid, params, env.config.dataDir),
 };
