@@ -42,10 +42,19 @@ export function jobDaily(jobs: JobScheduler | undefined, days: number, now = Dat
   };
 }
 
-/** The executors: the group's members (this replica alone in embedded mode), with what their status records say. */
+/**
+ * The executors: the group's members (this replica alone in embedded mode), with what their status records say,
+ * and the live replicas whose records name an executor this replica has not seen in the group yet (the member
+ * list reaches a replica only with a rebalance).
+ */
 export function executorsOf(jobs: JobScheduler | undefined, records: readonly StatusRecord[]): Executor[] {
   if (!jobs) return [];
-  return jobs.executors().map((e) => {
+  const members = jobs.executors();
+  const known = new Set(members.map((e) => e.id));
+  const fromRecords: Executor[] = records.filter((r) => r.executor && !known.has(r.executor)).map((r) => ({
+    id: r.executor!, host: r.host, pid: r.pid, started: r.started_at, partitions: [...(r.job_partitions ?? [])], heartbeat: r.at, jobs_running: [...r.jobs_running],
+  }));
+  return [...members.map((e) => {
     const rec = records.find((r) => r.executor === e.id);
     return {
       id: e.id, host: e.host, pid: e.pid, started: e.started,
@@ -53,5 +62,5 @@ export function executorsOf(jobs: JobScheduler | undefined, records: readonly St
       heartbeat: rec?.at ?? null,
       jobs_running: e.id === jobs.executorId ? jobs.runningIds() : [...(rec?.jobs_running ?? [])],
     };
-  });
+  }), ...fromRecords].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
