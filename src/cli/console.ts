@@ -3,6 +3,7 @@
 // status observer, the dead-letter memory) are made first; the backend and the HTTP server once it runs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { hashPassword } from '../api/auth/index.js';
@@ -23,6 +24,8 @@ export const LOCAL_CONSOLE = '127.0.0.1:8088';
 export interface PreparedConsole {
   readonly platform: PlatformConfig;
   readonly parts: PlatformParts;
+  /** The effective directory is a temporary one, removed when the console closes (after the service stopped). */
+  readonly temporary: boolean;
   flowObserver(metrics: FlowObserver): FlowObserver;
   sourceObserver(metrics: SourceObserver): SourceObserver;
 }
@@ -47,8 +50,11 @@ function version(): string {
  */
 export async function prepareConsole(dir: string, listen: string | undefined, logger: Logger): Promise<PreparedConsole | undefined> {
   let configured: PlatformConfig | undefined;
+  let embedded: boolean;
   try {
-    configured = (await loadConfigDir(dir)).config.global.platform;
+    const { config } = await loadConfigDir(dir);
+    configured = config.global.platform;
+    embedded = config.global.kafka === undefined;
   } catch {
     return undefined;
   }
@@ -67,10 +73,14 @@ export async function prepareConsole(dir: string, listen: string | undefined, lo
       process.stderr.write(`kisflow: console user 'admin', password '${password}' (this run only; platform.users in the global document makes lasting ones)\n`);
     }
   }
-  const parts = await preparePlatform(dir);
+  // Embedded mode does not reload while running: an applied edit takes effect at the next start, so its
+  // effective directory (and the journal of edits beside it) must outlive the process.
+  const stable = embedded ? await stableEffectiveDir(dir) : undefined;
+  const parts = await preparePlatform(dir, { logger, ...(stable !== undefined ? { effectiveDir: stable } : {}) });
   return {
     platform,
     parts,
+    temporary: stable === undefined,
     flowObserver: (metrics) => teeFlowObservers(metrics, parts.observer),
     sourceObserver: (metrics) => teeSourceObservers(metrics, parts.observer),
   };
@@ -91,10 +101,22 @@ export async function startConsole(prepared: PreparedConsole, supervisor: Superv
       close: async () => {
         await server.close();
         await backend.close();
+        if (prepared.temporary) await rm(parts.effective.dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await backend.close();
     throw err;
+  }
+}
+
+/** `<config dir>/.kisflow/effective` (hidden: the loader skips it), or undefined when the directory is not writable. */
+async function stableEffectiveDir(dir: string): Promise<string | undefined> {
+  const home = path.join(path.resolve(dir), '.kisflow');
+  try {
+    await mkdir(home, { recursive: true });
+    return path.join(home, 'effective');
+  } catch {
+    return undefined;
   }
 }
