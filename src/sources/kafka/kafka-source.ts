@@ -273,7 +273,7 @@ export class KafkaSource implements Source {
         rows.push(res);
         positions.push(position);
       } else {
-        (undecodable ??= []).push({ raw: m.value?.toString('utf8') ?? '', reason: `${topic}[${partition}]@${m.offset}: ${res}`, position });
+        (undecodable ??= []).push({ raw: m.value?.toString('utf8') ?? '', ...(m.value ? { bytes: m.value } : {}), reason: `${topic}[${partition}]@${m.offset}: ${res}`, position });
       }
     }
     return batchOf(source, partition, rows, positions, undecodable ?? []);
