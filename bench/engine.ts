@@ -104,6 +104,11 @@ interface Outcome {
   readonly rows: number;
   /** Time spent processing, generation of the rows excluded (it is the same on both sides). */
   readonly ms: number;
+  /**
+   * CPU time of this process over the same stretches (process.cpuUsage: every thread, GC included). On a
+   * machine shared with other work a run waits for a core; its CPU time does not grow with the waiting.
+   */
+  readonly cpuMs: number;
   readonly output: number;
   readonly rejected: number;
   /** Sum of `net` over the output rows, when asked for (warm-up only: it adds work to the timed path). */
@@ -126,16 +131,20 @@ function sampleRss(): void {
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 100);
 
 /** Drives `processBatch` over `rows` generated rows in batches, timing only the processing. */
-async function drive(rows: number, processBatch: (batch: Row[]) => Promise<void>): Promise<{ ms: number; rssAt: number[]; heapAt: number[] }> {
+async function drive(rows: number, processBatch: (batch: Row[]) => Promise<void>): Promise<{ ms: number; cpuMs: number; rssAt: number[]; heapAt: number[] }> {
   const marks = [0.25, 0.5, 0.75, 1].map((q) => Math.max(1, Math.round(rows * q)));
   const rssAt: number[] = [];
   const heapAt: number[] = [];
   let ms = 0;
+  let cpuUs = 0;
   for (let start = 0; start < rows; start += BATCH) {
     const batch = makeBatch(start, Math.min(BATCH, rows - start));
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await processBatch(batch);
     ms += performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    cpuUs += c.user + c.system;
     sampleRss();
     const done = start + batch.length;
     while (rssAt.length < marks.length && done >= marks[rssAt.length]!) {
@@ -145,7 +154,7 @@ async function drive(rows: number, processBatch: (batch: Row[]) => Promise<void>
       heapAt.push(m.heapUsed);
     }
   }
-  return { ms, rssAt, heapAt };
+  return { ms, cpuMs: cpuUs / 1000, rssAt, heapAt };
 }
 
 async function runEngine(app: App, flowId: string, rows: number, withChecksum = false): Promise<Outcome> {
@@ -158,13 +167,16 @@ async function runEngine(app: App, flowId: string, rows: number, withChecksum = 
   });
   try {
     const timed = await drive(rows, (batch) => service.feed(SOURCE, [flowId], batch));
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await service.settle();
+    const c = process.cpuUsage(c0);
     const summary = service.summary();
     return {
       label: `engine ${flowId}`,
       rows,
       ms: timed.ms + (performance.now() - t0),
+      cpuMs: timed.cpuMs + (c.user + c.system) / 1000,
       output: summary.rowsOut[flowId] ?? 0,
       rejected: summary.deadLetters[flowId] ?? 0,
       checksum: withChecksum ? checksum : undefined,
@@ -201,7 +213,7 @@ async function runBaseline(rows: number, withChecksum = false): Promise<Outcome>
     await sink(priced);
     rejected += dead.length;
   });
-  return { label: 'baseline', rows, ms: timed.ms, output, rejected, checksum: withChecksum ? checksum : undefined, rssAt: timed.rssAt, heapAt: timed.heapAt };
+  return { label: 'baseline', rows, ms: timed.ms, cpuMs: timed.cpuMs, output, rejected, checksum: withChecksum ? checksum : undefined, rssAt: timed.rssAt, heapAt: timed.heapAt };
 }
 
 function check(engine: Outcome, baseline: Outcome): void {
@@ -216,6 +228,8 @@ function check(engine: Outcome, baseline: Outcome): void {
 }
 
 const rate = (o: Outcome): number => o.rows / (o.ms / 1000);
+/** Rows per second of CPU time: the steadier figure on a shared machine. */
+const cpuRate = (o: Outcome): number => o.rows / (o.cpuMs / 1000);
 const fmtRate = (r: number): string => `${Math.round(r).toLocaleString('en-US')} rows/s`;
 const mb = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MB`;
 function median(xs: readonly number[]): number {
@@ -224,7 +238,7 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 function line(o: Outcome): string {
-  return `  ${o.label.padEnd(22)} ${fmtRate(rate(o)).padStart(18)}  ${(o.ms / 1000).toFixed(2)} s  out ${o.output}  rejected ${o.rejected}` +
+  return `  ${o.label.padEnd(22)} ${fmtRate(rate(o)).padStart(18)}  ${(o.ms / 1000).toFixed(2)} s  ${(o.cpuMs * 1000 / o.rows).toFixed(2)} CPU µs/row  out ${o.output}  rejected ${o.rejected}` +
     `  rss@25/50/75/100% ${o.rssAt.map(mb).join(' / ')}  heap ${o.heapAt.map(mb).join(' / ')}`;
 }
 
@@ -267,6 +281,11 @@ async function main(): Promise<void> {
   console.log(`baseline (hand loop)   ${fmtRate(baselineBest)} (best of ${ROUNDS}; median ${fmtRate(median(baselineRuns.map(rate)))})`);
   console.log(`ratio engine/baseline  ${ratio.toFixed(3)} best/best, ${medianRatio.toFixed(3)} median/median (goal >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'})`);
   console.log(`engine cost per row    ${((1 / engineBest - 1 / baselineBest) * 1e6).toFixed(2)} µs over the baseline's ${(1e6 / baselineBest).toFixed(2)} µs`);
+  // The same by CPU time, per round (each engine run against the baseline run next to it), then the median.
+  const cpuRatios = engineRuns.map((e, r) => cpuRate(e) / cpuRate(baselineRuns[r]!));
+  const cpuOver = engineRuns.map((e, r) => (e.cpuMs - baselineRuns[r]!.cpuMs) * 1000 / e.rows);
+  console.log(`by CPU time            ratio per round ${cpuRatios.map((x) => x.toFixed(3)).join(', ')}; median ${median(cpuRatios).toFixed(3)}; ` +
+    `engine CPU per row over the baseline's, median ${median(cpuOver).toFixed(2)} µs (baseline ${median(baselineRuns.map((b) => b.cpuMs * 1000 / b.rows)).toFixed(2)} µs)`);
   const rssStart = Math.min(...engineRuns.map((o) => o.rssAt[0]!));
   const rssEnd = Math.max(...engineRuns.map((o) => o.rssAt[o.rssAt.length - 1]!));
   console.log(`engine RSS over the rounds: lowest at 25% ${mb(rssStart)}, highest at 100% ${mb(rssEnd)}`);

@@ -8,7 +8,8 @@
 // each in its own child process, on the same input, in the same run; then the restore of 1M keys from a
 // changelog. Prints throughputs, the ratio, the restore time and each side's peak RSS.
 //
-// Env: BENCH_JOIN_ROWS (orders, and as many payments; default 100000), BENCH_RESTORE_KEYS (1000000; 0 skips).
+// Env: BENCH_JOIN_ROWS (orders, and as many payments; default 100000), BENCH_RESTORE_KEYS (1000000; 0 skips),
+// BENCH_CPU_PROF (a directory: each side writes a CPU profile there).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -167,7 +168,9 @@ if (process.argv[2] === '--side') {
 // ---- the driver --------------------------------------------------------------------------------------
 
 async function side(name: string, bootstrap: string, t: Topics): Promise<SideResult> {
-  const child = fork(HERE, ['--side', name, bootstrap, JSON.stringify(t)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=<dir>: each side writes a V8 CPU profile there (node --cpu-prof), to see where its time goes.
+  const prof = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
+  const child = fork(HERE, ['--side', name, bootstrap, JSON.stringify(t)], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [msg] = await once(child, 'message') as [SideResult];
   await once(child, 'exit');
   return msg;

@@ -12,6 +12,8 @@ export interface DeadLetter {
   readonly position: Position | undefined;
   readonly attempts: number;
   readonly at: string;
+  /** A record that never decoded: its original bytes, which a Kafka dead-letter topic gets unchanged (within the row limit). */
+  readonly bytes?: Buffer;
 }
 
 /** Codes of rows a function or a check rejected (as opposed to rows whose function failed). */

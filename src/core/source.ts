@@ -6,6 +6,8 @@ import type { Position, Row, SourceBatch } from '../kernel/types.js';
 
 export interface Undecodable {
   readonly raw: string;
+  /** The record's bytes as they were (Kafka): its dead letter forwards them, not a re-encoding of `raw`. */
+  readonly bytes?: Buffer;
   readonly reason: string;
   readonly position: Position;
 }

@@ -63,6 +63,7 @@ export class Dispatcher implements PartitionRunner {
       if (batch.undecodable.length > 0) {
         await Promise.all(flows.map((f) => this.deps.deadLetters.write(f.id, f.config.deadLetterTopic, batch.undecodable.map((u): DeadLetter => ({
           row: { raw: truncateUtf8(u.raw, this.deps.maxRowBytes ?? DEFAULT_ROW_LIMITS.maxBytes).text }, code: 'KIS_ERR_ROW_DECODE', message: `source '${batch.source}': ${u.reason}`, flow: f.id, fn: '', position: u.position, attempts: 0, at: new Date().toISOString(),
+          ...(u.bytes ? { bytes: u.bytes } : {}),
         })))));
       }
       if (batch.rows.length === 0) return;

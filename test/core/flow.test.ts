@@ -256,3 +256,16 @@ test("a flow's dead_letter.topic is where its dead letters go", async () => {
   assert.deepEqual(d.topic('F.dlq'), []);
   await d.close();
 });
+
+test('Save: rows lacking the key are rejected and every saved record keeps the lineage of its own input row', async () => {
+  const seed = 'kistype: func\nfid: M\nfname: Copy\nfmode: Calculate\n---\nkistype: func\nfid: S\nfmode: Save\noption: { cid: out }\n' +
+    '---\nkistype: conn\ncid: out\ntype: kafka\nkey: id\nparams: { topic: saved }\n' + flow('F', ['{ fid: M }', '{ fid: S }']);
+  // Copy makes new rows, so each saved row's position comes through `from`, which Save's compaction must keep paired.
+  const d = await TestDriver.fromYaml(seed, { register: (pool) => pool.faas('Copy', (f, rows) => { for (const r of rows) f.commitRow({ ...r, copied: true }, r); }) });
+  const r = await d.runFlow('F', [{ id: 'a' }, { nokey: 1 }, { id: 'c' }, { id: null }, { id: 'e' }]);
+  assert.deepEqual(r.output, [{ id: 'a', copied: true }, { id: 'c', copied: true }, { id: 'e', copied: true }]);
+  assert.deepEqual(r.rejected.map((x) => [x.row, x.position?.offset]), [[{ nokey: 1, copied: true }, '1'], [{ id: null, copied: true }, '3']]);
+  const saved = d.topic('saved');
+  assert.deepEqual(saved.map((rec) => [rec.key, rec.headers['kis-lineage']?.split(':')[1]]), [['a', '0'], ['c', '2'], ['e', '4']]);
+  await d.close();
+});

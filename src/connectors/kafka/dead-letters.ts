@@ -27,8 +27,10 @@ export class KafkaDeadLetters implements DeadLetterSink {
     try {
       await this.producer.send(topic, letters.map((d) => ({
         key: d.position?.key ?? null,
-        // A dead letter can always be written: the raw bytes of an undecodable record cut to the budget, any row as safe JSON.
-        value: d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? truncateUtf8(d.row['raw'], this.maxBytes).text : safeJson(d.row, this.maxBytes).text,
+        // A dead letter can always be written: an undecodable record's own bytes when within the budget (what the
+        // producer wrote, byte for byte, even when not UTF-8), else its text cut to the budget; any row as safe JSON.
+        value: d.bytes !== undefined && d.bytes.length <= this.maxBytes ? d.bytes
+          : d.code === 'KIS_ERR_ROW_DECODE' && typeof d.row['raw'] === 'string' ? truncateUtf8(d.row['raw'], this.maxBytes).text : safeJson(d.row, this.maxBytes).text,
         headers: deadLetterHeaders(d),
       })), -1);
     } catch (err) {
