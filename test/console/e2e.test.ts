@@ -300,7 +300,7 @@ params: { day: none }
     assert.equal(runs.filter((r) => r.log.some((l) => l.includes('viewer'))).length, 0);
   });
 
-  test('the admin\'s audit lists the operator\'s replay and trigger', async () => {
+  test('the admin\'s audit lists the operator\'s replay and trigger; the admin logs out', async () => {
     const page = await signIn('ada', '#/audit');
     await page.getByTestId('audit-0').waitFor();
     const rows = await page.getByTestId('audit').locator('tbody tr').allTextContents();
@@ -313,5 +313,13 @@ params: { day: none }
     const recs = (await read(auditTopic(app))).map((m) => JSON.parse(m.value) as { user: string; action: string; target: string; outcome: string });
     assert.ok(recs.some((r) => r.user === 'otto' && r.action === 'replay' && r.target === flow && r.outcome === 'ok'));
     assert.ok(recs.some((r) => r.user === 'otto' && r.action === 'trigger' && r.target === 'stamp' && r.outcome === 'ok'));
+
+    // Log out: the real server clears the cookie, so a reload stays on the login form.
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-form').waitFor();
+    await page.reload();
+    await page.getByTestId('login-form').waitFor();
+    assert.equal(await page.getByTestId('nav').count(), 0);
+    assert.equal((await page.evaluate(async () => (await fetch('api/me')).status)), 401);
   });
 });
