@@ -6,6 +6,7 @@
 // a job triggered from the page and its run record, a viewer refused, and the audit of it all.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -163,13 +164,15 @@ scene: ops
 runs: { handler: stamp }
 params: { day: none }
 `);
+    chrome = await launchChromium();
     const proc = spawn(process.execPath, [CLI, 'run', '--config', dir], {
       env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', KAFKA_BROKERS: cluster.bootstrap }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = proc;
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-30_000); });
     exited = new Promise((r) => proc.once('exit', () => r()));
-    chrome = await launchChromium();
+    // The service's log, for a failure's diagnosis: next to the screenshots, outside the repository.
+    proc.stderr!.pipe(createWriteStream(path.join(chrome.shotsDir, 'kisflow-run.log')));
     await waitFor('the console to answer', async () => {
       if (proc.exitCode !== null) throw new Error(`kisflow run exited with ${proc.exitCode}:\n${stderr}`);
       const res = await fetch(`${url}api/openapi.json`).catch(() => undefined);
@@ -187,7 +190,7 @@ params: { day: none }
     }
     await cluster?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
-    if (chrome) console.error(`console e2e screenshots: ${chrome.shotsDir}`);
+    if (chrome) console.error(`console e2e screenshots and the service's log: ${chrome.shotsDir}`);
   });
 
   test('unauthenticated: api/overview is 401', async () => {
