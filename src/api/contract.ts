@@ -18,6 +18,9 @@ export interface LoginRequest {
   readonly password: string;
 }
 
+// POST api/logout (any role, with the CSRF token): clears the session cookie and answers {}. The cookie is
+// signed, not stored, so the server keeps no list of ended sessions: a copy of it stays valid until it expires.
+
 /** GET api/me, and the answer to POST api/login. `csrf` goes back in the `x-kis-csrf` header of every POST. */
 export interface Me {
   readonly user: string;

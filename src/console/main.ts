@@ -1,9 +1,9 @@
 // The page's entry: asks who is signed in (api/me), shows the login form or the console's frame (left nav,
 // header, banner) and puts the view of the current hash route in it, stopping the previous view's timers.
 import type { Me } from '../api/contract.js';
-import { ApiFailure, getQuiet, setCsrf, whenUnauthenticated } from './api.js';
+import { ApiFailure, getQuiet, postQuiet, setCsrf, whenUnauthenticated } from './api.js';
 import { hideBanner, mountBanner } from './banner.js';
-import { clear, el } from './dom.js';
+import { button, clear, el } from './dom.js';
 import { currentRoute, href, onRouteChange, type Route } from './router.js';
 import { current, isAdmin, setMe } from './session.js';
 import type { Stop } from './view.js';
@@ -77,9 +77,19 @@ function frame(me: Me): void {
   content = el('main', { class: 'content', testid: 'content' });
   app.append(nav, el('div', { class: 'page' },
     el('header', { class: 'top' }, el('span', { class: 'app-name', testid: 'app-id' }, me.app.app_id),
-      el('span', { class: 'who' }, el('span', { testid: 'me-user' }, me.user), ' ', el('span', { class: `role ${me.role}`, testid: 'me-role' }, me.role))),
+      el('span', { class: 'who' }, el('span', { testid: 'me-user' }, me.user), ' ', el('span', { class: `role ${me.role}`, testid: 'me-role' }, me.role), ' ',
+        button('Log out', 'logout', logout))),
     banner, content));
   show(currentRoute());
+}
+
+/** Every role may log out (not a data-role-action). The server clears the HttpOnly cookie the page cannot touch. */
+function logout(): void {
+  // A refusal (a session already gone, a server that does not answer) still ends the session in this page.
+  postQuiet<Record<string, never>>('logout', {}).catch(() => undefined).finally(() => {
+    setCsrf('');
+    login();
+  });
 }
 
 function signedIn(me: Me): void {

@@ -252,6 +252,10 @@ export async function startStubServer(dir: string, base = '/'): Promise<StubServ
     if (method === 'POST' && csrfHeader !== session.csrf) return refuseWith(res, 403, 'API_CSRF', 'the x-kis-csrf header is missing or wrong');
     const refusal = refuse.get(`${method} ${route}`);
     if (refusal) return refuseWith(res, refusal.status, refusal.code, refusal.message);
+    if (method === 'POST' && route === 'logout') {
+      sessions.delete(sid!);
+      return send(res, 200, {}, { 'set-cookie': `kis_session=; HttpOnly; SameSite=Strict; Path=${base}; Max-Age=0` });
+    }
     const need = (r: Role): boolean => {
       if (RANK[role] >= RANK[r]) return true;
       refuseWith(res, 403, 'API_FORBIDDEN', `${session.user} is a ${role}; this needs ${r}`);

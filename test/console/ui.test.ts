@@ -280,6 +280,20 @@ describe('console UI in Chromium (stub API)', () => {
     assert.match(page.url(), /#\/graph$/);
   });
 
+  test('log out: the header\'s button posts api/logout with the CSRF token and brings back the login form; a reload stays signed out', async () => {
+    const page = await signIn(`${stub.url}#/jobs`, 'view', 'view-pw');
+    await page.getByTestId('jobs-scene-billing').waitFor();
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-form').waitFor();
+    assert.equal(await page.getByTestId('nav').count(), 0);
+    const sent = lastPost(stub, 'logout');
+    assert.ok(sent?.csrf && sent.csrf.length > 0, 'the logout carried the CSRF token');
+    // The session is gone on the server (the stub forgot it), not only hidden by the page.
+    await page.reload();
+    await page.getByTestId('login-form').waitFor();
+    assert.equal(await page.getByTestId('nav').count(), 0);
+  });
+
   test('the console works under the base path /kisflow/, deep links included', async () => {
     const page = await signIn(`${prefixed.url}some/old/link#/jobs`, 'admin', 'admin-pw');
     await page.getByTestId('jobs-scene-billing').waitFor();
