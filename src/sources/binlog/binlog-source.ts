@@ -8,7 +8,7 @@ import type { BinlogSourceParamsT } from '../../config/codecs.js';
 import { errorMessage, hasCode, isKisError, KisError } from '../../kernel/errors.js';
 import { NO_SOURCE_OBSERVER, type BatchHandler, type Source, type SourceObserver } from '../../core/source.js';
 import type { Checkpoint, CheckpointStore } from './checkpoint.js';
-import { LeaderElection } from '../../kafka/election.js';
+import { LeaderElection, type Term } from '../../kafka/election.js';
 import { handOff } from './hand-off.js';
 import { snapshotUnfinished, type IncrementalProgress, type SnapshotRequest } from './incremental.js';
 import { initialSnapshot } from './initial-snapshot.js';
@@ -24,7 +24,8 @@ export interface BinlogElectionOptions {
   readonly kafka: Kafka;
   readonly groupId: string;
   readonly topic: string;
-  readonly sessionTimeoutMs: number;
+  /** How long a dead reader keeps the lease (see kafka/election.ts). */
+  readonly leaseMs: number;
 }
 
 export interface BinlogSourceOptions {
@@ -53,6 +54,8 @@ export class BinlogSource implements Source {
   /** The last stream's re-snapshots, kept after it ends (pendingSnapshots). */
   private incremental: readonly IncrementalProgress[] = [];
   private leading = false;
+  /** The election term the reader runs under (Kafka mode). */
+  private term: Term | undefined;
   private snapshotting = false;
   private readonly requests: QueuedRequest[] = [];
 
@@ -76,13 +79,15 @@ export class BinlogSource implements Source {
           groupId: e.groupId,
           topic: e.topic,
           logger: this.opts.logger,
-          sessionTimeoutMs: e.sessionTimeoutMs,
+          leaseMs: e.leaseMs,
           onChange: (leader) => {
             this.observer.binlogLeader?.(this.id, leader);
             if (leader) this.observer.rebalanced(this.id);
           },
         });
-        await this.election.run((s) => this.lead(handle, s), signal);
+        // A standby reads the checkpoints as they are written, so that taking over waits only for the lease.
+        this.opts.store.follow?.();
+        await this.election.run((s, term) => this.lead(handle, s, term), signal);
       } else {
         await this.lead(handle, signal);
       }
@@ -99,9 +104,10 @@ export class BinlogSource implements Source {
   }
 
   /** Reads the binlog (after the snapshot, if one is due) until `signal` aborts. */
-  private async lead(handle: BatchHandler, signal: AbortSignal): Promise<void> {
+  private async lead(handle: BatchHandler, signal: AbortSignal, term?: Term): Promise<void> {
     const { logger, store, params } = this.opts;
     this.leading = true;
+    this.term = term;
     try {
       let cp = await store.load();
       if (cp) logger.info({ source: this.id, checkpoint: store.where, file: cp.file, pos: cp.pos, gtid: cp.gtid, snapshot: cp.snapshot ? (cp.snapshot.finished ? 'finished' : 'in progress') : 'none' }, 'binlog: resuming from the checkpoint');
@@ -131,6 +137,7 @@ export class BinlogSource implements Source {
       }
     } finally {
       this.leading = false;
+      this.term = undefined;
     }
   }
 
@@ -187,8 +194,11 @@ export class BinlogSource implements Source {
 
   private async save(cp: Checkpoint): Promise<void> {
     const t0 = performance.now();
+    const term = this.term;
+    // Fencing at the commit of positions: only under a lease surely held, stamped with its epoch (kafka/election.ts).
+    if (term && !term.holds()) throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': the binlog election lease (epoch ${term.epoch}) is no longer held; the checkpoint is left to the next reader`);
     try {
-      await this.opts.store.save(cp);
+      await this.opts.store.save(term ? { ...cp, epoch: term.epoch } : cp);
     } catch (err) {
       throw isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${this.id}': cannot write the binlog checkpoint to ${this.opts.store.where}: ${errorMessage(err)}`, { cause: err });
     }

@@ -8,8 +8,8 @@ import { binlogCheckpointFile, binlogCheckpointTopic, electionNames } from '../.
 import { BinlogSource } from './binlog-source.js';
 import { FileCheckpointStore, KafkaCheckpointStore } from './checkpoint.js';
 
-/** How long a dead binlog reader holds its election before another replica takes over. */
-const BINLOG_ELECTION_SESSION_MS = 10_000;
+/** How long a dead binlog reader holds its lease before another replica takes over (renewed every 300 ms). */
+const BINLOG_ELECTION_LEASE_MS = 1_500;
 
 /** A binlog source's start: end, beginning, '<file>:<pos>' or 'gtid:<set>'. */
 const BINLOG_START = /^(end|beginning|[^:\s]+:\d+|gtid:.*)$/;
@@ -50,7 +50,7 @@ export const binlogSourceType: SourceTypeSpec<BinlogSourceParamsT> = {
       store,
       logger: env.logger,
       ...(env.observer ? { observer: env.observer } : {}),
-      ...(kafka ? { election: { kafka, groupId: election.group, topic: election.topic, sessionTimeoutMs: BINLOG_ELECTION_SESSION_MS } } : {}),
+      ...(kafka ? { election: { kafka, groupId: election.group, topic: election.topic, leaseMs: BINLOG_ELECTION_LEASE_MS } } : {}),
     });
   },
 };
