@@ -2,29 +2,32 @@
 // one-partition topic <app_id>.<sid>.leader and applies its records in log order (LeaseLog below):
 //   claim   {epoch, prev, holder}  accepted only if `prev` is the epoch in force (compare-and-set on the log:
 //                                  of two claims racing for the same lease, the first in the log wins)
-//   renew   {epoch, holder}        the holder, every lease/5 ms; records of an epoch no longer in force are ignored
+//   renew   {epoch, holder}        the holder, every lease/10 ms; records of an epoch no longer in force are ignored
 //   release {epoch, holder}        a clean stop: the lease is free at once
 // A standby claims when it has seen no renewal of the epoch in force for `leaseMs` (its own monotonic clock),
 // or when the lease was released; the new term reads from the checkpoint.
 //
-// Why two replicas never both read and commit positions for one source (fencing):
+// Why two replicas never both hand on batches and commit positions for one source (fencing):
 // 1. Leases, by elapsed time only (no clock sync; only a bounded drift of clock *rates*). The holder reads
 //    its own renewals back from the log; a renewal sent at time s and read back with the holder's epoch still
 //    in force makes the term valid until s + leaseMs - leaseMs/5 (`Term.holds`). A claimer starts reading only
 //    at (the time it read the last renewal of the previous epoch, which is after s) + leaseMs, however it
 //    got its claim accepted (even with a tail that lagged behind the log). So the old holder's validity ends
-//    leaseMs/5 before the new term may begin. The reader stops when `holds()` turns false, when the log
-//    shows a newer epoch, or when renewals fail (a partition from the brokers): it cannot renew, so it stops.
-// 2. The check at the commit of positions. Before a checkpoint is written the source asks `holds()`; the
-//    record carries the term's epoch. Epochs grow (max(epoch in force + 1, wall-clock ms): they keep growing
-//    even if this topic is emptied), and a checkpoint load takes the last record of the highest epoch. A
-//    process paused between that check and its write (GC, SIGSTOP, a VM freeze) can still land one record,
-//    but with an older epoch: no replica ever resumes from it once the new term has written its first
-//    checkpoint, and before that it is a position whose rows were all handed on (at least once either way).
-// What is not fenced: the rows of the one batch such a paused process had in flight when it froze may reach
-// the output after the new term's rows (duplicates, at least once, and possibly out of order for their keys
-// within that batch). Fencing them too needs the output's producer to be transactional with an id per
-// source, which the brokers then fence by producer epoch (the librdkafka mock does not enforce that).
+//    leaseMs/5 before the new term may begin. The source hands a batch on and writes a checkpoint only while
+//    `holds()` is true; when it is not (renewals slow or failing: a stalled process, a loaded broker, a
+//    partition) it waits (`Term.valid`) until a renewal is confirmed, or stops when the log shows a newer
+//    epoch. Waiting rather than stopping keeps a slow replica from reading the same rows again for nothing.
+// 2. The epoch at the commit of positions. Every checkpoint carries the term's epoch. Epochs grow
+//    (max(epoch in force + 1, wall-clock ms): they keep growing even if this topic is emptied), and a
+//    checkpoint load takes the last record of the highest epoch. A process paused between its check and its
+//    write (GC, SIGSTOP, a VM freeze) can still land one record, but with an older epoch: no replica resumes
+//    from it once the new term has written its first checkpoint, and before that it is a position whose rows
+//    were all handed on (at least once either way).
+// What is not fenced: the rows of the one batch whose hand-off began while the lease was held and ended
+// after it ran out (or a process frozen mid-hand-off) may reach the output after the new term's first rows
+// (duplicates, at least once; for those keys possibly out of order). Its checkpoint is never written. Fencing
+// those rows too needs the output's producer to be transactional with an id per source, which the brokers
+// then fence by producer epoch (the librdkafka mock does not enforce that, so it could not be tested here).
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -46,6 +49,8 @@ export interface ElectionOptions {
 export interface Term {
   readonly epoch: number;
   holds(): boolean;
+  /** Resolves true once `holds()` (at once when it does), false when the term has ended (deposed, stopped). */
+  valid(): Promise<boolean>;
 }
 
 export interface LeaseRecord {
@@ -140,12 +145,15 @@ export class LeaderElection {
   private lastRenew = 0;
   private renewing = false;
   private lostLease = false;
+  private waiters: Array<(ok: boolean) => void> = [];
+  private lapsed = false;
   private failure: ((err: unknown) => void) | undefined;
   private lead: ((signal: AbortSignal, term: Term) => Promise<void>) | undefined;
   private shownHolder: string | undefined | null = null;
 
   constructor(private readonly opts: ElectionOptions) {
-    this.renewMs = Math.max(50, Math.floor(opts.leaseMs / 5));
+    // Renewed ten times a lease: a reader stalled (GC, a loaded machine) for most of a second keeps it.
+    this.renewMs = Math.max(50, Math.floor(opts.leaseMs / 10));
     this.guardMs = Math.floor(opts.leaseMs / 5);
   }
 
@@ -260,14 +268,22 @@ export class LeaderElection {
     if (this.claim && this.applied > this.claim.offset) this.claim = undefined; // read back, and another claim came first
     const term = this.term;
     if (term) {
-      const deposed = this.log.epoch !== term.epoch || this.log.holder !== this.me;
-      if (deposed || now >= term.validUntil) {
+      if (this.log.epoch !== term.epoch || this.log.holder !== this.me) {
         this.lostLease = true;
-        logger.warn({ source, group: groupId, epoch: term.epoch, deposed }, deposed ? 'binlog election: another replica took the lease; the reader stops' : 'binlog election: the lease could not be renewed in time; the reader stops');
+        logger.warn({ source, group: groupId, epoch: term.epoch }, 'binlog election: another replica took the lease; the reader stops');
         this.term = undefined;
+        this.wakeWaiters(false);
         void this.stopLeading();
-      } else if (!this.renewing && now - this.lastRenew >= this.renewMs) {
-        this.renew(term.epoch);
+      } else {
+        if (!this.renewing && now - this.lastRenew >= this.renewMs) this.renew(term.epoch);
+        if (now < term.validUntil) {
+          if (this.lapsed) logger.info({ source, group: groupId, epoch: term.epoch }, 'binlog election: the lease is confirmed again; the reader goes on');
+          this.lapsed = false;
+          this.wakeWaiters(true);
+        } else if (!this.lapsed) {
+          this.lapsed = true;
+          logger.warn({ source, group: groupId, epoch: term.epoch }, 'binlog election: the lease is not confirmed in time; the reader holds its next batch until it is');
+        }
       }
     } else if (this.accepted) {
       const a = this.accepted;
@@ -287,6 +303,13 @@ export class LeaderElection {
       this.claimLease(now);
     }
     this.show();
+  }
+
+  private wakeWaiters(ok: boolean): void {
+    const w = this.waiters;
+    if (w.length === 0) return;
+    this.waiters = [];
+    for (const resolve of w) resolve(ok);
   }
 
   /** Logs who reads whenever that changes, as this replica sees it. */
@@ -365,7 +388,16 @@ export class LeaderElection {
     const lead = this.lead;
     if (this.leading || !lead) return;
     const abort = new AbortController();
-    const term: Term = { epoch, holds: () => this.term?.epoch === epoch && performance.now() < this.term.validUntil };
+    const holds = (): boolean => this.term?.epoch === epoch && performance.now() < this.term.validUntil;
+    const term: Term = {
+      epoch,
+      holds,
+      valid: () => {
+        if (holds()) return Promise.resolve(true);
+        if (this.term?.epoch !== epoch || abort.signal.aborted) return Promise.resolve(false);
+        return new Promise<boolean>((resolve) => this.waiters.push(resolve));
+      },
+    };
     // A new term starts only after the previous one has fully stopped (its last checkpoint written).
     const done = this.chain.then(async () => {
       if (abort.signal.aborted) return;
@@ -389,6 +421,8 @@ export class LeaderElection {
     if (!l) return;
     this.leading = undefined;
     l.abort.abort();
+    // What waits for the lease goes on if it is held, else gives up (the checkpoint is left to the next term).
+    this.wakeWaiters(l.term.holds());
     await l.done;
   }
 }

@@ -196,7 +196,7 @@ export class BinlogSource implements Source {
     const t0 = performance.now();
     const term = this.term;
     // Fencing at the commit of positions: only under a lease surely held, stamped with its epoch (kafka/election.ts).
-    if (term && !term.holds()) throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': the binlog election lease (epoch ${term.epoch}) is no longer held; the checkpoint is left to the next reader`);
+    await this.fence(term, 'the checkpoint is left to the next reader');
     try {
       await this.opts.store.save(term ? { ...cp, epoch: term.epoch } : cp);
     } catch (err) {
@@ -205,8 +205,15 @@ export class BinlogSource implements Source {
     this.observer.committed(this.id, performance.now() - t0);
   }
 
-  private handOff(handle: BatchHandler, rows: readonly ChangeRow[]): Promise<void> {
-    return handOff(this.id, this.opts.params.partitions ?? 1, handle, rows);
+  private async handOff(handle: BatchHandler, rows: readonly ChangeRow[]): Promise<void> {
+    await this.fence(this.term, 'the batch is left to the next reader');
+    await handOff(this.id, this.opts.params.partitions ?? 1, handle, rows);
+  }
+
+  /** Goes on only under a lease surely held: waits while it is unconfirmed, throws once the term has ended. */
+  private async fence(term: Term | undefined, what: string): Promise<void> {
+    if (!term || term.holds() || await term.valid()) return;
+    throw new KisError('KIS_ERR_SOURCE', `source '${this.id}': the binlog election lease (epoch ${term.epoch}) is no longer held; ${what}`);
   }
 
   private snapshot(handle: BatchHandler, cp: Checkpoint | undefined, signal: AbortSignal): Promise<Checkpoint | undefined> {

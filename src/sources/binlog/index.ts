@@ -8,7 +8,7 @@ import { binlogCheckpointFile, binlogCheckpointTopic, electionNames } from '../.
 import { BinlogSource } from './binlog-source.js';
 import { FileCheckpointStore, KafkaCheckpointStore } from './checkpoint.js';
 
-/** How long a dead binlog reader holds its lease before another replica takes over (renewed every 300 ms). */
+/** How long a dead binlog reader holds its lease before another replica takes over (renewed every 150 ms). */
 const BINLOG_ELECTION_LEASE_MS = 1_500;
 
 /** A binlog source's start: end, beginning, '<file>:<pos>' or 'gtid:<set>'. */

@@ -1,6 +1,6 @@
 // snapshot: initial, driven: the binlog position and the table list are checkpointed before the first
-// SELECT, then each chunk (snapshot.ts) is handed on and checkpointed with its progress before the next is
-// asked for, so a crash resumes after the last chunk handed on.
+// SELECT, then each chunk (snapshot.ts) is handed on and then checkpointed with its progress, so a crash
+// resumes after the last chunk handed on.
 import type { ConnectionOptions } from 'mysql2';
 import type { Logger } from 'pino';
 import type { Checkpoint } from './checkpoint.js';
@@ -38,11 +38,25 @@ export async function initialSnapshot(o: InitialSnapshotOptions, cp: Checkpoint 
       logger.info({ source: o.source, table: cp.snapshot.table, after: cp.snapshot.after, rows: cp.snapshot.rows }, 'snapshot: resumes after the last checkpointed chunk');
     }
     const chunks = readSnapshot(conn, start, current.snapshot!, { source: o.source, dsn: o.dsn, filter: o.filter, chunkRows: o.chunkRows, logger });
-    for await (const chunk of chunks) {
-      if (signal.aborted) return undefined;
-      await o.handOff(chunk.rows);
-      current = { ...current, snapshot: chunk.progress, updated_at: new Date().toISOString() };
-      await o.save(current);
+    // Pipelined, one chunk deep: the next chunk is read while this one is handed on, and a chunk's checkpoint
+    // is written while the next is handed on (in order, each after its own chunk's hand-off resolved).
+    let next = chunks.next();
+    let saving: Promise<void> = Promise.resolve();
+    try {
+      for (;;) {
+        const got = await next;
+        if (got.done) break;
+        if (signal.aborted) return undefined;
+        next = chunks.next();
+        next.catch(() => undefined); // awaited at the top of the loop; an abort leaves it to the connection's end
+        await o.handOff(got.value.rows);
+        await saving;
+        current = { ...current, snapshot: got.value.progress, updated_at: new Date().toISOString() };
+        saving = o.save(current);
+        saving.catch(() => undefined);
+      }
+    } finally {
+      await saving;
     }
     logger.info({ source: o.source, rows: current.snapshot?.rows }, 'snapshot: finished; streaming the binlog from where it began');
     return current;
