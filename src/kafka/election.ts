@@ -10,11 +10,11 @@
 // Why two replicas never both hand on batches and commit positions for one source (fencing):
 // 1. Leases, by elapsed time only (no clock sync; only a bounded drift of clock *rates*). The holder reads
 //    its own renewals back from the log; a renewal sent at time s and read back with the holder's epoch still
-//    in force makes the term valid until s + leaseMs - leaseMs/5 (`Term.holds`). A claimer starts reading only
+//    in force makes the term valid until s + leaseMs - leaseMs/10 (`Term.holds`). A claimer starts reading only
 //    at (the time it read the last renewal of the previous epoch, which is after s) + leaseMs, however it
 //    got its claim accepted (even with a tail that lagged behind the log). So the old holder's validity ends
-//    leaseMs/5 before the new term may begin. The source hands a batch on and writes a checkpoint only while
-//    `holds()` is true; when it is not (renewals slow or failing: a stalled process, a loaded broker, a
+//    leaseMs/10 before the new term may begin (room for clock rates 10 % apart). The source hands a batch
+//    on and writes a checkpoint only while `holds()` is true; when it is not (renewals slow or failing: a stalled process, a loaded broker, a
 //    partition) it waits (`Term.valid`) until a renewal is confirmed, or stops when the log shows a newer
 //    epoch. Waiting rather than stopping keeps a slow replica from reading the same rows again for nothing.
 // 2. The epoch at the commit of positions. Every checkpoint carries the term's epoch. Epochs grow
@@ -154,7 +154,7 @@ export class LeaderElection {
   constructor(private readonly opts: ElectionOptions) {
     // Renewed ten times a lease: a reader stalled (GC, a loaded machine) for most of a second keeps it.
     this.renewMs = Math.max(50, Math.floor(opts.leaseMs / 10));
-    this.guardMs = Math.floor(opts.leaseMs / 5);
+    this.guardMs = Math.floor(opts.leaseMs / 10);
   }
 
   get isLeader(): boolean {

@@ -235,6 +235,14 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     await checkpointAtEnd(names);
     assert.ok(leaderNow(other), other.tail());
     assert.ok(other.alive, other.tail());
+    // Fencing: every checkpoint carries its term's epoch, epochs only grow in the topic, and the last one is the
+    // epoch the survivor took over with (a deposed reader's late write would carry an older one and lose).
+    const epochs = (await readTopic(cluster.bootstrap, names.checkpoints)).filter((m) => m.key === 'db').map((m) => (JSON.parse(m.value) as { epoch?: number }).epoch);
+    assert.ok(epochs.every((e) => typeof e === 'number'), `every checkpoint has an epoch: ${JSON.stringify(epochs.slice(0, 5))}`);
+    assert.ok(epochs.every((e, i) => i === 0 || e! >= epochs[i - 1]!), 'epochs never go back in the checkpoint topic');
+    const survivorEpoch = leaderLines(other).at(-1)?.['epoch'];
+    assert.equal(epochs.at(-1), survivorEpoch, 'the last checkpoint is the survivor\'s term');
+    assert.ok(new Set(epochs).size >= 2 && epochs[0]! < epochs.at(-1)!, 'the killed reader\'s term, then a newer one');
     t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms`);
     assert.deepEqual(await other.stop(), { code: 0, signal: null }, `SIGTERM: a clean stop\n${other.tail()}`);
   });
