@@ -14,9 +14,10 @@
 //    at (the time it read the last renewal of the previous epoch, which is after s) + leaseMs, however it
 //    got its claim accepted (even with a tail that lagged behind the log). So the old holder's validity ends
 //    leaseMs/10 before the new term may begin (room for clock rates 10 % apart). The source hands a batch
-//    on and writes a checkpoint only while `holds()` is true; when it is not (renewals slow or failing: a stalled process, a loaded broker, a
-//    partition) it waits (`Term.valid`) until a renewal is confirmed, or stops when the log shows a newer
-//    epoch. Waiting rather than stopping keeps a slow replica from reading the same rows again for nothing.
+//    on and writes a checkpoint only while `holds()` is true; when it is not (renewals slow or failing: a
+//    stalled process, a loaded broker, a partition) it waits (`Term.valid`) until a renewal is confirmed,
+//    or stops when the log shows a newer epoch. Waiting rather than stopping keeps a slow replica from
+//    reading the same rows again for nothing.
 // 2. The epoch at the commit of positions. Every checkpoint carries the term's epoch. Epochs grow
 //    (max(epoch in force + 1, wall-clock ms): they keep growing even if this topic is emptied), and a
 //    checkpoint load takes the last record of the highest epoch. A process paused between its check and its
