@@ -243,7 +243,13 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     const survivorEpoch = leaderLines(other).at(-1)?.['epoch'];
     assert.equal(epochs.at(-1), survivorEpoch, 'the last checkpoint is the survivor\'s term');
     assert.ok(new Set(epochs).size >= 2 && epochs[0]! < epochs.at(-1)!, 'the killed reader\'s term, then a newer one');
-    t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms`);
+    // The survivor's own log times (the poll above adds up to 250 ms): lease taken, checkpoint read, connected.
+    const after = (msg: string): string => {
+      const l = other.lines.find((x) => x.msg === msg && typeof x['time'] === 'number' && (x['time'] as number) >= killedAt);
+      return l ? `${(l['time'] as number) - killedAt} ms` : '-';
+    };
+    t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms (polled); from its log: ` +
+      `lease ${after('binlog election: this replica reads the binlog')}, checkpoint ${after('binlog: resuming from the checkpoint')}, connected ${after('binlog reader connected')}`);
     assert.deepEqual(await other.stop(), { code: 0, signal: null }, `SIGTERM: a clean stop\n${other.tail()}`);
   });
 });
