@@ -122,7 +122,10 @@ export class LeaseLog {
 interface Leading {
   readonly term: Term;
   readonly abort: AbortController;
-  readonly done: Promise<void>;
+  /** The term's reader, ended (set once it is chained after the previous term). */
+  done: Promise<void>;
+  /** Deposed: what the reader could not finish is the next term's, not a failure. */
+  lost: boolean;
 }
 
 /** Runs `lead` while this replica holds the lease; a lead that fails fails the election. */
@@ -145,7 +148,6 @@ export class LeaderElection {
   private chain: Promise<void> = Promise.resolve();
   private lastRenew = 0;
   private renewing = false;
-  private lostLease = false;
   private waiters: Array<(ok: boolean) => void> = [];
   private lapsed = false;
   private failure: ((err: unknown) => void) | undefined;
@@ -270,7 +272,7 @@ export class LeaderElection {
     const term = this.term;
     if (term) {
       if (this.log.epoch !== term.epoch || this.log.holder !== this.me) {
-        this.lostLease = true;
+        if (this.leading) this.leading.lost = true;
         logger.warn({ source, group: groupId, epoch: term.epoch }, 'binlog election: another replica took the lease; the reader stops');
         this.term = undefined;
         this.wakeWaiters(false);
@@ -292,7 +294,6 @@ export class LeaderElection {
         this.accepted = undefined;
       } else if (now >= a.startAt) {
         this.accepted = undefined;
-        this.lostLease = false;
         this.term = { epoch: a.epoch, validUntil: a.validFrom + this.opts.leaseMs - this.guardMs };
         // Renewed at once: the claim's own validity may be nearly used up by the wait for the previous lease.
         this.renew(a.epoch);
@@ -400,6 +401,7 @@ export class LeaderElection {
       },
     };
     // A new term starts only after the previous one has fully stopped (its last checkpoint written).
+    const leading: Leading = { term, abort, done: Promise.resolve(), lost: false };
     const done = this.chain.then(async () => {
       if (abort.signal.aborted) return;
       this.opts.onChange?.(true);
@@ -407,13 +409,14 @@ export class LeaderElection {
         await lead(abort.signal, term);
       } catch (err) {
         // A term cut short by the lease: what it could not commit is read again by the next term, not a failure.
-        if (abort.signal.aborted && this.lostLease) this.opts.logger.warn({ source: this.opts.source, err: errorMessage(err) }, 'binlog election: the reader stopped with the lease lost');
+        if (abort.signal.aborted && leading.lost) this.opts.logger.warn({ source: this.opts.source, err: errorMessage(err) }, 'binlog election: the reader stopped with the lease lost');
         else this.failure?.(err);
       } finally {
         this.opts.onChange?.(false);
       }
     });
-    this.leading = { term, abort, done };
+    leading.done = done;
+    this.leading = leading;
     this.chain = done;
   }
 
