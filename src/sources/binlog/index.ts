@@ -1,5 +1,5 @@
 // Source type `binlog`: the MySQL / MariaDB row binlog. Kafka mode: checkpoints in a Kafka topic and one
-// reader across replicas, elected through a consumer group. Embedded mode, or with params.checkpoint_file:
+// reader across replicas, elected by a lease in a Kafka topic. Embedded mode, or with params.checkpoint_file:
 // a checkpoint file under the config directory.
 import path from 'node:path';
 import { BinlogSourceParams, type BinlogSourceParamsT } from '../../config/codecs.js';
