@@ -14,8 +14,12 @@
 // Each phase runs BENCH_ROUNDS rounds over the same stretch, alternating which side goes first; the
 // headline is the best round of each side (the machine is shared), the median is shown too.
 //
+// Snapshot: the service with snapshot: initial reads the whole table (every row of the phases above) into a
+// fresh topic, against a hand-written loop of primary-key chunks (SELECT ... LIMIT 1000, the same map,
+// kafkajs acks all, the last key fsynced after each send); rows/s from the first output record to the last.
+//
 // Env: BENCH_ROWS (200000), BENCH_TXN_ROWS (100), BENCH_RATE (5000), BENCH_LATENCY_SECONDS (15; 0 skips),
-// BENCH_ROUNDS (3), BENCH_SIDES (service,baseline).
+// BENCH_ROUNDS (3), BENCH_SNAPSHOT_ROUNDS (3; 0 skips), BENCH_SIDES (service,baseline).
 import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +30,7 @@ import type { BinlogSourceParamsT } from '../src/config/codecs.js';
 import type { FlowContext } from '../src/core/context.js';
 import type { KisPool } from '../src/core/pool.js';
 import type { Row } from '../src/kernel/types.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { createLogger, silentLogger } from '../src/observability/logger.js';
 import { prepareApp } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
 import { connectionOptions } from '../src/sources/binlog/sql.js';
@@ -43,6 +47,7 @@ const TXN_ROWS = Math.max(1, envInt('BENCH_TXN_ROWS', 100));
 const RATE = Math.max(100, envInt('BENCH_RATE', 5_000));
 const LATENCY_SECONDS = envInt('BENCH_LATENCY_SECONDS', 15);
 const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 3));
+const SNAPSHOT_ROUNDS = envInt('BENCH_SNAPSHOT_ROUNDS', 3);
 const SIDES = (process.env['BENCH_SIDES'] || 'service,baseline').split(',').map((s) => s.trim()) as Side[];
 type Side = 'service' | 'baseline';
 
@@ -55,7 +60,8 @@ setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 1
 
 function verifyReason(r: Row): string | undefined {
   const after = r['after'] as Record<string, unknown> | null;
-  if (r['op'] !== 'c' || !after) return 'not an insert';
+  // Snapshot rows (op r) are the rows as they are: inserts for the output.
+  if ((r['op'] !== 'c' && r['op'] !== 'r') || !after) return 'not an insert';
   return Number(after['amount']) > 0 ? undefined : 'amount must be positive';
 }
 
@@ -90,12 +96,15 @@ interface Target {
   readonly start: { file: string; pos: number };
   readonly out: string;
   readonly checkpoint: string;
+  /** The snapshot phase: read the table first (the service: snapshot: initial; the baseline: SELECT chunks). */
+  readonly snapshot?: boolean;
 }
 
 async function startService(t: Target): Promise<Running> {
-  const env = { ...process.env, KAFKA_BROKERS: t.bootstrap, BENCH_DB_ADDR: `${t.db.host}:${t.db.port}`, BENCH_START: `${t.start.file}:${t.start.pos}`, BENCH_OUT: t.out, BENCH_CHECKPOINT: t.checkpoint };
+  const env = { ...process.env, KAFKA_BROKERS: t.bootstrap, BENCH_DB_ADDR: `${t.db.host}:${t.db.port}`, BENCH_START: `${t.start.file}:${t.start.pos}`, BENCH_OUT: t.out, BENCH_CHECKPOINT: t.checkpoint, BENCH_SNAPSHOT: t.snapshot ? 'initial' : 'none' };
   const app = await prepareApp(CONFIG_DIR, { env, register });
-  const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
+  // BENCH_LOG=warn (or info) shows the service's log on stderr.
+  const svc = KisService.create(app.config, { pool: app.pool, logger: process.env['BENCH_LOG'] ? createLogger({ level: process.env['BENCH_LOG'], destination: process.stderr }) : silentLogger() });
   const running = svc.run();
   running.catch((err: unknown) => { console.error('service failed:', err); process.exit(1); });
   return { async stop() { svc.stop(); await running; } };
@@ -178,7 +187,41 @@ async function startBaseline(t: Target): Promise<Running> {
   };
 }
 
+/** The hand-written snapshot: primary-key chunks of 1000, mapped, sent (acks all), the last key fsynced after each send. */
+async function startSnapshotBaseline(t: Target): Promise<Running> {
+  const kafka = new Kafka({ clientId: 'bench-baseline', brokers: t.bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  const conn = await t.db.connect();
+  let running = true;
+  const loop = (async () => {
+    let after = -1;
+    while (running) {
+      const [found] = await conn.query('SELECT * FROM bench.orders WHERE id > ? ORDER BY id LIMIT 1000', [after]) as unknown as [Array<Record<string, unknown>>];
+      if (found.length === 0) break;
+      after = Number(found[found.length - 1]!['id']);
+      const rows = found.map((image) => mapRow({ op: 'r', schema: 'bench', table: 'orders', pk: { id: image['id'] }, before: null, after: image, position: { file: t.start.file, pos: t.start.pos, gtid: '' }, ts_ms: 0 }));
+      await producer.send({ topic: t.out, acks: -1, messages: rows.map((r) => ({ key: String(r['key']), value: JSON.stringify(r) })) });
+      const tmp = `${t.checkpoint}.tmp`;
+      await writeFile(tmp, JSON.stringify({ table: 'bench.orders', after }));
+      const fh = await open(tmp, 'r');
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, t.checkpoint);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await conn.end();
+      await producer.disconnect();
+    },
+  };
+}
+
 const starters: Record<Side, (t: Target) => Promise<Running>> = { service: startService, baseline: startBaseline };
+const snapshotStarters: Record<Side, (t: Target) => Promise<Running>> = { service: startService, baseline: startSnapshotBaseline };
 
 // ---- measuring -----------------------------------------------------------------------------------
 
@@ -192,7 +235,7 @@ async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, 
   const out = randomName(`bench-binlog-${side}`);
   await cluster.createTopic(out, PARTITIONS);
   const t: Target = { ...base, out, checkpoint: path.join(dir, `${out}.json`) };
-  const run = await starters[side](t);
+  const run = await (base.snapshot ? snapshotStarters : starters)[side](t);
   // CPU of this process from the side's start to its last row (the load generator is idle by then; the meter only polls watermarks).
   const cpu0 = process.cpuUsage();
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
@@ -342,6 +385,30 @@ async function main(): Promise<void> {
       if (got.service.length > 0 && got.baseline.length > 0) {
         const line = `${name}: service ${Math.round(best(got.service))} rows/s (median ${Math.round(median(got.service))}), baseline ${Math.round(best(got.baseline))} rows/s (median ${Math.round(median(got.baseline))}), ` +
           `ratio best ${(best(got.service) / best(got.baseline)).toFixed(3)}, median ${(median(got.service) / median(got.baseline)).toFixed(3)}`;
+        console.log(`  ${line}`);
+        results.push(line);
+      }
+    }
+    if (SNAPSHOT_ROUNDS > 0 && ROWS > 0) {
+      const [{ n }] = await db.query<Array<{ n: number }>>('SELECT COUNT(*) AS n FROM bench.orders') as [{ n: number }];
+      const tableRows = Number(n);
+      console.log(`\nsnapshot of one table (${tableRows} rows, chunks of 1000):`);
+      const at = await db.binlogPosition();
+      const base = { db, bootstrap: cluster.bootstrap, start: { file: at.file, pos: at.position }, snapshot: true };
+      const got: Record<Side, number[]> = { service: [], baseline: [] };
+      const cpu: Record<Side, number[]> = { service: [], baseline: [] };
+      for (let round = 0; round < SNAPSHOT_ROUNDS; round++) {
+        const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
+        for (const side of order) {
+          const r = await throughput(side, base, cluster, a, tableRows, dir);
+          got[side].push(r.rowsPerSec);
+          cpu[side].push(r.cpuUsPerRow);
+          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included)`);
+        }
+      }
+      const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+      for (const side of SIDES) {
+        const line = `snapshot ${side}: median ${Math.round(median(got[side]))} rows/s, best ${Math.round(Math.max(...got[side]))}, CPU median ${median(cpu[side]).toFixed(1)} µs/row`;
         console.log(`  ${line}`);
         results.push(line);
       }

@@ -1,8 +1,9 @@
 // The binlog source in the real service process (`kisflow run`) on Kafka: binlog -> flow (Verify, Calculate)
 // -> output topic, with the checkpoint in <app_id>.binlog-checkpoints and one reader elected among replicas.
-// A kill -9 mid-stream and a restart; two replicas, the reader killed, the other takes over. One private
-// MariaDB and one mock cluster for the file; each test has its own table, app_id and topics. Assertions are
-// on state: the ids in the output topic, the checkpoint record, which replica read.
+// A kill -9 mid-stream and a restart; two replicas, the reader killed, the other takes over; the reader
+// paused past its lease and resumed (fencing). One private MariaDB and one mock cluster for the file; each
+// test has its own table, app_id and topics. Assertions are on state: the ids in the output topic, the
+// checkpoint records (their positions and epochs), which replica read.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -235,7 +236,53 @@ describe('binlog source in the kisflow service on Kafka', { timeout: 300_000, co
     await checkpointAtEnd(names);
     assert.ok(leaderNow(other), other.tail());
     assert.ok(other.alive, other.tail());
-    t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms`);
+    // Fencing: every checkpoint carries its term's epoch, epochs only grow in the topic, and the last one is the
+    // epoch the survivor took over with (a deposed reader's late write would carry an older one and lose).
+    const epochs = (await readTopic(cluster.bootstrap, names.checkpoints)).filter((m) => m.key === 'db').map((m) => (JSON.parse(m.value) as { epoch?: number }).epoch);
+    assert.ok(epochs.every((e) => typeof e === 'number'), `every checkpoint has an epoch: ${JSON.stringify(epochs.slice(0, 5))}`);
+    assert.ok(epochs.every((e, i) => i === 0 || e! >= epochs[i - 1]!), 'epochs never go back in the checkpoint topic');
+    const survivorEpoch = leaderLines(other).at(-1)?.['epoch'];
+    assert.equal(epochs.at(-1), survivorEpoch, 'the last checkpoint is the survivor\'s term');
+    assert.ok(new Set(epochs).size >= 2 && epochs[0]! < epochs.at(-1)!, 'the killed reader\'s term, then a newer one');
+    // The survivor's own log times (the poll above adds up to 250 ms): lease taken, checkpoint read, connected.
+    const after = (msg: string): string => {
+      const l = other.lines.find((x) => x.msg === msg && typeof x['time'] === 'number' && (x['time'] as number) >= killedAt);
+      return l ? `${(l['time'] as number) - killedAt} ms` : '-';
+    };
+    t.diagnostic(`${reader.name} read first and was killed; ${other.name} took over after ${tookOverMs} ms (polled); from its log: ` +
+      `lease ${after('binlog election: this replica reads the binlog')}, checkpoint ${after('binlog: resuming from the checkpoint')}, connected ${after('binlog reader connected')}`);
     assert.deepEqual(await other.stop(), { code: 0, signal: null }, `SIGTERM: a clean stop\n${other.tail()}`);
+  });
+
+  test('the reader paused (SIGSTOP) past its lease: the standby takes over; resumed, the old reader commits nothing more', async (t: TestContext) => {
+    const { names, dir } = await setUp();
+    await write(names, 0, 300);
+    const A = start('A', dir);
+    await waitFor('A to lead', () => (leaderLines(A).length > 0 ? true : undefined), 60_000);
+    const B = start('B', dir);
+    await waitFor('B to follow', () => (B.lines.some((l) => l.msg === 'binlog election: another replica reads the binlog') ? true : undefined), 60_000);
+    await waitForAll(names, 300, 60_000);
+    const connectedBefore = B.lines.filter((l) => l.msg === 'binlog reader connected').length;
+    A.signal('SIGSTOP');
+    try {
+      await write(names, 300, 600);
+      await waitFor('B to take over', () => (B.lines.filter((l) => l.msg === 'binlog reader connected').length > connectedBefore ? true : undefined), 60_000);
+      await waitForAll(names, 600, 60_000);
+    } finally {
+      A.signal('SIGCONT');
+    }
+    // A wakes up believing it reads; its lease has run out, so it may hand nothing on nor checkpoint until
+    // it reads the log, which says B holds the lease.
+    await write(names, 600, 900);
+    await waitForAll(names, 900, 60_000);
+    await checkpointAtEnd(names);
+    const epochs = (await readTopic(cluster.bootstrap, names.checkpoints)).filter((m) => m.key === 'db').map((m) => (JSON.parse(m.value) as { epoch?: number }).epoch!);
+    const bEpoch = leaderLines(B).at(-1)?.['epoch'] as number;
+    assert.ok(epochs.every((e, i) => i === 0 || e >= epochs[i - 1]!), `no checkpoint of A's term after B's first: ${JSON.stringify([...new Set(epochs)])}`);
+    assert.equal(epochs.at(-1), bEpoch, "the last checkpoint is B's term");
+    assert.ok(A.alive && B.alive, `${A.tail()}\n${B.tail()}`);
+    t.diagnostic(`A after SIGCONT: ${A.lines.filter((l) => /^binlog election/.test(String(l.msg))).map((l) => l.msg).slice(-2).join(' / ')}`);
+    assert.deepEqual(await A.stop(), { code: 0, signal: null }, A.tail());
+    assert.deepEqual(await B.stop(), { code: 0, signal: null }, B.tail());
   });
 });

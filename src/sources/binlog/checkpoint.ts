@@ -4,9 +4,10 @@
 // embedded mode (or checkpoint_file) in a local JSON file, replaced atomically.
 import { mkdir, readFile, rename, open } from 'node:fs/promises';
 import path from 'node:path';
-import type { Kafka, Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage, KisError } from '../../kernel/errors.js';
+import { errorMessage, isKisError, KisError } from '../../kernel/errors.js';
 import type { IncrementalProgress } from './incremental.js';
 
 export interface SnapshotProgress {
@@ -35,6 +36,8 @@ export interface Checkpoint {
   readonly snapshot?: SnapshotProgress;
   /** Re-snapshots requested while running (requestSnapshot, the signal table): the first is being read. */
   readonly incremental?: readonly IncrementalProgress[];
+  /** Kafka mode: the election term that wrote it (kafka/election.ts); a load takes the last record of the highest epoch. */
+  readonly epoch?: number;
 }
 
 export interface CheckpointStore {
@@ -43,6 +46,17 @@ export interface CheckpointStore {
   load(): Promise<Checkpoint | undefined>;
   save(cp: Checkpoint): Promise<void>;
   close(): Promise<void>;
+  /** Starts reading ahead in the background, so that a later load (a standby taking over) is quick. */
+  follow?(): void;
+}
+
+/**
+ * Fencing at read: a record of an older term never replaces one of a newer term, whatever their order in the
+ * log (a deposed reader paused between its lease check and its write lands behind the new term's records).
+ * Records without an epoch (embedded mode, older versions) count as epoch 0.
+ */
+export function supersedes(candidate: { readonly epoch?: number }, current: { readonly epoch?: number } | undefined): boolean {
+  return current === undefined || (candidate.epoch ?? 0) >= (current.epoch ?? 0);
 }
 
 function parse(text: string, where: string): Checkpoint {
@@ -100,10 +114,32 @@ export class FileCheckpointStore implements CheckpointStore {
   async close(): Promise<void> {}
 }
 
+/** How long a load waits to have read the checkpoint topic up to its end. */
+const LOAD_TIMEOUT_MS = 60_000;
+
+interface Tail {
+  readonly consumer: Consumer;
+  /** Per partition, the offset after the last record read. */
+  readonly next: Map<number, bigint>;
+  /** The checkpoint of this source that wins so far (see supersedes). */
+  best: { epoch: number; text: string } | undefined;
+  crashed: unknown;
+}
+
+function epochOf(text: string): number {
+  try {
+    const e = (JSON.parse(text) as { epoch?: unknown }).epoch;
+    return typeof e === 'number' ? e : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Checkpoints as records keyed by the source id in a (compacted where the cluster allows) topic; the last record of the key wins. */
 export class KafkaCheckpointStore implements CheckpointStore {
   readonly where: string;
   private producer: Producer | undefined;
+  private tail: Promise<Tail> | undefined;
 
   constructor(private readonly kafka: Kafka, private readonly topic: string, private readonly key: string, private readonly logger: Logger) {
     this.where = `topic ${topic} (key ${key})`;
@@ -126,41 +162,76 @@ export class KafkaCheckpointStore implements CheckpointStore {
     }
   }
 
-  async load(): Promise<Checkpoint | undefined> {
-    await this.ensureTopic();
-    const admin = this.kafka.admin();
-    let ends: Array<{ partition: number; high: string; low: string }>;
-    try {
-      await admin.connect();
-      ends = await admin.fetchTopicOffsets(this.topic).catch(() => []);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+  follow(): void {
+    if (!this.tail) {
+      this.tail = this.startTail();
+      this.tail.catch(() => undefined);
     }
-    const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]));
-    if (pending.size === 0) return undefined;
-    // A throw-away group that reads the topic from the start up to the ends found above; nothing is committed.
-    const consumer = this.kafka.consumer({ groupId: `${this.topic}.reader.${process.pid}.${Date.now()}`, maxWaitTimeInMs: 100 });
-    let last: string | undefined;
+  }
+
+  /** A consumer of a throw-away group reading the topic from its start for as long as the store is open; nothing is committed. */
+  private async startTail(): Promise<Tail> {
+    await this.ensureTopic();
+    const consumer = this.kafka.consumer({ groupId: `${this.topic}.reader.${process.pid}.${randomUUID()}`, maxWaitTimeInMs: 100 });
+    const tail: Tail = { consumer, next: new Map(), best: undefined, crashed: undefined };
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload as { error: Error; restart: boolean };
+      if (!restart) tail.crashed = error;
+    });
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            if (message.key?.toString('utf8') === this.key && message.value) last = message.value.toString('utf8');
-            const end = pending.get(partition);
-            if (end !== undefined && BigInt(message.offset) >= end) pending.delete(partition);
-            if (pending.size === 0) resolve();
-          },
-        }).catch(reject);
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          if (message.key?.toString('utf8') === this.key && message.value) {
+            const text = message.value.toString('utf8');
+            const epoch = epochOf(text);
+            if (supersedes({ epoch }, tail.best)) tail.best = { epoch, text };
+          }
+          tail.next.set(partition, BigInt(message.offset) + 1n);
+        },
       });
     } catch (err) {
-      throw new KisError('KIS_ERR_SOURCE', `cannot read the binlog checkpoint from ${this.where}: ${errorMessage(err)}`, { cause: err });
-    } finally {
       await consumer.disconnect().catch(() => undefined);
+      throw err;
     }
-    return last === undefined ? undefined : parse(last, this.where);
+    return tail;
+  }
+
+  async load(): Promise<Checkpoint | undefined> {
+    try {
+      this.follow();
+      const tail = await this.tail!;
+      const admin = this.kafka.admin();
+      let ends: Array<{ partition: number; high: string; low: string }>;
+      try {
+        await admin.connect();
+        ends = await admin.fetchTopicOffsets(this.topic).catch(() => []);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      // Read up to the ends found now: every checkpoint written before this load (a takeover waits for nothing else).
+      const deadline = Date.now() + LOAD_TIMEOUT_MS;
+      const behind = (): boolean => ends.some((e) => BigInt(e.high) > BigInt(e.low) && (tail.next.get(e.partition) ?? BigInt(e.low)) < BigInt(e.high));
+      while (behind()) {
+        if (tail.crashed) throw tail.crashed;
+        if (Date.now() > deadline) throw new Error(`not read up to the end within ${LOAD_TIMEOUT_MS / 1000} s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return tail.best === undefined ? undefined : parse(tail.best.text, this.where);
+    } catch (err) {
+      if (isKisError(err)) throw err;
+      await this.stopTail();
+      throw new KisError('KIS_ERR_SOURCE', `cannot read the binlog checkpoint from ${this.where}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private async stopTail(): Promise<void> {
+    const t = this.tail;
+    this.tail = undefined;
+    const tail = await t?.catch(() => undefined);
+    await tail?.consumer.disconnect().catch(() => undefined);
   }
 
   async save(cp: Checkpoint): Promise<void> {
@@ -176,5 +247,6 @@ export class KafkaCheckpointStore implements CheckpointStore {
     const p = this.producer;
     this.producer = undefined;
     await p?.disconnect().catch(() => undefined);
+    await this.stopTail();
   }
 }

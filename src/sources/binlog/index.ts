@@ -1,5 +1,5 @@
 // Source type `binlog`: the MySQL / MariaDB row binlog. Kafka mode: checkpoints in a Kafka topic and one
-// reader across replicas, elected through a consumer group. Embedded mode, or with params.checkpoint_file:
+// reader across replicas, elected by a lease in a Kafka topic. Embedded mode, or with params.checkpoint_file:
 // a checkpoint file under the config directory.
 import path from 'node:path';
 import { BinlogSourceParams, type BinlogSourceParamsT } from '../../config/codecs.js';
@@ -8,8 +8,8 @@ import { binlogCheckpointFile, binlogCheckpointTopic, electionNames } from '../.
 import { BinlogSource } from './binlog-source.js';
 import { FileCheckpointStore, KafkaCheckpointStore } from './checkpoint.js';
 
-/** How long a dead binlog reader holds its election before another replica takes over. */
-const BINLOG_ELECTION_SESSION_MS = 10_000;
+/** How long a dead binlog reader holds its lease before another replica takes over (renewed every 150 ms). */
+const BINLOG_ELECTION_LEASE_MS = 1_500;
 
 /** A binlog source's start: end, beginning, '<file>:<pos>' or 'gtid:<set>'. */
 const BINLOG_START = /^(end|beginning|[^:\s]+:\d+|gtid:.*)$/;
@@ -50,7 +50,7 @@ export const binlogSourceType: SourceTypeSpec<BinlogSourceParamsT> = {
       store,
       logger: env.logger,
       ...(env.observer ? { observer: env.observer } : {}),
-      ...(kafka ? { election: { kafka, groupId: election.group, topic: election.topic, sessionTimeoutMs: BINLOG_ELECTION_SESSION_MS } } : {}),
+      ...(kafka ? { election: { kafka, groupId: election.group, topic: election.topic, leaseMs: BINLOG_ELECTION_LEASE_MS } } : {}),
     });
   },
 };
