@@ -326,9 +326,16 @@ describe('helm template with the default values', () => {
 // ---- every optional part -----------------------------------------------------------------------
 describe('helm template with every optional part enabled', () => {
   const ms = render(['-f', ALL_ENABLED]);
+  // What the pod gets from the console's Secrets: the users file (mounted; here a temp file named by the
+  // KIS_USERS_FILE override the generated document allows) and the session key.
+  const usersDir = mkdtempSync(path.join(tmpdir(), 'kisflow-chart-users-'));
+  after(() => rmSync(usersDir, { recursive: true, force: true }));
+  const usersFile = path.join(usersDir, 'users.yaml');
+  writeFileSync(usersFile, '- { name: ada, role: admin, token: t-ada }\n- { name: otto, role: operator, scenes: [billing], token: t-otto }\n');
+  const consoleEnv = { KIS_USERS_FILE: usersFile, KIS_SESSION_SECRET: 'from-the-session-secret' };
 
-  test('adds the HPA and the ServiceMonitor; every object is valid', () => {
-    assert.deepEqual(kinds(ms), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+  test('adds the HPA, the ServiceMonitor and the console (its Service and Ingress); every object is valid', () => {
+    assert.deepEqual(kinds(ms), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor']);
     validateAll(ms);
   });
 
@@ -386,10 +393,14 @@ describe('helm template with every optional part enabled', () => {
       tls: true,
       sasl: { mechanism: 'scram-sha-512', username: 'kisflow', password: '${KAFKA_PASSWORD}' },
     });
-    const loaded = loadRendered(data, { KAFKA_BROKERS: 'k:9092', KAFKA_PASSWORD: 'from-the-secret' });
+    const loaded = loadRendered(data, { KAFKA_BROKERS: 'k:9092', KAFKA_PASSWORD: 'from-the-secret', ...consoleEnv });
     assert.deepEqual(loaded.errors.map((e) => e.message), []);
     assert.deepEqual([...loaded.config!.flows.keys()], ['BigOrders']);
     assert.equal(loaded.config!.global.kafka?.sasl?.password, 'from-the-secret');
+    // The console's section: users from the mounted Secret (here a file standing in for it), the session key from the env.
+    const p = loaded.config!.global.platform;
+    assert.deepEqual({ listen: p?.listen, basePath: p?.basePath, secret: p?.sessionSecret, users: p?.users.map((u) => [u.name, u.role]) },
+      { listen: '0.0.0.0:8088', basePath: '/kisflow/', secret: 'from-the-session-secret', users: [['ada', 'admin'], ['otto', 'operator']] });
   });
 
   // The image's layout, rebuilt in a temp dir: <root>/etc/package.json marks modules ESM, <root>/node_modules
@@ -409,7 +420,7 @@ describe('helm template with every optional part enabled', () => {
         cwd: root,
         encoding: 'utf8',
         timeout: 20_000,
-        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', KISFLOW_CONFIG: path.join(root, 'etc/kisflow'), KAFKA_BROKERS: 'k:9092', KAFKA_PASSWORD: 'x', LOG_LEVEL: 'silent' },
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', KISFLOW_CONFIG: path.join(root, 'etc/kisflow'), KAFKA_BROKERS: 'k:9092', KAFKA_PASSWORD: 'x', LOG_LEVEL: 'silent', ...consoleEnv },
       });
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /^ok: 1 flows, 3 functions/);
@@ -483,7 +494,7 @@ describe('the console (console.enabled)', () => {
     const doc = parse(configMapData(ms)['global.yml']!) as Obj;
     assert.deepEqual(doc['platform'], {
       listen: '0.0.0.0:8088', base_path: '/', status_interval_ms: 5000, history_minutes: 60,
-      session_secret: '${KIS_SESSION_SECRET}', users_file: '/etc/kisflow-users/users.yaml',
+      session_secret: '${KIS_SESSION_SECRET}', users_file: '${KIS_USERS_FILE:-/etc/kisflow-users/users.yaml}',
     });
   });
 

@@ -125,7 +125,7 @@ or one with a line "kistype: global". Empty when the chart generates the global 
   "status_interval_ms" (int .Values.console.statusIntervalMs)
   "history_minutes" (int .Values.console.historyMinutes)
   "session_secret" "${KIS_SESSION_SECRET}"
-  "users_file" (printf "%s/%s" (include "kisflow.usersPath" .) .Values.console.usersSecret.key) }}
+  "users_file" (printf "${KIS_USERS_FILE:-%s/%s}" (include "kisflow.usersPath" .) .Values.console.usersSecret.key) }}
 {{- $_ := set $doc "platform" $platform }}
 {{- end }}
 {{- $_ := unset $doc "kistype" }}
