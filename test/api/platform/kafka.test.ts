@@ -76,8 +76,8 @@ describe('console backend, Kafka mode, two replicas', { timeout: 180_000 }, () =
     for (const t of [jt.jobs, jt.triggers, jt.runs]) await cluster.createTopic(t, 6);
     await cluster.createTopic(jt.commands, 1);
     dir = await configDir(n);
-    await replica();
-    await replica();
+    // Both at once: they join their groups together, rather than the second one's join rebalancing the first.
+    await Promise.all([replica(), replica()]);
   });
   after(async () => {
     for (const r of replicas) {
