@@ -399,7 +399,7 @@ export class Flow {
       fn: step?.func.fid ?? '',
       position,
       attempts,
-      at: new Date().toISOString(),
+      at: run.now(),
     });
   }
 

@@ -22,6 +22,18 @@ export class Run {
   readonly meta = new Map<string, unknown>();
   readonly deadLetters: DeadLetter[] = [];
   jumps = 0;
+  private at: string | undefined;
+  private atMs = 0;
+
+  /** The time of a dead letter, as ISO text: made once per millisecond, not once per row (a run dead-letters rows in bursts). */
+  now(): string {
+    const ms = Date.now();
+    if (this.at === undefined || ms !== this.atMs) {
+      this.atMs = ms;
+      this.at = new Date(ms).toISOString();
+    }
+    return this.at;
+  }
 }
 
 /** Rows and their source positions, index by index (positions undefined: the run has none to carry). */
@@ -71,6 +83,13 @@ export class StepContext implements FlowContext {
     if (from === undefined) {
       (this.unpaired ??= []).push(k);
       this.positions.push(undefined);
+      return;
+    }
+    // The usual case inline: `from` is the input row after the last one looked up.
+    const next = this.cursor + 1;
+    if (this.input[next] === from) {
+      this.cursor = next;
+      this.positions.push(positions[next]);
       return;
     }
     const i = this.inputIndex(from);
