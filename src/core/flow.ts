@@ -49,6 +49,8 @@ export class Flow {
     this.deps.observer.flowStarted(this.config.id, this.config.name, opts.startAt ? 0 : rows.length);
     // Each step's rows travel with their positions, index by index (none tracked when the rows have none).
     let { rows: input, positions: inputPos } = this.withinLimits(run, rows, opts.positions);
+    // Whether `input` (and its positions) are arrays this run made, which the result may take as they are.
+    let owned = false;
     let i = opts.startAt ?? 0;
     let stoppedAt: string | undefined;
     let stopReason: RunResult['stopReason'] = 'end';
@@ -70,9 +72,11 @@ export class Flow {
       if (action.dataReuse) {
         out = outcome.passedInput ?? input;
         outPos = outcome.passedInput ? outcome.passedPositions : inputPos;
+        if (outcome.passedInput) owned = true;
       } else {
         out = outcome.rows;
         outPos = inputPos === undefined ? undefined : outcome.positions;
+        owned = true;
       }
       if (out.length === 0 && !action.forceEntryNext) {
         stoppedAt = step.func.fid;
@@ -114,11 +118,11 @@ export class Flow {
     }
     this.deps.observer.flowFinished(this.config.id, this.config.name, performance.now() - started);
     const reachedEnd = stopReason === 'end' || stopReason === 'abort';
-    const output = reachedEnd ? input.slice() : [];
+    // Copies only when the arrays may be the caller's own (rows passed on unchanged to the end).
+    const output = reachedEnd ? owned ? input as Row[] : input.slice() : [];
     return {
       output,
-      // Copies: the arrays may be the caller's own (rows passed on unchanged to the end).
-      outputPositions: reachedEnd && inputPos !== undefined ? inputPos.slice() : output.map(() => undefined),
+      outputPositions: reachedEnd && inputPos !== undefined ? owned ? inputPos as (Position | undefined)[] : inputPos.slice() : output.map(() => undefined),
       deadLetters: run.deadLetters,
       stoppedAt,
       stopReason,
@@ -337,8 +341,7 @@ export class Flow {
           if (tracked) positions[w] = positions[k];
           w++;
         }
-        committed.length = w;
-        if (tracked) positions.length = w;
+        ctx.keepFirst(w);
         toSave = committed;
       }
       if (step.caas) await step.caas(handleOf(step), ctx, toSave);

@@ -40,9 +40,14 @@ export class Run {
 export type Positions = readonly (Position | undefined)[];
 
 export class StepContext implements FlowContext {
-  readonly committed: Row[] = [];
-  /** The source position of each committed row, when the run carries positions (inputPositions given). */
-  readonly positions: (Position | undefined)[] = [];
+  /**
+   * The rows committed, and the source position of each (when the run carries positions). Sized for the input
+   * up front (a call most often commits about as many rows as it gets; growing by push would allocate each
+   * array about three times over): `count` rows are in them until settle() cuts them to it.
+   */
+  readonly committed: Row[];
+  readonly positions: (Position | undefined)[];
+  private count = 0;
   readonly rejected: { row: Row; reason: string; position: Position | undefined }[] = [];
   actions: Action[] = [];
   /** Committed rows given no `from`: paired when the call ends (settle), by identity or else index by index. */
@@ -61,7 +66,10 @@ export class StepContext implements FlowContext {
     readonly partition: number,
     readonly log: Logger,
     private readonly deps: FlowDeps,
-  ) {}
+  ) {
+    this.committed = new Array<Row>(input.length);
+    this.positions = inputPositions === undefined ? [] : new Array<Position | undefined>(input.length);
+  }
 
   get flowId(): string { return this.flow.id; }
   get flowName(): string { return this.flow.name; }
@@ -77,23 +85,24 @@ export class StepContext implements FlowContext {
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
       throw new KisError('KIS_ERR_FUNCTION_FAILED', `function '${this.fid}' committed a ${row === null ? 'null' : typeof row}; a row must be an object`, { retriable: false });
     }
-    const k = this.committed.push(row) - 1;
+    const k = this.count++;
+    this.committed[k] = row;
     const positions = this.inputPositions;
     if (positions === undefined) return;
     if (from === undefined) {
       (this.unpaired ??= []).push(k);
-      this.positions.push(undefined);
+      this.positions[k] = undefined;
       return;
     }
     // The usual case inline: `from` is the input row after the last one looked up.
     const next = this.cursor + 1;
     if (this.input[next] === from) {
       this.cursor = next;
-      this.positions.push(positions[next]);
+      this.positions[k] = positions[next];
       return;
     }
     const i = this.inputIndex(from);
-    this.positions.push(i < 0 ? undefined : positions[i]);
+    this.positions[k] = i < 0 ? undefined : positions[i];
   }
   commitRows(rows: Iterable<Row>): void {
     for (const r of rows) this.commitRow(r);
@@ -114,7 +123,7 @@ export class StepContext implements FlowContext {
     const i = this.inputIndex(row);
     if (i >= 0) return positions[i];
     // A row this call committed already (its position is settled when it named its `from`).
-    const k = this.committed.lastIndexOf(row);
+    const k = this.count === 0 ? -1 : this.committed.lastIndexOf(row, this.count - 1);
     return k < 0 ? undefined : this.positions[k];
   }
   state<V = unknown>(): KeyedState<V> {
@@ -135,10 +144,12 @@ export class StepContext implements FlowContext {
    * a new row pairs with the input row of its index when the call committed as many rows as it received.
    */
   settle(): void {
+    this.committed.length = this.count;
+    if (this.inputPositions !== undefined) this.positions.length = this.count;
     const unpaired = this.unpaired;
     const positions = this.inputPositions;
     if (unpaired === undefined || positions === undefined) return;
-    const sameCount = this.committed.length === this.input.length;
+    const sameCount = this.count === this.input.length;
     for (const k of unpaired) {
       const i = this.inputIndex(this.committed[k]!);
       this.positions[k] = i >= 0 ? positions[i] : sameCount ? positions[k] : undefined;
@@ -146,12 +157,22 @@ export class StepContext implements FlowContext {
     this.unpaired = undefined;
   }
 
+  /** Keeps the first n committed rows (a Save compacts the rows it keeps to the front). */
+  keepFirst(n: number): void {
+    this.count = n;
+    this.committed.length = n;
+    if (this.inputPositions !== undefined) this.positions.length = n;
+  }
+
   /** Takes what a call on some of this call's rows produced (bisection puts the passing parts together). */
   absorb(other: StepContext): void {
     for (let k = 0; k < other.committed.length; k++) {
-      this.committed.push(other.committed[k]!);
-      this.positions.push(other.positions[k]);
+      this.committed[this.count] = other.committed[k]!;
+      if (this.inputPositions !== undefined) this.positions[this.count] = other.positions[k];
+      this.count++;
     }
+    this.committed.length = this.count;
+    if (this.inputPositions !== undefined) this.positions.length = this.count;
     for (const r of other.rejected) this.rejected.push(r);
     for (const a of other.actions) this.actions.push(a);
   }
@@ -159,6 +180,7 @@ export class StepContext implements FlowContext {
   reset(): void {
     this.committed.length = 0;
     this.positions.length = 0;
+    this.count = 0;
     this.rejected.length = 0;
     this.actions = [];
     this.unpaired = undefined;
