@@ -25,41 +25,42 @@ export function worthBisecting(error: KisError, rows: number): boolean {
 export interface Bisection<C> {
   /** The results of the parts that passed, in input order. */
   readonly passed: C[];
-  /** The rows that failed alone (or were left when the attempts ran out), with the error of their last attempt. */
-  readonly failed: Array<{ row: Row; error: KisError }>;
+  /** The rows that failed alone (or were left when the attempts ran out), their index in the input, and the error of their last attempt. */
+  readonly failed: Array<{ row: Row; index: number; error: KisError }>;
   calls: number;
 }
 
 /**
  * Splits the rows in halves, left before right, attempting each part once: a part that passes is kept, one
- * that fails is split again. Undefined when the error is not worth it (see worthBisecting).
+ * that fails is split again. `attempt` gets the part and the index of its first row in `rows`. Undefined
+ * when the error is not worth it (see worthBisecting).
  */
 export async function findFailingRows<C>(
   rows: readonly Row[],
   error: KisError,
-  attempt: (rows: readonly Row[]) => Promise<C>,
+  attempt: (rows: readonly Row[], start: number) => Promise<C>,
 ): Promise<Bisection<C> | undefined> {
   if (!worthBisecting(error, rows.length)) return undefined;
   const out: Bisection<C> = { passed: [], failed: [], calls: 0 };
-  // Depth first with an explicit stack (right half pushed first, so the left one runs first).
-  const stack: Array<{ rows: readonly Row[]; error: KisError }> = [];
+  // Depth first with an explicit stack of [start, end) parts (right half pushed first, so the left one runs first).
+  const stack: Array<{ start: number; end: number; error: KisError }> = [];
   const mid = Math.ceil(rows.length / 2);
-  stack.push({ rows: rows.slice(mid), error }, { rows: rows.slice(0, mid), error });
+  stack.push({ start: mid, end: rows.length, error }, { start: 0, end: mid, error });
   while (stack.length > 0) {
     const part = stack.pop()!;
     if (out.calls >= MAX_BISECT_CALLS) {
-      for (const row of part.rows) out.failed.push({ row, error: part.error });
+      for (let i = part.start; i < part.end; i++) out.failed.push({ row: rows[i]!, index: i, error: part.error });
       continue;
     }
     out.calls++;
     try {
-      out.passed.push(await attempt(part.rows));
+      out.passed.push(await attempt(rows.slice(part.start, part.end), part.start));
     } catch (err) {
       const e = err as KisError;
-      if (part.rows.length === 1) out.failed.push({ row: part.rows[0]!, error: e });
+      if (part.end - part.start === 1) out.failed.push({ row: rows[part.start]!, index: part.start, error: e });
       else {
-        const m = Math.ceil(part.rows.length / 2);
-        stack.push({ rows: part.rows.slice(m), error: e }, { rows: part.rows.slice(0, m), error: e });
+        const m = part.start + Math.ceil((part.end - part.start) / 2);
+        stack.push({ start: m, end: part.end, error: e }, { start: part.start, end: m, error: e });
       }
     }
   }

@@ -6,7 +6,7 @@ import type { FlowConfig } from '../config/model.js';
 import { errorMessage, isKisError, isRetriable, KisError, type KisErrorCode } from '../kernel/errors.js';
 import { checkRowLimits, DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
 import { partitionForKey } from '../kernel/partitioner.js';
-import type { Row } from '../kernel/types.js';
+import type { Position, Row } from '../kernel/types.js';
 import { mergeActions, type Action } from './actions.js';
 import { boundedRow, findFailingRows } from './bisect.js';
 import { missingKeyFields } from './connector.js';
@@ -14,8 +14,8 @@ import type { CompiledStep, FlowDeps, RunOptions, RunResult } from './flow-types
 import { joinOrHold, type HeldRow, type TableRow } from './join.js';
 import { lookupJoin } from './lookup-join.js';
 import type { KeyedState } from './state.js';
-import { handleOf, Run, StepContext } from './step-context.js';
-import { checkInput, joinRefusals } from './step-input.js';
+import { handleOf, Run, StepContext, type Positions } from './step-context.js';
+import { checkInput, joinRefusals, type Refusal } from './step-input.js';
 
 /** Jumps allowed in one run, per step of the flow, before the run is judged an endless loop. */
 export const JUMPS_PER_STEP = 100;
@@ -44,17 +44,13 @@ export class Flow {
   async run(rows: readonly Row[], opts: RunOptions = {}): Promise<RunResult> {
     const run = new Run(opts.inputEnded === true);
     const partition = opts.partition ?? 0;
-    const positions = opts.positions;
-    if (positions) {
-      for (let i = 0; i < rows.length; i++) {
-        const p = positions[i];
-        if (p) run.lineage.set(rows[i]!, p);
-      }
-    }
     const started = performance.now();
     // Held join rows resuming after their Load step were counted when they first entered.
     this.deps.observer.flowStarted(this.config.id, this.config.name, opts.startAt ? 0 : rows.length);
-    let input: readonly Row[] = this.withinLimits(run, rows);
+    // Each step's rows travel with their positions, index by index (none tracked when the rows have none).
+    let { rows: input, positions: inputPos } = this.withinLimits(run, rows, opts.positions);
+    // Whether `input` (and its positions) are arrays this run made, which the result may take as they are.
+    let owned = false;
     let i = opts.startAt ?? 0;
     let stoppedAt: string | undefined;
     let stopReason: RunResult['stopReason'] = 'end';
@@ -62,19 +58,31 @@ export class Flow {
 
     while (i < this.steps.length) {
       const step = this.steps[i]!;
-      const outcome = await this.runStep(run, step, input, partition);
+      const outcome = await this.runStep(run, step, input, inputPos, partition);
       if (outcome.kind === 'failed') {
         stoppedAt = step.func.fid;
         stopReason = 'failed';
         input = [];
+        inputPos = undefined;
         break;
       }
       const action = mergeActions(outcome.actions);
-      let out = action.dataReuse ? outcome.passedInput ?? input : outcome.rows;
+      let out: readonly Row[];
+      let outPos: Positions | undefined;
+      if (action.dataReuse) {
+        out = outcome.passedInput ?? input;
+        outPos = outcome.passedInput ? outcome.passedPositions : inputPos;
+        if (outcome.passedInput) owned = true;
+      } else {
+        out = outcome.rows;
+        outPos = inputPos === undefined ? undefined : outcome.positions;
+        owned = true;
+      }
       if (out.length === 0 && !action.forceEntryNext) {
         stoppedAt = step.func.fid;
         stopReason = outcome.held > 0 ? 'held' : 'no-rows';
         input = out;
+        inputPos = outPos;
         break;
       }
       if (action.jumpFunc !== undefined) {
@@ -85,10 +93,11 @@ export class Flow {
             ? new KisError('KIS_ERR_JUMP_LOOP', `flow '${this.config.id}' jumped ${run.jumps - 1} times in one run (limit ${maxJumps}); last jump from '${step.func.fid}' to '${action.jumpFunc}'`)
             : undefined;
         if (jumpError) {
-          this.deadLetter(run, out, step, jumpError, 1);
+          this.deadLetter(run, out, outPos, step, jumpError, 1);
           stoppedAt = step.func.fid;
           stopReason = 'failed';
           input = [];
+          inputPos = undefined;
           break;
         }
         i = target!;
@@ -96,12 +105,12 @@ export class Flow {
         i++;
       }
       input = out;
+      inputPos = outPos;
       if (action.abort) {
         stoppedAt = step.func.fid;
         stopReason = 'abort';
         break;
       }
-      out = [];
     }
 
     if (run.deadLetters.length > 0) {
@@ -109,12 +118,11 @@ export class Flow {
     }
     this.deps.observer.flowFinished(this.config.id, this.config.name, performance.now() - started);
     const reachedEnd = stopReason === 'end' || stopReason === 'abort';
-    const output = reachedEnd ? [...input] : [];
+    // Copies only when the arrays may be the caller's own (rows passed on unchanged to the end).
+    const output = reachedEnd ? owned ? input as Row[] : input.slice() : [];
     return {
       output,
-      // Eager on purpose: a lazy getter keeps the run's lineage map alive with the result, and measured 1.3 µs a
-      // row slower on the engine benchmark (more for the collector) than these lookups cost.
-      outputPositions: output.map((r) => run.lineage.get(r)),
+      outputPositions: reachedEnd && inputPos !== undefined ? owned ? inputPos as (Position | undefined)[] : inputPos.slice() : output.map(() => undefined),
       deadLetters: run.deadLetters,
       stoppedAt,
       stopReason,
@@ -146,9 +154,10 @@ export class Flow {
     return (this.deps.clock ?? Date.now)();
   }
 
-  private async runStep(run: Run, step: CompiledStep, input: readonly Row[], partition: number): Promise<
-    // passedInput: after a bisection, the input rows whose parts passed (what DataReuse hands on).
-    { kind: 'ok'; rows: Row[]; actions: Action[]; held: number; passedInput: Row[] | undefined } | { kind: 'failed' }
+  private async runStep(run: Run, step: CompiledStep, input: readonly Row[], inputPos: Positions | undefined, partition: number): Promise<
+    // passedInput: after a bisection, the input rows whose parts passed (what DataReuse hands on), with their positions.
+    | { kind: 'ok'; rows: Row[]; positions: Positions; actions: Action[]; held: number; passedInput: Row[] | undefined; passedPositions: Positions | undefined }
+    | { kind: 'failed' }
   > {
     const t0 = performance.now();
     const func = step.func;
@@ -156,9 +165,10 @@ export class Flow {
     let rejected = 0;
 
     // 1. source.must and the row codec: failing rows are rejected, the rest go on.
-    const checked = checkInput(step, input);
+    const checked = checkInput(step, input, inputPos);
     let rows = checked.rows;
-    for (const r of checked.refused) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
+    let rowsPos = checked.positions;
+    for (const r of checked.refused) { this.refuse(run, step, r); rejected++; }
 
     // 2. A Load step that is not fed by its own topic joins its rows with what other flows saved.
     let held = 0;
@@ -168,19 +178,16 @@ export class Flow {
         const state = this.stateOf(step.heldStore, partition) as KeyedState<HeldRow[]>;
         const count = step.tableStore !== undefined ? this.deps.joinPartitions?.(this.config.id) : undefined;
         const home = count !== undefined ? (key: string) => partitionForKey(key, count) : undefined;
-        joined = joinOrHold(rows, rows.map((r) => run.lineage.get(r)), (r) => step.connector!.keyOf(r), this.lookup(step, partition), state, this.now(), step.joinAs, home, partition);
+        joined = joinOrHold(rows, rowsPos ?? [], (r) => step.connector!.keyOf(r), this.lookup(step, partition), state, this.now(), step.joinAs, home, partition);
       } catch (err) {
-        this.deadLetter(run, rows, step, isKisError(err) ? err : new KisError('KIS_ERR_STATE', errorMessage(err)), 1);
+        this.deadLetter(run, rows, rowsPos, step, isKisError(err) ? err : new KisError('KIS_ERR_STATE', errorMessage(err)), 1);
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
-      for (const r of joinRefusals(step, joined, partition)) { this.deadLetter(run, [r.row], step, r, 0); rejected++; }
+      for (const r of joinRefusals(step, joined, partition, positionsByRow(rows, rowsPos))) { this.refuse(run, step, r); rejected++; }
       held = joined.held;
-      joined.rows.forEach((r, k) => {
-        const p = joined.positions[k];
-        if (p) run.lineage.set(r, p);
-      });
       rows = joined.rows;
+      rowsPos = rowsPos === undefined ? undefined : joined.positions;
     }
 
     // 2b. A Load step on storage looks the rows' keys up, in one call per batch (through a bounded cache).
@@ -188,32 +195,34 @@ export class Flow {
       let looked;
       try {
         // An unreachable store is waited for inside the lookup (readiness false meanwhile); what throws here is not an outage.
-        looked = await lookupJoin(step, rows, partition, run.lineage);
+        looked = await lookupJoin(step, rows, rowsPos, partition);
       } catch (err) {
-        this.deadLetter(run, rows, step, isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `lookup through connector '${func.cid}' failed: ${errorMessage(err)}`), 1);
+        this.deadLetter(run, rows, rowsPos, step, isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `lookup through connector '${func.cid}' failed: ${errorMessage(err)}`), 1);
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
       for (const r of looked.refused) {
-        this.deadLetter(run, [r.row], step, r, 0);
+        this.refuse(run, step, r);
         if (r.code === 'KIS_ERR_ROW_MISSING_FIELD') rejected++;
       }
       rows = looked.rows;
+      rowsPos = rowsPos === undefined ? undefined : looked.positions;
     }
 
     // 3. The function itself, retried as its option says.
-    const ctx = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
+    const ctx = new StepContext(run, this.config, step, rows, rowsPos, partition, this.deps.logger, this.deps);
     let attempts = 0;
     let passedInput: Row[] | undefined;
+    let passedPositions: (Position | undefined)[] | undefined;
     try {
       if (func.retryTimes === 0) {
         attempts = 1;
-        await this.call(run, step, ctx, rows);
+        await this.call(step, ctx, rows);
       } else {
         await pRetry(async () => {
           attempts++;
           ctx.reset();
-          await this.call(run, step, ctx, rows);
+          await this.call(step, ctx, rows);
         }, {
           retries: func.retryTimes,
           minTimeout: func.retryDuration,
@@ -231,53 +240,43 @@ export class Flow {
       const error = this.asError(step, err);
       const log = { flow: this.config.id, fn: func.fid, partition, rows: rows.length, attempts, code: error.code };
       // One bad row must not take its neighbours down: the call's rows are retried in halves to find it.
-      const found = await findFailingRows(rows, error, (sub) => this.attempt(run, step, sub, partition));
+      const found = await findFailingRows(rows, error, (sub, start) => this.attempt(run, step, sub, rowsPos?.slice(start, start + sub.length), partition));
       if (found === undefined || found.passed.length === 0) {
-        this.deadLetter(run, rows, step, error, attempts);
+        this.deadLetter(run, rows, rowsPos, step, error, attempts);
         this.deps.logger.error(log, `${error.message}; rows sent to the dead-letter sink`);
         this.report(run, step, input.length, 0, rejected, dlBefore, t0);
         return { kind: 'failed' };
       }
       for (const f of found.failed) {
-        this.deadLetter(run, [f.row], step, { code: f.error.code, message: `${f.error.message} (this row fails alone; the other rows of its call went on)` }, attempts + 1);
+        this.deadLetterRow(run, f.row, rowsPos?.[f.index], step, { code: f.error.code, message: `${f.error.message} (this row fails alone; the other rows of its call went on)` }, attempts + 1);
       }
       this.deps.logger.error({ ...log, failed: found.failed.length, calls: found.calls },
         `${error.message}; retried in halves: ${found.failed.length} of ${rows.length} rows fail and were sent to the dead-letter sink, the others went on`);
       ctx.reset();
-      for (const sub of found.passed) ctx.absorb(sub);
-      passedInput = found.passed.flatMap((sub) => [...sub.input]);
-    }
-
-    for (const { row, reason } of ctx.rejected) {
-      this.deadLetter(run, [row], step, { code: 'KIS_ERR_ROW_REJECTED', message: `rejected by '${func.fid}': ${reason}` }, attempts);
-      rejected++;
-    }
-    // Lineage: an explicit `from`, the row itself when passed on, else i-th out from i-th in when counts match.
-    // After a bisection the outputs pair with the rows of the parts that passed, not with the whole input.
-    const paired = passedInput ?? rows;
-    const { committed, from } = ctx;
-    const sameCount = committed.length === paired.length;
-    const lineage = run.lineage;
-    // Nothing to carry when no row has a position (rows fed without one).
-    if (lineage.size > 0) {
-      for (let k = 0; k < committed.length; k++) {
-        const r = committed[k]!;
-        const src = from[k] ?? (sameCount ? paired[k] : undefined);
-        // A row passed on unchanged (src === r) already has its position.
-        if (src === r || src === undefined || lineage.has(r)) continue;
-        const p = lineage.get(src);
-        if (p) lineage.set(r, p);
+      passedInput = [];
+      passedPositions = [];
+      for (const sub of found.passed) {
+        ctx.absorb(sub);
+        for (let k = 0; k < sub.input.length; k++) {
+          passedInput.push(sub.input[k]!);
+          passedPositions.push(sub.inputPositions?.[k]);
+        }
       }
     }
+
+    for (const { row, reason, position } of ctx.rejected) {
+      this.deadLetterRow(run, row, position, step, { code: 'KIS_ERR_ROW_REJECTED', message: `rejected by '${func.fid}': ${reason}` }, attempts);
+      rejected++;
+    }
     this.report(run, step, input.length, ctx.committed.length, rejected, dlBefore, t0);
-    return { kind: 'ok', rows: ctx.committed, actions: ctx.actions, held, passedInput };
+    return { kind: 'ok', rows: ctx.committed, positions: ctx.positions, actions: ctx.actions, held, passedInput, passedPositions };
   }
 
   /** One attempt of the step on some of its rows, in a context of their own (bisection). */
-  private async attempt(run: Run, step: CompiledStep, rows: readonly Row[], partition: number): Promise<StepContext> {
-    const sub = new StepContext(run, this.config, step, rows, partition, this.deps.logger, this.deps);
+  private async attempt(run: Run, step: CompiledStep, rows: readonly Row[], positions: Positions | undefined, partition: number): Promise<StepContext> {
+    const sub = new StepContext(run, this.config, step, rows, positions, partition, this.deps.logger, this.deps);
     try {
-      await this.call(run, step, sub, rows);
+      await this.call(step, sub, rows);
     } catch (err) {
       throw this.asError(step, err);
     }
@@ -289,23 +288,26 @@ export class Flow {
     return new KisError('KIS_ERR_FUNCTION_FAILED', `function '${step.func.fid}' (${step.func.fname}) failed: ${errorMessage(err)}`, { cause: err });
   }
 
-  private async call(run: Run, step: CompiledStep, ctx: StepContext, rows: readonly Row[]): Promise<void> {
+  private async call(step: CompiledStep, ctx: StepContext, rows: readonly Row[]): Promise<void> {
     const func = step.func;
     if (func.mode === 'Load' && step.caas) {
       const loaded = await step.caas(handleOf(step), ctx, rows);
       const base = Array.isArray(loaded) ? loaded : rows;
       if (step.handler) await step.handler(ctx, base);
       else ctx.commitRows(base);
+      ctx.settle();
       return;
     }
     if (step.handler) await step.handler(ctx, rows);
     else for (const r of rows) ctx.commitRow(r, r);
+    // Rows committed without `from` get their positions now, before a Save writes them with their lineage.
+    ctx.settle();
 
     if (func.mode === 'Save') {
       const reuse = mergeActions(ctx.actions).dataReuse === true;
       // A row without the connector's key fields cannot be keyed: rejected with the reason, never saved half-keyed.
       const keyFields = step.conn?.key ?? [];
-      const keep = (r: Row): boolean => {
+      const keep = (r: Row, position: Position | undefined): boolean => {
         // The usual case (every key field there) allocates nothing; the list of missing fields only for a rejection.
         let complete = true;
         for (let f = 0; f < keyFields.length; f++) {
@@ -314,30 +316,37 @@ export class Flow {
         }
         if (complete) return true;
         const missing = missingKeyFields(r, keyFields);
-        ctx.reject(r, `lacks key field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of connector '${func.cid}'`);
+        ctx.rejectAt(r, `lacks key field${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of connector '${func.cid}'`, position);
         return false;
       };
       let toSave: Row[];
-      if (reuse) toSave = rows.filter(keep);
-      else {
-        // Compacted in place: the kept rows and their `from` stay paired, with no object per row.
-        const { committed, from } = ctx;
+      let positions: (Position | undefined)[];
+      if (reuse) {
+        toSave = [];
+        positions = [];
+        for (let k = 0; k < rows.length; k++) {
+          const p = ctx.inputPositions?.[k];
+          if (keep(rows[k]!, p)) { toSave.push(rows[k]!); positions.push(p); }
+        }
+      } else {
+        // Compacted in place: the kept rows and their positions stay paired, with no object per row.
+        const { committed } = ctx;
+        positions = ctx.positions;
+        const tracked = ctx.inputPositions !== undefined;
         let w = 0;
         for (let k = 0; k < committed.length; k++) {
           const r = committed[k]!;
-          if (!keep(r)) continue;
+          if (!keep(r, positions[k])) continue;
           committed[w] = r;
-          from[w] = from[k];
+          if (tracked) positions[w] = positions[k];
           w++;
         }
-        committed.length = w;
-        from.length = w;
+        ctx.keepFirst(w);
         toSave = committed;
       }
       if (step.caas) await step.caas(handleOf(step), ctx, toSave);
       else if (step.connector?.writer) {
-        const positions = toSave.map((r, k) => run.lineage.get(r) ?? (ctx.from[k] ? run.lineage.get(ctx.from[k]!) : undefined));
-        await step.connector.writer.save(toSave, positions, { flow: this.config.id, fn: func.fid })
+        await step.connector.writer.save(toSave, ctx.inputPositions !== undefined ? positions : toSave.map(() => undefined), { flow: this.config.id, fn: func.fid })
           .catch((err: unknown) => {
             throw isKisError(err) ? err : new KisError('KIS_ERR_CONNECTOR', `save through connector '${func.cid}' failed: ${errorMessage(err)}`, { cause: err, retriable: isRetriable(err) });
           });
@@ -349,41 +358,52 @@ export class Flow {
    * Rows past a bound of limits: go to the dead-letter sink here, where they enter the flow, so no function,
    * sink or connector sees them. The walk is iterative: a row nested 100,000 deep cannot overflow it.
    */
-  private withinLimits(run: Run, rows: readonly Row[]): readonly Row[] {
+  private withinLimits(run: Run, rows: readonly Row[], positions: Positions | undefined): { rows: readonly Row[]; positions: Positions | undefined } {
     const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
     let kept: Row[] | undefined;
+    let keptPos: (Position | undefined)[] | undefined;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const breach = checkRowLimits(row, limits);
       if (breach === undefined) {
-        kept?.push(row);
+        if (kept) {
+          kept.push(row);
+          keptPos?.push(positions![i]);
+        }
         continue;
       }
-      kept ??= rows.slice(0, i);
-      this.deadLetter(run, [row], undefined, { code: 'KIS_ERR_ROW_LIMIT', message: `${breach.message}: dead-lettered before any function of flow '${this.config.id}'` }, 0);
+      if (!kept) {
+        kept = rows.slice(0, i);
+        keptPos = positions?.slice(0, i);
+      }
+      this.deadLetterRow(run, row, positions?.[i], undefined, { code: 'KIS_ERR_ROW_LIMIT', message: `${breach.message}: dead-lettered before any function of flow '${this.config.id}'` }, 0);
     }
     if (kept && kept.length < rows.length) {
       this.deps.logger.warn({ flow: this.config.id, rows: rows.length - kept.length, code: 'KIS_ERR_ROW_LIMIT' }, 'rows past the row limits were dead-lettered where they entered the flow');
     }
-    return kept ?? rows;
+    return kept ? { rows: kept, positions: keptPos } : { rows, positions };
   }
 
-  private deadLetter(run: Run, rows: readonly Row[], step: CompiledStep | undefined, err: { code: KisErrorCode; message: string }, attempts: number): void {
-    const at = new Date().toISOString();
-    const limits = this.config.limits ?? DEFAULT_ROW_LIMITS;
-    for (const row of rows) {
-      run.deadLetters.push({
-        // A dead letter can always be written: a row past the limits travels as a described placeholder.
-        row: boundedRow(row, limits),
-        code: err.code,
-        message: err.message,
-        flow: this.config.id,
-        fn: step?.func.fid ?? '',
-        position: run.lineage.get(row),
-        attempts,
-        at,
-      });
-    }
+  private refuse(run: Run, step: CompiledStep, r: Refusal): void {
+    this.deadLetterRow(run, r.row, r.position, step, r, 0);
+  }
+
+  private deadLetter(run: Run, rows: readonly Row[], positions: Positions | undefined, step: CompiledStep | undefined, err: { code: KisErrorCode; message: string }, attempts: number): void {
+    for (let k = 0; k < rows.length; k++) this.deadLetterRow(run, rows[k]!, positions?.[k], step, err, attempts);
+  }
+
+  private deadLetterRow(run: Run, row: Row, position: Position | undefined, step: CompiledStep | undefined, err: { code: KisErrorCode; message: string }, attempts: number): void {
+    run.deadLetters.push({
+      // A dead letter can always be written: a row past the limits travels as a described placeholder.
+      row: boundedRow(row, this.config.limits ?? DEFAULT_ROW_LIMITS),
+      code: err.code,
+      message: err.message,
+      flow: this.config.id,
+      fn: step?.func.fid ?? '',
+      position,
+      attempts,
+      at: run.now(),
+    });
   }
 
   private report(run: Run, step: CompiledStep, rowsIn: number, rowsOut: number, rejected: number, dlBefore: number, t0: number): void {
@@ -391,4 +411,17 @@ export class Flow {
       rowsIn, rowsOut, rejected, deadLettered: run.deadLetters.length - dlBefore, ms: performance.now() - t0,
     });
   }
+}
+
+/** A row's position among `rows` (for the few rows a step refuses after its input was checked). */
+function positionsByRow(rows: readonly Row[], positions: Positions | undefined): (row: Row) => Position | undefined {
+  if (positions === undefined) return () => undefined;
+  let byRow: Map<Row, Position | undefined> | undefined;
+  return (row) => {
+    if (byRow === undefined) {
+      byRow = new Map();
+      for (let k = rows.length - 1; k >= 0; k--) byRow.set(rows[k]!, positions[k]);
+    }
+    return byRow.get(row);
+  };
 }

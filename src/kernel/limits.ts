@@ -69,12 +69,15 @@ function measure(value: unknown, limits: RowLimits): Measure {
   return m;
 }
 
+/** What measureFlat found: the last flat row's figures (module scope, so the walk of every row allocates nothing). */
+const flat = { keys: 0, low: 0, high: 0 };
+
 /**
- * The common row, a flat mapping of scalars, in one loop that allocates nothing (it runs for every row);
- * undefined for anything else. for-in: rows are plain objects, whose enumerable keys are their own.
+ * The common row, a flat mapping of scalars, in one loop that allocates nothing (it runs for every row): false
+ * for anything else. The figures go to `flat`. for-in: rows are plain objects, whose enumerable keys are their own.
  */
-function measureFlat(row: object): Measure | undefined {
-  if (Array.isArray(row) || ArrayBuffer.isView(row) || row instanceof Date) return undefined;
+function measureFlat(row: object): boolean {
+  if (Array.isArray(row) || ArrayBuffer.isView(row) || row instanceof Date) return false;
   let keys = 0;
   let chars = 0;
   let strings = 0;
@@ -87,22 +90,29 @@ function measureFlat(row: object): Measure | undefined {
     if (typeof v === 'string') { chars += v.length; strings++; }
     else if (typeof v === 'number') numbers++;
     else if (v === null || typeof v === 'boolean' || v === undefined) others++;
-    else return undefined;
+    else return false;
   }
   // "key": and a comma per key, quotes per string; a UTF-16 unit is 1 to 6 bytes of JSON, a number 1 to 24.
   const fixed = Math.max(2, 1 + keys * 4) + strings * 2;
-  return { depthOk: true, keys, low: fixed + chars + numbers + others * 4, high: fixed + chars * 6 + numbers * 24 + others * 5, exotic: false };
+  flat.keys = keys;
+  flat.low = fixed + chars + numbers + others * 4;
+  flat.high = fixed + chars * 6 + numbers * 24 + others * 5;
+  return true;
 }
 
 /** Which bound (if any) the row is past. Costs one walk of the row; rows near max_bytes are serialised once. */
 export function checkRowLimits(row: unknown, limits: RowLimits): LimitBreach | undefined {
-  const m = (typeof row === 'object' && row !== null ? measureFlat(row) : undefined) ?? measure(row, limits);
+  let m: Measure;
+  if (typeof row === 'object' && row !== null && measureFlat(row)) {
+    // The usual answer, with nothing allocated: a flat row well within every bound.
+    if (flat.keys <= limits.maxKeys && flat.high <= limits.maxBytes) return undefined;
+    m = { depthOk: true, keys: flat.keys, low: flat.low, high: flat.high, exotic: false };
+  } else {
+    m = measure(row, limits);
+  }
   if (m.keys > limits.maxKeys) return { limit: 'max_keys', max: limits.maxKeys, message: `row has more than limits.max_keys (${limits.maxKeys}) keys in all` };
   if (!m.depthOk) {
     return { limit: 'max_depth', max: limits.maxDepth, message: `row is nested deeper than limits.max_depth (${limits.maxDepth} levels)` };
-  }
-  if (m.keys > limits.maxKeys) {
-    return { limit: 'max_keys', max: limits.maxKeys, message: `row has more than limits.max_keys (${limits.maxKeys}) keys in all` };
   }
   const exact = m.low <= limits.maxBytes && (m.high > limits.maxBytes || m.exotic);
   const bytes = exact ? jsonBytes(row) : m.low;
