@@ -1,10 +1,11 @@
 // The built front end (dist/console/ of the package): index.html for the base path and for every
 // unknown page path (the page routes on the client), with `%KIS_BASE%` replaced by the base path so
 // that its relative URLs work behind a path prefix; other files by name with their MIME type.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
+import { serviceRoot } from '../../core/module-resolution.js';
 import { fileURLToPath } from 'node:url';
 import { SECURITY_HEADERS } from './respond.js';
 
@@ -22,19 +23,9 @@ const MIME: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** The folder of the package.json named kisflow above this module (the source tree under tsx, dist/ once built). */
+/** The folder of the package.json named kisflow above `from` (default: this module; the source tree under tsx, dist/ once built). */
 export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string | undefined {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'kisflow') return dir;
-      } catch {
-        // not ours: keep walking up
-      }
-    }
-    if (path.dirname(dir) === dir) return undefined;
-  }
+  return serviceRoot(path.join(from, 'x'));
 }
 
 export function defaultConsoleDir(): string | undefined {
