@@ -105,8 +105,39 @@ test('max_keys bounds a store: the least recently written keys are evicted and c
   const keys = (await registry.getSingleMetric('kisflow_state_keys')!.get()).values;
   assert.equal(keys.find((v) => v.labels['partition'] === '0')?.value, 1000);
   const restoredRecords = (await registry.getSingleMetric('kisflow_state_restored_records_total')!.get()).values;
-  assert.equal(restoredRecords[0]?.value, 50_000, 'the evicting writer wrote tombstones; restore read every record');
+  assert.equal(restoredRecords[0]?.value, 1000, 'keys written and evicted between two flushes write nothing: the changelog holds the 1,000 live keys');
 });
+
+test('changes between two flushes: the last value per key is written, a key put and deleted writes nothing, a key flushed before and deleted writes one tombstone', async () => {
+  const log = new EmbeddedLog();
+  const backend = new EmbeddedChangelog(log, () => 1);
+  const spec = { flow: 'F', store: 'S', maxKeys: 3, ttlMs: undefined };
+  const mgr = new StateManager({ appId: 'app', specs: [spec], backend, logger: silentLogger() });
+  await mgr.ready('F', 0);
+  const st = mgr.store('F', 'S', 0);
+  st.set('kept', 1);
+  st.set('kept', 2);
+  st.set('gone', 1);
+  st.set('gone', 2);
+  st.delete('gone');
+  await mgr.flush('F', 0);
+  const records = async (): Promise<Array<[string, unknown]>> => {
+    const out: Array<[string, unknown]> = [];
+    await backend.read(mgr.topicOf(spec), 0, (r) => out.push([r.key, r.value === null ? null : r.value.v]));
+    return out;
+  };
+  assert.deepEqual(await records(), [['kept', 2]]);
+  st.delete('kept');
+  st.set('kept', 3);
+  st.delete('kept'); // was in the changelog: one tombstone
+  st.set('a', 1); st.set('b', 1); st.set('c', 1); st.set('d', 1); // 'a' evicted before any flush: nothing for it
+  await mgr.flush('F', 0);
+  assert.deepEqual(await records(), [['kept', 2], ['kept', null], ['b', 1], ['c', 1], ['d', 1]]);
+  const again = new StateManager({ appId: 'app', specs: [spec], backend, logger: silentLogger() });
+  await again.ready('F', 0);
+  assert.deepEqual([...again.store('F', 'S', 0).entries()], [['b', 1], ['c', 1], ['d', 1]]);
+});
+
 
 test('a partition store drops a deleted key and re-orders a rewritten one', () => {
   let now = 1000;
@@ -115,6 +146,7 @@ test('a partition store drops a deleted key and re-orders a rewritten one', () =
   s.set('b', 2, { ttlMs: 5 });
   s.set('a', 3);
   assert.deepEqual([...s.entries()], [['b', 2], ['a', 3]]);
+  assert.deepEqual(s.takeDirty(), [{ key: 'b', value: { v: 2, exp: 1005 } }, { key: 'a', value: { v: 3 } }]);
   now += 5;
   assert.equal(s.get('b'), undefined);
   assert.equal(s.delete('a'), true);
@@ -129,15 +161,17 @@ test('sweep: with one TTL it stops at the first live entry; an entry with its ow
   s.set('a', 1);
   now = 500;
   s.set('b', 2);
+  s.takeDirty(); // a and b are in the changelog: their removals write tombstones
   now = 1200;
   assert.equal(s.sweep(), 1);
   assert.deepEqual([...s.entries()].map(([k]) => k), ['b']);
   s.set('forever', 0, { ttlMs: null });
   s.set('short', 3, { ttlMs: 10 }); // written last, expires first
+  assert.deepEqual(s.takeDirty().map((r) => [r.key, r.value === null]), [['a', true], ['forever', false], ['short', false]]);
   now = 1300;
   assert.equal(s.sweep(), 1, 'the short-lived entry behind a live one is found');
   now = 10_000_000;
   assert.equal(s.sweep(), 1, 'b expires; forever stays');
   assert.deepEqual([...s.entries()], [['forever', 0]]);
-  assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['a', 'b', 'short']);
+  assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['b', 'short']);
 });

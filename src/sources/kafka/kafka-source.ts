@@ -141,6 +141,10 @@ export class KafkaSource implements Source {
     }
   }
 
+  get groupId(): string {
+    return this.opts.groupId;
+  }
+
   waiting(): string[] {
     if (!this.consumer) return [`source '${this.id}': not connected`];
     return this.assigned ? [] : [`source '${this.id}': consumer group ${this.opts.groupId} has not assigned partitions yet`];
