@@ -32,6 +32,8 @@ export interface Source {
   caughtUp?(): boolean;
   /** Kafka sources: the consumer group whose committed offsets are the source's positions. */
   readonly groupId?: string;
+  /** The source calls its beforeCommit hook before every commit of positions (state may be flushed there, not per batch). */
+  readonly callsBeforeCommit?: boolean;
 }
 
 export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {

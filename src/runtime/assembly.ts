@@ -180,8 +180,11 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           coPartitionedTopics: joins.topicsOf(fed),
           onAssigned: (a) => dispatcher.assigned(fed, a),
+          beforeCommit: (p) => dispatcher.beforeCommit(fed, p),
         };
-        sources.push({ source: spec.create(sc, sc.params, env), flows: fed, driven: false });
+        const source = spec.create(sc, sc.params, env);
+        if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id);
+        sources.push({ source, flows: fed, driven: false });
       } catch (err) {
         errors.push(isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${sc.sid}': ${errorMessage(err)}`, { cause: err }));
       }
@@ -192,7 +195,9 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   for (const f of flows.values()) {
     const first = f.steps[0];
     if (f.enabled && first?.drivesFlow && first.conn && first.connector?.feed) {
-      sources.push({ source: transport.drivenSource(f.config, first.conn, (a) => dispatcher.assigned([f], a), joins.topicsOf([f])), flows: [f], driven: true });
+      const source = transport.drivenSource(f.config, first.conn, (a) => dispatcher.assigned([f], a), joins.topicsOf([f]), (p) => dispatcher.beforeCommit([f], p));
+      if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id);
+      sources.push({ source, flows: [f], driven: true });
     }
   }
   return { transport, connectors, flows, state, joins, dispatcher, sources, closers };

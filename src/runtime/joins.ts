@@ -20,7 +20,8 @@ export type InputPartitions = number | { readonly like: readonly string[] };
 
 /** How the coordinator runs work on a partition of a flow and hands on what a run produced (the dispatcher). */
 export interface PartitionRunner {
-  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T>;
+  /** flushAtCommit: the state changes are flushed before the source commits (beforeCommit), not after the work. */
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flushAtCommit?: boolean): Promise<T>;
   collect(f: Flow, result: RunResult): void;
 }
 
@@ -176,7 +177,7 @@ export class JoinCoordinator {
   }
 
   /** Records of a joined connector topic, co-partitioned with the flow's input: into the partition's table store, releasing what waited for them. */
-  async feedTable(f: Flow, topic: string, batch: Batch): Promise<void> {
+  async feedTable(f: Flow, topic: string, batch: Batch, flushAtCommit = false): Promise<void> {
     const steps = f.steps.filter((s) => s.tableStore !== undefined && s.connector?.feed?.topicName === topic);
     if (steps.length === 0) return;
     await this.run.inPartition(f, batch.partition, async () => {
@@ -192,7 +193,7 @@ export class JoinCoordinator {
         });
         await this.releaseAndRun(f, step, batch.partition, keys);
       }
-    });
+    }, flushAtCommit);
   }
 
   /**

@@ -138,7 +138,6 @@ test('changes between two flushes: the last value per key is written, a key put 
   assert.deepEqual([...again.store('F', 'S', 0).entries()], [['b', 1], ['c', 1], ['d', 1]]);
 });
 
-
 test('a partition store drops a deleted key and re-orders a rewritten one', () => {
   let now = 1000;
   const s = new PartitionStore({ flow: 'F', store: 'S', maxKeys: 10, ttlMs: undefined }, 0, () => now, { evicted() {} });
