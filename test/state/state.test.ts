@@ -174,3 +174,47 @@ test('sweep: with one TTL it stops at the first live entry; an entry with its ow
   assert.deepEqual([...s.entries()], [['forever', 0]]);
   assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['b', 'short']);
 });
+
+test('a store restored from its input topic: entries as the topic holds them, up to what the feeding group committed; it writes no changelog, the other stores do', async () => {
+  const written: Array<{ topic: string; records: number }> = [];
+  const asked: Array<{ topic: string; group: string | undefined }> = [];
+  // The input topic's partition 0 as a Kafka reader would hand it on, and a committed offset of 3 for group g.
+  const input: Array<[string | null, string | null]> = [['o1', '{"orderid":"o1","amount":1}'], [null, '{"orderid":"o2","amount":2}'], ['o3', 'not json'], ['o1', '{"orderid":"o1","amount":9}'], ['o4', '{"orderid":"o4"}']];
+  const backend = {
+    async write(topic: string, _p: number, records: readonly unknown[]): Promise<void> { written.push({ topic, records: records.length }); },
+    async read(): Promise<number> { return 0; },
+    async readTopic(topic: string, _p: number, apply: (k: string | null, v: string | null) => void, group?: string): Promise<number> {
+      asked.push({ topic, group });
+      const upTo = group === 'g' ? 4 : input.length;
+      for (const [k, v] of input.slice(0, upTo)) apply(k, v);
+      return upTo;
+    },
+  };
+  const table = { flow: 'F', store: 'T', maxKeys: 10, ttlMs: undefined };
+  const held = { flow: 'F', store: 'H', maxKeys: 10, ttlMs: undefined };
+  const mgr = new StateManager({
+    appId: 'app', specs: [table, held], backend, logger: silentLogger(),
+    topicTables: [{
+      flow: 'F', store: 'T', topic: 'orders', group: () => 'g',
+      entry: (k, v) => {
+        try {
+          const row = JSON.parse(v ?? '') as { orderid: string };
+          return { key: k ?? row.orderid, value: row };
+        } catch {
+          return undefined;
+        }
+      },
+    }],
+  });
+  assert.equal(mgr.topicTableOf(table)?.topic, 'orders');
+  assert.equal(mgr.topicTableOf(held), undefined);
+  await mgr.ready('F', 0);
+  assert.deepEqual(asked, [{ topic: 'orders', group: 'g' }]);
+  const t = mgr.store('F', 'T', 0);
+  assert.deepEqual([...t.entries()], [['o2', { orderid: 'o2', amount: 2 }], ['o1', { orderid: 'o1', amount: 9 }]], 'the last record per key, up to the committed offset; no entry for what is not JSON');
+  t.set('o5', { orderid: 'o5' });
+  t.delete('o1');
+  mgr.store('F', 'H', 0).set('p1', [1]);
+  await mgr.flush('F', 0);
+  assert.deepEqual(written, [{ topic: changelogTopic('app', 'F', 'H'), records: 1 }], 'only the held store wrote its changelog');
+});
