@@ -183,7 +183,7 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
           beforeCommit: (p) => dispatcher.beforeCommit(fed, p),
         };
         const source = spec.create(sc, sc.params, env);
-        if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id);
+        if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id, fed);
         sources.push({ source, flows: fed, driven: false });
       } catch (err) {
         errors.push(isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${sc.sid}': ${errorMessage(err)}`, { cause: err }));
@@ -196,7 +196,7 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
     const first = f.steps[0];
     if (f.enabled && first?.drivesFlow && first.conn && first.connector?.feed) {
       const source = transport.drivenSource(f.config, first.conn, (a) => dispatcher.assigned([f], a), joins.topicsOf([f]), (p) => dispatcher.beforeCommit([f], p));
-      if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id);
+      if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id, [f]);
       sources.push({ source, flows: [f], driven: true });
     }
   }

@@ -11,7 +11,9 @@
 // A source that calls beforeCommit (Kafka sources) moves step 4 to just before each commit of a partition's
 // offsets: the changes of every batch since the last commit are flushed together there, so that with
 // commit_interval_ms a key changed many times, or held and released, between two commits is written once or
-// not at all. Work that no source commits (a release by another connector's table, a restore) flushes as above.
+// not at all. Work that no source commits (the service's tick: TTL sweeps, join windows; a release by another
+// connector's table) flushes as above, for these flows only when it changed the state (a tick that changes
+// nothing does not flush what the batches since the last commit changed).
 //
 // A flow that writes to storage commits its rows and their positions in one database transaction, before
 // step 5. After a crash between that and step 5 the source hands the batch on again; the first batches of
@@ -28,7 +30,7 @@ import type { StateManager } from '../state/state-manager.js';
 import { DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
 import { truncateUtf8 } from '../kernel/safe-json.js';
 import { Executors } from './executor.js';
-import type { JoinCoordinator, PartitionRunner } from './joins.js';
+import type { FlushMode, JoinCoordinator, PartitionRunner } from './joins.js';
 
 export interface DispatcherDeps {
   readonly state: StateManager;
@@ -55,8 +57,9 @@ export class Dispatcher implements PartitionRunner {
   readonly rowsOut: Record<string, number> = {};
   private inflight = 0;
   private settled: (() => void) | undefined;
-  /** Sources whose batches' state is flushed in beforeCommit, not after each batch. */
+  /** Sources whose batches' state is flushed in beforeCommit, not after each batch, and the flows they feed. */
   private readonly flushedAtCommit = new Set<string>();
+  private readonly flowsFlushedAtCommit = new Set<string>();
   /** `flow\0partition` whose state was let go: offsets of their work here are not committed (state unflushed). */
   private readonly dropped = new Set<string>();
 
@@ -78,15 +81,15 @@ export class Dispatcher implements PartitionRunner {
       if (batch.rows.length === 0) return;
       // Records of a joined connector topic feed the table of the flows that join it, and no other flow.
       const joined = this.deps.joins.joinedTopicOf(batch);
-      const atCommit = this.flushedAtCommit.has(batch.source);
+      const flush: FlushMode = this.flushedAtCommit.has(batch.source) ? 'commit' : 'now';
       await Promise.all(flows.map((f) => {
-        if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch, atCommit) : Promise.resolve();
+        if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch, flush) : Promise.resolve();
         return this.inPartition(f, batch.partition, async () => {
           const { rows, positions } = await this.notApplied(f, batch);
           if (rows.length === 0) return;
           const result = await f.run(rows, { positions, partition: batch.partition });
           this.collect(f, result);
-        }, atCommit);
+        }, flush);
       }));
     } catch (err) {
       this.deps.fail(err);
@@ -99,19 +102,21 @@ export class Dispatcher implements PartitionRunner {
 
   /**
    * Work on one partition of a flow, in its executor, in the commit order above (steps 1, 3 and 4 around the
-   * work; step 4 left to beforeCommit when the source that commits the work calls it).
+   * work; step 4 as `flush` says: see FlushMode).
    */
-  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flushAtCommit = false): Promise<T> {
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flush: FlushMode = 'lazy'): Promise<T> {
     this.inflight++;
     const { state, joins } = this.deps;
     return this.executors.for(f.id, partition).submit(async () => {
       const fresh = joins.stepsOf(f.id).length > 0 && !state.has(f.id, partition);
       await state.ready(f.id, partition);
       this.dropped.delete(`${f.id}\u0000${partition}`);
+      const before = state.changes(f.id, partition);
       if (fresh) await joins.onFreshPartition(f, partition);
       const out = await work();
       await joins.afterWork(f, partition);
-      if (!flushAtCommit) await state.flush(f.id, partition);
+      const changed = (): boolean => state.changes(f.id, partition) !== before || state.swept(f.id, partition);
+      if (flush === 'now' || (flush === 'lazy' && (!this.flowsFlushedAtCommit.has(f.id) || changed()))) await state.flush(f.id, partition);
       return out;
     }).catch((err: unknown) => {
       this.deps.fail(err);
@@ -153,9 +158,10 @@ export class Dispatcher implements PartitionRunner {
     return { rows, positions };
   }
 
-  /** The source of these flows calls beforeCommit before each commit: its batches' state is flushed there. */
-  flushAtCommit(sourceId: string): void {
+  /** The source calls beforeCommit before each commit: its batches' state is flushed there (for these flows it feeds). */
+  flushAtCommit(sourceId: string, flows: readonly Flow[]): void {
     this.flushedAtCommit.add(sourceId);
+    for (const f of flows) this.flowsFlushedAtCommit.add(f.id);
   }
 
   /**
@@ -177,6 +183,12 @@ export class Dispatcher implements PartitionRunner {
       throw err;
     });
     return ok.every(Boolean);
+  }
+
+  /** At a graceful stop: the state of every partition of the flows flushed at commits is flushed (what no commit wrote). */
+  async flushAll(): Promise<void> {
+    const { state } = this.deps;
+    await Promise.all([...this.flowsFlushedAtCommit].flatMap((flow) => state.partitions(flow).map((p) => this.executors.for(flow, p).submit(() => state.flush(flow, p)))));
   }
 
   collect(f: Flow, result: RunResult): void {

@@ -20,10 +20,16 @@ export type InputPartitions = number | { readonly like: readonly string[] };
 
 /** How the coordinator runs work on a partition of a flow and hands on what a run produced (the dispatcher). */
 export interface PartitionRunner {
-  /** flushAtCommit: the state changes are flushed before the source commits (beforeCommit), not after the work. */
-  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flushAtCommit?: boolean): Promise<T>;
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flush?: FlushMode): Promise<T>;
   collect(f: Flow, result: RunResult): void;
 }
+
+/**
+ * When a partition's state changes are flushed after work on it: `now` (a source batch whose position is committed
+ * once the work resolves), `commit` (a source batch of a source that calls beforeCommit: flushed there), `lazy`
+ * (work no source commits: now, unless the flow is flushed at commits and the work changed nothing).
+ */
+export type FlushMode = 'now' | 'commit' | 'lazy';
 
 export interface JoinPlanDeps {
   readonly flows: ReadonlyMap<string, Flow>;
@@ -177,7 +183,7 @@ export class JoinCoordinator {
   }
 
   /** Records of a joined connector topic, co-partitioned with the flow's input: into the partition's table store, releasing what waited for them. */
-  async feedTable(f: Flow, topic: string, batch: Batch, flushAtCommit = false): Promise<void> {
+  async feedTable(f: Flow, topic: string, batch: Batch, flush: FlushMode = 'now'): Promise<void> {
     const steps = f.steps.filter((s) => s.tableStore !== undefined && s.connector?.feed?.topicName === topic);
     if (steps.length === 0) return;
     await this.run.inPartition(f, batch.partition, async () => {
@@ -193,7 +199,7 @@ export class JoinCoordinator {
         });
         await this.releaseAndRun(f, step, batch.partition, keys);
       }
-    }, flushAtCommit);
+    }, flush);
   }
 
   /**

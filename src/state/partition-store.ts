@@ -30,6 +30,8 @@ export class PartitionStore implements KeyedState {
   private fresh = new Set<string>();
   /** Written to since the last takeDirty (logged or not): its key count is reported then. */
   touched = false;
+  /** Changes made so far (puts and removals), to tell whether a piece of work changed the store. */
+  changes = 0;
   /** The restore dropped live changelog records (max_keys): absence here no longer means absence there. */
   private trimmedOnRestore = false;
   private evictedEntries: Array<[string, unknown]> = [];
@@ -74,6 +76,7 @@ export class PartitionStore implements KeyedState {
     if (ttl !== this.spec.ttlMs) this.mixedTtl = true;
     const e: Entry = { v: value, exp: ttl !== undefined ? this.clock() + ttl : undefined };
     this.touched = true;
+    this.changes++;
     if (this.logged) this.markFresh(key);
     this.forget(key); // re-inserted last: the Map's order is the order of last writes
     this.keep(key, e);
@@ -165,6 +168,7 @@ export class PartitionStore implements KeyedState {
   private remove(key: string): void {
     this.forget(key);
     this.touched = true;
+    this.changes++;
     if (!this.logged) return;
     this.dirty.delete(key);
     if (this.fresh.delete(key)) return; // put and deleted within the interval: the changelog never saw it

@@ -55,6 +55,8 @@ interface PartitionState {
   /** Resolves when every store of the partition is restored. */
   readonly restored: Promise<void>;
   done: boolean;
+  /** A sweep removed expired entries since the last flush. */
+  swept: boolean;
 }
 
 export interface StateManagerOptions {
@@ -127,7 +129,7 @@ export class StateManager implements StateAccess {
     const stores = new Map<string, PartitionStore>();
     const events = { evicted: (spec: StoreSpec, n: number) => this.observer.evicted(spec.flow, spec.store, n) };
     for (const spec of specs) stores.set(spec.store, new PartitionStore(spec, partition, this.clock, events, this.topicTableOf(spec) === undefined));
-    const ps: PartitionState = { stores, restored: this.restore(flow, partition, stores), done: false };
+    const ps: PartitionState = { stores, restored: this.restore(flow, partition, stores), done: false, swept: false };
     byPartition.set(partition, ps);
     const parts = byPartition;
     ps.restored.then(() => { ps.done = true; }, () => { if (parts.get(partition) === ps) parts.delete(partition); });
@@ -171,6 +173,7 @@ export class StateManager implements StateAccess {
   async flush(flow: string, partition: number): Promise<void> {
     const ps = this.parts.get(flow)?.get(partition);
     if (!ps) return;
+    ps.swept = false;
     const writes: Promise<void>[] = [];
     for (const store of ps.stores.values()) {
       if (store.touched) this.observer.keys(flow, store.spec.store, partition, store.size);
@@ -181,6 +184,18 @@ export class StateManager implements StateAccess {
     await Promise.all(writes);
   }
 
+  /** Changes made to the partition's stores so far (compare two readings: did work change the state?). */
+  changes(flow: string, partition: number): number {
+    let n = 0;
+    for (const s of this.parts.get(flow)?.get(partition)?.stores.values() ?? []) n += s.changes;
+    return n;
+  }
+
+  /** A sweep removed entries of the partition since its last flush. */
+  swept(flow: string, partition: number): boolean {
+    return this.parts.get(flow)?.get(partition)?.swept ?? false;
+  }
+
   /** Entries max_keys evicted from a store (keepEvicted) of a partition since the last call. */
   takeEvicted(flow: string, store: string, partition: number): Array<[string, unknown]> {
     return this.parts.get(flow)?.get(partition)?.stores.get(store)?.takeEvicted() ?? [];
@@ -189,7 +204,7 @@ export class StateManager implements StateAccess {
   /** Expired entries of every restored partition of the flow are removed (their tombstones go with the next flush). */
   sweep(flow: string): void {
     for (const ps of this.parts.get(flow)?.values() ?? []) {
-      if (ps.done) for (const s of ps.stores.values()) s.sweep();
+      if (ps.done) for (const s of ps.stores.values()) if (s.sweep() > 0) ps.swept = true;
     }
   }
 

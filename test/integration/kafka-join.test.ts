@@ -81,6 +81,8 @@ interface JoinOptions {
   readonly metrics?: string;
   /** option.state of the join's Load func (bounds its held and table stores). */
   readonly loadState?: string;
+  /** commit_interval_ms of the pays source (absent: every chunk). */
+  readonly paysCommitIntervalMs?: number;
 }
 
 /** SaveOrders (orders -> Save to connector o), JoinPays (pays -> Load from o, joined -> out), and optionally CountEvents. */
@@ -128,7 +130,7 @@ flows: [SaveOrders]
 kistype: source
 sid: pays
 type: kafka
-params: { topics: [${n.pays}], from_beginning: true, max_batch_rows: ${BATCH_ROWS}, max_wait_ms: 50 }
+params: { topics: [${n.pays}], from_beginning: true, max_batch_rows: ${BATCH_ROWS}, max_wait_ms: 50${o.paysCommitIntervalMs !== undefined ? `, commit_interval_ms: ${o.paysCommitIntervalMs}` : ''} }
 flows: [JoinPays]
 ---
 kistype: conn
@@ -474,6 +476,44 @@ test('left join with join_window_ms: payments whose order never comes are emitte
     await s.cleanup();
   }
 });
+
+test('commit_interval_ms: state changes between two commits are flushed once, before the commit; payments held and released within one interval write nothing to the held changelog', async (t: TestContext) => {
+  // One interval longer than the test: the only commit of the pays group is the one of the graceful stop.
+  const s = await setUp({ joinParams: 'join: inner', paysCommitIntervalMs: 600_000 });
+  const { n } = s;
+  const N = 2_000;
+  const svc = await startInProcess(s.dir);
+  try {
+    await waitFor('readiness', () => (svc.svc.readiness().ready ? true : undefined), 60_000);
+    // Every payment first (all held), then their orders (all released): within the one interval.
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, N).map(payLine), MURMUR2);
+    await waitFor(`${N} payments held`, () => (heldKeys(svc.svc) === N ? true : undefined), 60_000);
+    assert.equal(await committedSum(`${n.app}.pays`, n.pays), 0, 'nothing of pays is committed within the interval');
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, N).map(orderLine), MURMUR2);
+    await waitFor(`${N} joined rows`, async () => ((await recordCount(adm, n.out)) >= N ? true : undefined), 60_000, 250);
+    await svc.stop();
+    // The graceful stop flushed the state and then committed both topics of the group to their ends.
+    assert.ok(await committedToEnd(adm, `${n.app}.pays`, n.pays), 'pays committed to its end at the stop');
+    assert.ok(await committedToEnd(adm, `${n.app}.pays`, n.saved), 'the saved topic committed to its end at the stop');
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map(range(0, N).map((i) => [`o${i}`, joinedRow(i)])));
+    assert.deepEqual(report.missing, []);
+    assert.equal(report.duplicates, 0);
+    // Every payment was held and released between two flushes (the service's tick changed nothing, so it did not flush).
+    const held = await changelogState(changelogTopic(n.app, 'JoinPays', heldStore));
+    t.diagnostic(`held changelog: ${held.records} records (${held.tombstones} tombstones) for ${N} payments held and released`);
+    assert.equal(held.records, 0, 'the held changelog got nothing');
+    assert.equal(await recordCount(adm, changelogTopic(n.app, 'JoinPays', tableStore)).catch(() => 0), 0, 'no table changelog');
+  } finally {
+    await svc.stop().catch(() => undefined);
+    await s.cleanup();
+  }
+});
+
+/** Offsets a group committed on a topic, summed (partitions without a commit count 0). */
+async function committedSum(groupId: string, topic: string): Promise<number> {
+  const [c] = await adm.fetchOffsets({ groupId, topics: [topic] });
+  return (c?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0);
+}
 
 // ---- 2. crash and restart ---------------------------------------------------------------------------
 
