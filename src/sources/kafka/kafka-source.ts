@@ -25,8 +25,8 @@ export interface KafkaSourceOptions {
   /** Called with this member's partitions (by topic) after each rebalance, before any batch of the new generation. */
   readonly onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void;
   /**
-   * Called before offsets of a partition are committed (every commit path); false: they are not committed (the
-   * partition's state is no longer here, its records are handed on again by its next owner).
+   * With commit_interval_ms, called before offsets of a partition are committed (every commit path); false: they
+   * are not committed (the partition's state is no longer here, its records are handed on again by its next owner).
    */
   readonly beforeCommit?: (partition: number) => Promise<boolean>;
   /** kafkajs partition assigners (default: co-partitioning, so joined topics meet in one member). */
@@ -152,8 +152,12 @@ export class KafkaSource implements Source {
     return this.opts.groupId;
   }
 
+  /**
+   * Only with commit_interval_ms: committing every chunk, a flush after each chunk is as cheap, and a flush at
+   * the commit (queued behind the next chunk's work) would let state run further ahead of the offsets.
+   */
   get callsBeforeCommit(): boolean {
-    return this.opts.beforeCommit !== undefined;
+    return this.opts.beforeCommit !== undefined && (this.opts.params.commit_interval_ms ?? 0) > 0;
   }
 
   waiting(): string[] {
@@ -237,7 +241,7 @@ export class KafkaSource implements Source {
 
   /** The offsets whose partition's beforeCommit allows the commit (its work flushed first); a failure there throws. */
   private async committable<T extends { partition: number }>(list: readonly T[]): Promise<T[]> {
-    const hook = this.opts.beforeCommit;
+    const hook = this.callsBeforeCommit ? this.opts.beforeCommit : undefined;
     if (!hook) return [...list];
     const ok = await Promise.all(list.map((p) => hook(p.partition)));
     return list.filter((_, i) => ok[i]);
