@@ -246,7 +246,11 @@ try {
     }
     const r = await side(name, cluster.bootstrap, t);
     results.push(r);
-    console.log(`${name.padEnd(8)} ${ROWS} joined rows in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(ROWS / (r.ms / 1000))} rows/s, CPU ${(r.cpuUs / ROWS).toFixed(1)} µs/row, peak RSS ${r.maxRssMb} MB`);
+    // What the side wrote besides the joined rows: records in the two changelogs (the loop writes none).
+    const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+    const logs = await Promise.all(['L.0.held', 'L.0.table'].map((s) => outCount(kafka, changelogTopic(t.appId, 'JoinPays', s)).catch(() => 0)));
+    console.log(`${name.padEnd(8)} ${ROWS} joined rows in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(ROWS / (r.ms / 1000))} rows/s, CPU ${(r.cpuUs / ROWS).toFixed(1)} µs/row, peak RSS ${r.maxRssMb} MB; ` +
+      `changelog records: held ${logs[0]}, table ${logs[1]}`);
   }
   const median = (xs: number[]): number => {
     const s = [...xs].sort((a, b) => a - b);
