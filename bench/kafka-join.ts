@@ -9,7 +9,10 @@
 // changelog. Prints throughputs, the ratio, the restore time and each side's peak RSS.
 //
 // Env: BENCH_JOIN_ROWS (orders, and as many payments; default 100000), BENCH_RESTORE_KEYS (1000000; 0 skips),
-// BENCH_CPU_PROF (a directory: each side writes a CPU profile there).
+// BENCH_CPU_PROF (a directory: each side writes a CPU profile there), BENCH_JOIN_COMMIT_INTERVAL_MS (the
+// service source's commit_interval_ms; default 1000, as bench/kafka-config: the loop commits after every batch),
+// BENCH_SIDES (the rounds, in order; default baseline,service,service,baseline), BENCH_BEFORE_DIR (another
+// checkout of this repository: the side `before` runs the service from there, to compare two versions in one run).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,9 +36,12 @@ const PARTITIONS = 8;
 const ROWS = Math.max(1, envInt('BENCH_JOIN_ROWS', 100_000));
 const RESTORE_KEYS = envInt('BENCH_RESTORE_KEYS', 1_000_000);
 const MURMUR2 = { 'topic.partitioner': 'murmur2_random', 'linger.ms': '5', 'queue.buffering.max.messages': '2000000' };
+const COMMIT_INTERVAL_MS = envInt('BENCH_JOIN_COMMIT_INTERVAL_MS', 1000);
+const SIDES = (process.env['BENCH_SIDES'] ?? 'baseline,service,service,baseline').split(',').map((s) => s.trim()).filter(Boolean);
+const BEFORE_DIR = process.env['BENCH_BEFORE_DIR'];
 
 interface Topics { orders: string; pays: string; out: string; appId: string }
-interface SideResult { side: string; ms: number; rows: number; maxRssMb: number }
+interface SideResult { side: string; ms: number; rows: number; maxRssMb: number; /** CPU time of the side's process over the timed stretch, µs */ cpuUs: number }
 
 async function outCount(kafka: Kafka, topic: string): Promise<number> {
   const admin = kafka.admin();
@@ -57,7 +63,10 @@ async function waitForOutput(kafka: Kafka, topic: string, want: number): Promise
 
 // ---- the sides (child processes) -------------------------------------------------------------------
 
-async function runService(bootstrap: string, t: Topics): Promise<number> {
+/** The timed stretch of a side: wall-clock ms and the process's CPU µs. */
+interface Timed { ms: number; cpuUs: number }
+
+async function runService(bootstrap: string, t: Topics): Promise<Timed> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kisflow-bench-join-'));
   await writeFile(path.join(dir, 'c.yml'), `kistype: global
 app_id: ${t.appId}
@@ -66,7 +75,7 @@ kafka: { brokers: "${bootstrap}" }
 kistype: source
 sid: pays
 type: kafka
-params: { topics: [${t.pays}], from_beginning: true, max_batch_rows: 1000, partitions_concurrently: ${PARTITIONS} }
+params: { topics: [${t.pays}], from_beginning: true, max_batch_rows: 1000, partitions_concurrently: ${PARTITIONS}, commit_interval_ms: ${COMMIT_INTERVAL_MS} }
 flows: [JoinPays]
 ---
 kistype: conn
@@ -95,16 +104,18 @@ flows: [{ fid: L }, { fid: Out }]
   const svc = KisService.create(app.config, { pool: app.pool, logger: silentLogger() });
   const kafka = new Kafka({ brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const running = svc.run();
   await waitForOutput(kafka, t.out, ROWS);
   const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
   svc.stop();
   await running;
   await rm(dir, { recursive: true, force: true });
-  return ms;
+  return { ms, cpuUs: c.user + c.system };
 }
 
-async function runBaseline(bootstrap: string, t: Topics): Promise<number> {
+async function runBaseline(bootstrap: string, t: Topics): Promise<Timed> {
   const kafka = new Kafka({ brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
   const producer = kafka.producer();
   const consumer = kafka.consumer({ groupId: randomName('bench-join-loop'), partitionAssigners: [coPartitionAssigner], maxWaitTimeInMs: 100 });
@@ -112,6 +123,7 @@ async function runBaseline(bootstrap: string, t: Topics): Promise<number> {
   const orders = new Map<number, Map<string, Record<string, unknown>>>();
   const waiting = new Map<number, Map<string, Array<Record<string, unknown>>>>();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: [t.orders, t.pays], fromBeginning: true });
@@ -152,16 +164,17 @@ async function runBaseline(bootstrap: string, t: Topics): Promise<number> {
   });
   await waitForOutput(kafka, t.out, ROWS);
   const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
   await consumer.disconnect();
   await producer.disconnect();
-  return ms;
+  return { ms, cpuUs: c.user + c.system };
 }
 
 if (process.argv[2] === '--side') {
   const [, , , side, bootstrap, json] = process.argv;
   const t = JSON.parse(json!) as Topics;
-  const ms = side === 'service' ? await runService(bootstrap!, t) : await runBaseline(bootstrap!, t);
-  process.send!({ side: side!, ms, rows: ROWS, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } satisfies SideResult);
+  const { ms, cpuUs } = side === 'service' ? await runService(bootstrap!, t) : await runBaseline(bootstrap!, t);
+  process.send!({ side: side!, ms, cpuUs, rows: ROWS, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } satisfies SideResult);
   process.exit(0);
 }
 
@@ -170,10 +183,12 @@ if (process.argv[2] === '--side') {
 async function side(name: string, bootstrap: string, t: Topics): Promise<SideResult> {
   // BENCH_CPU_PROF=<dir>: each side writes a V8 CPU profile there (node --cpu-prof), to see where its time goes.
   const prof = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
-  const child = fork(HERE, ['--side', name, bootstrap, JSON.stringify(t)], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // `before`: the service of another checkout (BENCH_BEFORE_DIR), run by its copy of this file.
+  const file = name === 'before' ? path.join(BEFORE_DIR ?? '', 'bench', 'kafka-join.ts') : HERE;
+  const child = fork(file, ['--side', name === 'before' ? 'service' : name, bootstrap, JSON.stringify(t)], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [msg] = await once(child, 'message') as [SideResult];
   await once(child, 'exit');
-  return msg;
+  return { ...msg, side: name };
 }
 
 async function restoreBench(bootstrap: string, mock: { createTopic(name: string, partitions: number): Promise<void> }): Promise<{ keys: number; ms: number }> {
@@ -211,7 +226,8 @@ async function restoreBench(bootstrap: string, mock: { createTopic(name: string,
 const cluster = await startMockCluster({ brokers: 3 });
 try {
   const results: SideResult[] = [];
-  for (const name of ['baseline', 'service', 'service', 'baseline']) {
+  if (SIDES.includes('before') && !BEFORE_DIR) throw new Error('the side `before` needs BENCH_BEFORE_DIR (a checkout with node_modules)');
+  for (const name of SIDES) {
     const t: Topics = { orders: randomName('bj-orders'), pays: randomName('bj-pays'), out: randomName('bj-out'), appId: randomName('benchjoin') };
     // the mock cannot create topics through the admin API: the changelogs are made here with the input's count
     for (const store of ['L.0.held', 'L.0.table']) await cluster.createTopic(changelogTopic(t.appId, 'JoinPays', store), PARTITIONS);
@@ -230,11 +246,25 @@ try {
     }
     const r = await side(name, cluster.bootstrap, t);
     results.push(r);
-    console.log(`${name.padEnd(8)} ${ROWS} joined rows in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(ROWS / (r.ms / 1000))} rows/s, peak RSS ${r.maxRssMb} MB`);
+    // What the side wrote besides the joined rows: records in the two changelogs (the loop writes none).
+    const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+    const logs = await Promise.all(['L.0.held', 'L.0.table'].map((s) => outCount(kafka, changelogTopic(t.appId, 'JoinPays', s)).catch(() => 0)));
+    console.log(`${name.padEnd(8)} ${ROWS} joined rows in ${(r.ms / 1000).toFixed(2)} s: ${Math.round(ROWS / (r.ms / 1000))} rows/s, CPU ${(r.cpuUs / ROWS).toFixed(1)} µs/row, peak RSS ${r.maxRssMb} MB; ` +
+      `changelog records: held ${logs[0]}, table ${logs[1]}`);
   }
-  const best = (n: string) => Math.min(...results.filter((r) => r.side === n).map((r) => r.ms));
-  const ratio = best('baseline') / best('service');
-  console.log(`join ratio (service/baseline throughput, best of 2 each): ${ratio.toFixed(3)} (goal >= 0.8)`);
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const of = (n: string) => results.filter((r) => r.side === n);
+  for (const n of ['service', 'before']) {
+    if (of(n).length === 0 || of('baseline').length === 0) continue;
+    const best = Math.min(...of('baseline').map((r) => r.ms)) / Math.min(...of(n).map((r) => r.ms));
+    const med = median(of('baseline').map((r) => r.ms)) / median(of(n).map((r) => r.ms));
+    const cpu = median(of(n).map((r) => r.cpuUs)) / median(of('baseline').map((r) => r.cpuUs));
+    console.log(`${n}/baseline: throughput ratio ${best.toFixed(3)} best/best, ${med.toFixed(3)} median/median; CPU per row ${cpu.toFixed(3)} of the loop's (medians ` +
+      `${(median(of(n).map((r) => r.cpuUs)) / ROWS).toFixed(1)} and ${(median(of('baseline').map((r) => r.cpuUs)) / ROWS).toFixed(1)} µs/row); goal >= 1.0`);
+  }
   if (RESTORE_KEYS > 0) {
     const r = await restoreBench(cluster.bootstrap, cluster);
     console.log(`restore: ${r.keys} keys from 16 changelog partitions in ${(r.ms / 1000).toFixed(2)} s (${Math.round(r.keys / (r.ms / 1000))} keys/s); peak RSS of this process ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);

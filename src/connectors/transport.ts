@@ -36,7 +36,11 @@ export interface Transport {
   /** Writes rows to a topic (kis.sink with to: topic). */
   writer(topic: string): TopicWriter;
   /** The source of a flow that starts with a Load step and has no source: the connector's topic. */
-  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics?: readonly string[]): Source;
+  drivenSource(
+    flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics?: readonly string[],
+    /** Called before offsets of a partition are committed (Kafka); false: not committed. */
+    beforeCommit?: (partition: number) => Promise<boolean>,
+  ): Source;
   /** Where keyed state writes and restores its changelogs; the topics are created or checked in start(). */
   changelog(topics: readonly ChangelogTopic[]): ChangelogBackend;
   /** Connects and checks (or creates) every topic before any source starts. */

@@ -43,6 +43,8 @@ export interface SourceEnv extends TypeEnv {
   readonly coPartitionedTopics: readonly string[];
   /** Called with this member's partitions after each rebalance (state is restored and let go by it). */
   readonly onAssigned: (assignment: Readonly<Record<string, readonly number[]>>) => void;
+  /** Before positions of this partition are committed: flushes what must be durable first; false: do not commit them. */
+  readonly beforeCommit?: (partition: number) => Promise<boolean>;
 }
 
 export interface SourceTypeSpec<P = unknown> extends TypeSpecBase<P> {

@@ -30,6 +30,10 @@ export interface Source {
   waiting?(): string[];
   /** Sources that follow a log in this process (the embedded log): every record appended so far has been handed on and processed. */
   caughtUp?(): boolean;
+  /** Kafka sources: the consumer group whose committed offsets are the source's positions. */
+  readonly groupId?: string;
+  /** The source calls its beforeCommit hook before every commit of positions (state may be flushed there, not per batch). */
+  readonly callsBeforeCommit?: boolean;
 }
 
 export function batchOf(source: string, partition: number, rows: Row[], positions: Position[], undecodable: Undecodable[] = []): Batch {

@@ -75,11 +75,14 @@ export interface RewindReport {
   readonly changelogs: Readonly<Record<string, number>>;
 }
 
-/** The changelog topics of a flow's stores (state, held join rows, join tables), and no other flow's. */
+/**
+ * The changelog topics of a flow's stores (state, held join rows, join tables), and no other flow's. A join table
+ * restored from its connector's topic has none: it restores up to the group's new offsets of that topic.
+ */
 export function flowChangelogs(config: KisConfig, pool: KisPool, flowId: string): string[] {
   flowOf(config, flowId);
   const svc = KisService.create(config, { pool, logger: silentLogger(), withoutSources: true, withoutJobs: true, tickMs: 0 });
-  return svc.state.specs.filter((s) => s.flow === flowId).map((s) => changelogTopic(config.global.appId, s.flow, s.store));
+  return svc.state.specs.filter((s) => s.flow === flowId && svc.state.topicTableOf(s) === undefined).map((s) => changelogTopic(config.global.appId, s.flow, s.store));
 }
 
 /** The group and topics a rewind of the flow moves, or a KIS_ERR_REPAIR_REQUEST saying why it cannot. */

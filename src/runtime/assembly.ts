@@ -24,7 +24,7 @@ import { changelogTopic, connectorTopic, DEFAULT_PARTITIONS } from '../kernel/na
 import { StateManager, type StateObserver } from '../state/state-manager.js';
 import { comparePositions } from '../kernel/positions.js';
 import { Dispatcher } from './dispatcher.js';
-import { JoinCoordinator, type InputPartitions } from './joins.js';
+import { JoinCoordinator, topicTables, type InputPartitions } from './joins.js';
 
 export interface ServiceOptions {
   readonly pool: KisPool;
@@ -126,10 +126,21 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   const flows = built.flows;
 
   const inputPartitions = (flowId: string): InputPartitions => partitionsOfInput(config, types, flows, flowId);
+  // Late-bound too: the group that feeds a flow is known once its sources exist (one group, or none named).
+  const sources: SourceBinding[] = [];
+  const groupOf = (flowId: string): string | undefined => {
+    const groups = new Set(sources.filter((b) => b.flows.some((f) => f.id === flowId)).map((b) => b.source.groupId));
+    const [only] = groups;
+    return groups.size === 1 ? only : undefined;
+  };
+  // Co-partitioned join tables (Kafka only) restore from their connector's topic and need no changelog topic.
+  const fromTopic = topicTables(flows, built.stores, groupOf, clock);
+  const logged = built.stores.filter((spec) => !fromTopic.some((t) => t.flow === spec.flow && t.store === spec.store));
   state = new StateManager({
     appId: config.global.appId,
     specs: built.stores,
-    backend: transport.changelog(built.stores.map((spec): ChangelogTopic => ({
+    topicTables: fromTopic,
+    backend: transport.changelog(logged.map((spec): ChangelogTopic => ({
       topic: changelogTopic(config.global.appId, spec.flow, spec.store),
       owner: `the changelog of state '${spec.store}' of flow '${spec.flow}'`,
       partitions: inputPartitions(spec.flow),
@@ -157,7 +168,6 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   });
   for (const c of connectors.values()) c.feed?.onSaved((keys) => joins!.savedToTable(c, keys));
 
-  const sources: SourceBinding[] = [];
   if (!opts.withoutSources) {
     for (const sc of config.sources.values()) {
       const fed = sc.flows.map((id) => flows.get(id)!).filter((f) => f.enabled);
@@ -170,8 +180,11 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           coPartitionedTopics: joins.topicsOf(fed),
           onAssigned: (a) => dispatcher.assigned(fed, a),
+          beforeCommit: (p) => dispatcher.beforeCommit(fed, p),
         };
-        sources.push({ source: spec.create(sc, sc.params, env), flows: fed, driven: false });
+        const source = spec.create(sc, sc.params, env);
+        if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id, fed);
+        sources.push({ source, flows: fed, driven: false });
       } catch (err) {
         errors.push(isKisError(err) ? err : new KisError('KIS_ERR_SOURCE', `source '${sc.sid}': ${errorMessage(err)}`, { cause: err }));
       }
@@ -182,7 +195,9 @@ export function assemble(config: KisConfig, opts: ServiceOptions, hooks: Assembl
   for (const f of flows.values()) {
     const first = f.steps[0];
     if (f.enabled && first?.drivesFlow && first.conn && first.connector?.feed) {
-      sources.push({ source: transport.drivenSource(f.config, first.conn, (a) => dispatcher.assigned([f], a), joins.topicsOf([f])), flows: [f], driven: true });
+      const source = transport.drivenSource(f.config, first.conn, (a) => dispatcher.assigned([f], a), joins.topicsOf([f]), (p) => dispatcher.beforeCommit([f], p));
+      if (source.callsBeforeCommit === true) dispatcher.flushAtCommit(source.id, [f]);
+      sources.push({ source, flows: [f], driven: true });
     }
   }
   return { transport, connectors, flows, state, joins, dispatcher, sources, closers };

@@ -8,6 +8,13 @@
 //   5. dispatch() resolves, and only then does the source commit the batch's position
 //      (Kafka offsets, a binlog checkpoint).
 //
+// A source that calls beforeCommit (Kafka sources) moves step 4 to just before each commit of a partition's
+// offsets: the changes of every batch since the last commit are flushed together there, so that with
+// commit_interval_ms a key changed many times, or held and released, between two commits is written once or
+// not at all. Work that no source commits (the service's tick: TTL sweeps, join windows; a release by another
+// connector's table) flushes as above, for these flows only when it changed the state (a tick that changes
+// nothing does not flush what the batches since the last commit changed).
+//
 // A flow that writes to storage commits its rows and their positions in one database transaction, before
 // step 5. After a crash between that and step 5 the source hands the batch on again; the first batches of
 // each partition are then checked against the positions stored with the data, and rows at or before them
@@ -23,7 +30,7 @@ import type { StateManager } from '../state/state-manager.js';
 import { DEFAULT_ROW_LIMITS } from '../kernel/limits.js';
 import { truncateUtf8 } from '../kernel/safe-json.js';
 import { Executors } from './executor.js';
-import type { JoinCoordinator, PartitionRunner } from './joins.js';
+import type { FlushMode, JoinCoordinator, PartitionRunner } from './joins.js';
 
 export interface DispatcherDeps {
   readonly state: StateManager;
@@ -50,6 +57,11 @@ export class Dispatcher implements PartitionRunner {
   readonly rowsOut: Record<string, number> = {};
   private inflight = 0;
   private settled: (() => void) | undefined;
+  /** Sources whose batches' state is flushed in beforeCommit, not after each batch, and the flows they feed. */
+  private readonly flushedAtCommit = new Set<string>();
+  private readonly flowsFlushedAtCommit = new Set<string>();
+  /** `flow\0partition` whose state was let go: offsets of their work here are not committed (state unflushed). */
+  private readonly dropped = new Set<string>();
 
   constructor(private readonly deps: DispatcherDeps) {
     deps.joins.bind(this);
@@ -69,14 +81,15 @@ export class Dispatcher implements PartitionRunner {
       if (batch.rows.length === 0) return;
       // Records of a joined connector topic feed the table of the flows that join it, and no other flow.
       const joined = this.deps.joins.joinedTopicOf(batch);
+      const flush: FlushMode = this.flushedAtCommit.has(batch.source) ? 'commit' : 'now';
       await Promise.all(flows.map((f) => {
-        if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch) : Promise.resolve();
+        if (joined !== undefined) return this.deps.joins.joins(f, joined) ? this.deps.joins.feedTable(f, joined, batch, flush) : Promise.resolve();
         return this.inPartition(f, batch.partition, async () => {
           const { rows, positions } = await this.notApplied(f, batch);
           if (rows.length === 0) return;
           const result = await f.run(rows, { positions, partition: batch.partition });
           this.collect(f, result);
-        });
+        }, flush);
       }));
     } catch (err) {
       this.deps.fail(err);
@@ -87,17 +100,23 @@ export class Dispatcher implements PartitionRunner {
     }
   }
 
-  /** Work on one partition of a flow, in its executor, in the commit order above (steps 1, 3 and 4 around the work). */
-  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T> {
+  /**
+   * Work on one partition of a flow, in its executor, in the commit order above (steps 1, 3 and 4 around the
+   * work; step 4 as `flush` says: see FlushMode).
+   */
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flush: FlushMode = 'lazy'): Promise<T> {
     this.inflight++;
     const { state, joins } = this.deps;
     return this.executors.for(f.id, partition).submit(async () => {
       const fresh = joins.stepsOf(f.id).length > 0 && !state.has(f.id, partition);
       await state.ready(f.id, partition);
+      this.dropped.delete(`${f.id}\u0000${partition}`);
+      const before = state.changes(f.id, partition);
       if (fresh) await joins.onFreshPartition(f, partition);
       const out = await work();
       await joins.afterWork(f, partition);
-      await state.flush(f.id, partition);
+      const changed = (): boolean => state.changes(f.id, partition) !== before || state.swept(f.id, partition);
+      if (flush === 'now' || (flush === 'lazy' && (!this.flowsFlushedAtCommit.has(f.id) || changed()))) await state.flush(f.id, partition);
       return out;
     }).catch((err: unknown) => {
       this.deps.fail(err);
@@ -139,6 +158,39 @@ export class Dispatcher implements PartitionRunner {
     return { rows, positions };
   }
 
+  /** The source calls beforeCommit before each commit: its batches' state is flushed there (for these flows it feeds). */
+  flushAtCommit(sourceId: string, flows: readonly Flow[]): void {
+    this.flushedAtCommit.add(sourceId);
+    for (const f of flows) this.flowsFlushedAtCommit.add(f.id);
+  }
+
+  /**
+   * Before a source commits offsets of a partition: the state changes of the flows it feeds there are flushed
+   * (in the partition's executor, after the work queued there). False when a flow's state of the partition was
+   * let go meanwhile: its changes since the last flush are gone, so those offsets must not be committed.
+   */
+  async beforeCommit(flows: readonly Flow[], partition: number): Promise<boolean> {
+    const { state } = this.deps;
+    const ok = await Promise.all(flows.map((f) => {
+      if (!state.hasState(f.id)) return Promise.resolve(true);
+      return this.executors.for(f.id, partition).submit(async () => {
+        if (this.dropped.has(`${f.id}\u0000${partition}`)) return false;
+        await state.flush(f.id, partition);
+        return true;
+      });
+    })).catch((err: unknown) => {
+      this.deps.fail(err);
+      throw err;
+    });
+    return ok.every(Boolean);
+  }
+
+  /** At a graceful stop: the state of every partition of the flows flushed at commits is flushed (what no commit wrote). */
+  async flushAll(): Promise<void> {
+    const { state } = this.deps;
+    await Promise.all([...this.flowsFlushedAtCommit].flatMap((flow) => state.partitions(flow).map((p) => this.executors.for(flow, p).submit(() => state.flush(flow, p)))));
+  }
+
   collect(f: Flow, result: RunResult): void {
     this.rowsOut[f.id] = (this.rowsOut[f.id] ?? 0) + result.output.length;
     this.deps.onRun?.(f.id, result);
@@ -163,7 +215,10 @@ export class Dispatcher implements PartitionRunner {
 
   /** Lets go of a partition's keyed state in memory, in its executor (after what is queued there). */
   dropState(f: Flow, partition: number): Promise<void> {
-    return this.executors.for(f.id, partition).submit(async () => this.deps.state.drop(f.id, partition));
+    return this.executors.for(f.id, partition).submit(async () => {
+      if (this.deps.state.has(f.id, partition)) this.dropped.add(`${f.id}\u0000${partition}`);
+      this.deps.state.drop(f.id, partition);
+    });
   }
 
   /** Resolves when nothing is in flight, every executor is idle and `caughtUp` holds; throws the service's failure. */

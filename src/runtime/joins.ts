@@ -4,12 +4,13 @@
 import type { Connector } from '../core/connector.js';
 import type { DeadLetter, DeadLetterSink } from '../core/dead-letter.js';
 import type { CompiledStep, Flow, RunResult } from '../core/flow.js';
-import { expire, joinRow, release, type HeldRow } from '../core/join.js';
+import { expire, joinRow, release, type HeldRow, type TableRow } from '../core/join.js';
+import type { Row } from '../kernel/types.js';
 import type { Batch } from '../core/source.js';
-import type { KeyedState } from '../core/state.js';
+import type { KeyedState, StoreSpec } from '../core/state.js';
 import { KisError } from '../kernel/errors.js';
 import { connectorTopic } from '../kernel/names.js';
-import type { StateManager } from '../state/state-manager.js';
+import type { StateManager, TopicTable } from '../state/state-manager.js';
 
 /** The partition count of a flow's input: a number, or the topics whose largest count it is (Kafka inputs). */
 /** Unmatched keys named in a run's summary at most (the count is exact either way). */
@@ -19,9 +20,16 @@ export type InputPartitions = number | { readonly like: readonly string[] };
 
 /** How the coordinator runs work on a partition of a flow and hands on what a run produced (the dispatcher). */
 export interface PartitionRunner {
-  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>): Promise<T>;
+  inPartition<T>(f: Flow, partition: number, work: () => Promise<T>, flush?: FlushMode): Promise<T>;
   collect(f: Flow, result: RunResult): void;
 }
+
+/**
+ * When a partition's state changes are flushed after work on it: `now` (a source batch whose position is committed
+ * once the work resolves), `commit` (a source batch of a source that calls beforeCommit: flushed there), `lazy`
+ * (work no source commits: now, unless the flow is flushed at commits and the work changed nothing).
+ */
+export type FlushMode = 'now' | 'commit' | 'lazy';
 
 export interface JoinPlanDeps {
   readonly flows: ReadonlyMap<string, Flow>;
@@ -30,6 +38,46 @@ export interface JoinPlanDeps {
   readonly inputPartitions: (flowId: string) => InputPartitions;
   /** Partition counts of topics, where topics have counts that can differ (Kafka). */
   readonly partitionCounts?: (topics: readonly string[]) => Promise<Map<string, number | undefined>>;
+}
+
+/**
+ * The table stores of co-partitioned joins that are restored from the connector's topic instead of a changelog:
+ * the store holds the topic's records as they are (the row, under its record key, in the record's partition),
+ * so the topic is already its changelog. Not when the table has a TTL (join_window_ms or option.state.ttl_ms):
+ * its entries then expire by when they arrived here, which the topic does not record; those keep a changelog.
+ * `groupOf` names the consumer group that feeds the flow, once the sources exist (the restore stops at its
+ * committed offset, as the group hands on the rest again).
+ */
+export function topicTables(flows: ReadonlyMap<string, Flow>, stores: readonly StoreSpec[], groupOf: (flowId: string) => string | undefined, clock: () => number): TopicTable[] {
+  const out: TopicTable[] = [];
+  for (const f of flows.values()) {
+    if (!f.enabled) continue;
+    for (const step of f.steps) {
+      const c = step.connector;
+      const spec = stores.find((s) => s.flow === f.id && s.store === step.tableStore);
+      if (step.tableStore === undefined || !c?.feed || !spec || spec.ttlMs !== undefined) continue;
+      out.push({
+        flow: f.id,
+        store: step.tableStore,
+        topic: c.feed.topicName,
+        group: () => groupOf(f.id),
+        // As feedTable keeps a record: a JSON object under its record key (or the connector's key of it).
+        entry: (key, value) => {
+          if (value === null) return undefined;
+          let row: Row;
+          try {
+            row = JSON.parse(value) as Row;
+          } catch {
+            return undefined; // dead-lettered when it was read live, never in the table
+          }
+          if (typeof row !== 'object' || row === null || Array.isArray(row)) return undefined;
+          const k = key ?? c.keyOf(row);
+          return k === undefined ? undefined : { key: k, value: { r: row, t: clock() } satisfies TableRow };
+        },
+      });
+    }
+  }
+  return out;
 }
 
 export class JoinCoordinator {
@@ -135,7 +183,7 @@ export class JoinCoordinator {
   }
 
   /** Records of a joined connector topic, co-partitioned with the flow's input: into the partition's table store, releasing what waited for them. */
-  async feedTable(f: Flow, topic: string, batch: Batch): Promise<void> {
+  async feedTable(f: Flow, topic: string, batch: Batch, flush: FlushMode = 'now'): Promise<void> {
     const steps = f.steps.filter((s) => s.tableStore !== undefined && s.connector?.feed?.topicName === topic);
     if (steps.length === 0) return;
     await this.run.inPartition(f, batch.partition, async () => {
@@ -151,7 +199,7 @@ export class JoinCoordinator {
         });
         await this.releaseAndRun(f, step, batch.partition, keys);
       }
-    });
+    }, flush);
   }
 
   /**

@@ -256,6 +256,8 @@ export class KisService implements ServiceHarness {
     await this.jobs?.stop().catch((err: unknown) => this.opts.logger.warn({ err: errorMessage(err) }, 'stopping the job scheduler failed'));
     this.drivenAbort.abort();
     await Promise.allSettled(this.drivenRuns ?? []);
+    // State changes no commit flushed (the tick's, of flows flushed at commits) are written before the producer goes.
+    if (!this.failure) await this.parts.dispatcher.flushAll().catch((err: unknown) => this.opts.logger.warn({ err: errorMessage(err) }, 'flushing state at the stop failed'));
     for (const close of this.parts.closers.splice(0)) await close();
     for (const c of this.connectors.values()) await c.close?.().catch((err: unknown) => this.opts.logger.warn({ connector: c.config.cid, err: errorMessage(err) }, 'closing a connector failed'));
     await this.transport.close();

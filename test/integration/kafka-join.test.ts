@@ -81,6 +81,8 @@ interface JoinOptions {
   readonly metrics?: string;
   /** option.state of the join's Load func (bounds its held and table stores). */
   readonly loadState?: string;
+  /** commit_interval_ms of the pays source (absent: every chunk). */
+  readonly paysCommitIntervalMs?: number;
 }
 
 /** SaveOrders (orders -> Save to connector o), JoinPays (pays -> Load from o, joined -> out), and optionally CountEvents. */
@@ -128,7 +130,7 @@ flows: [SaveOrders]
 kistype: source
 sid: pays
 type: kafka
-params: { topics: [${n.pays}], from_beginning: true, max_batch_rows: ${BATCH_ROWS}, max_wait_ms: 50 }
+params: { topics: [${n.pays}], from_beginning: true, max_batch_rows: ${BATCH_ROWS}, max_wait_ms: 50${o.paysCommitIntervalMs !== undefined ? `, commit_interval_ms: ${o.paysCommitIntervalMs}` : ''} }
 flows: [JoinPays]
 ---
 kistype: conn
@@ -387,6 +389,10 @@ const heldStore = 'L.0.held';
 const tableStore = 'L.0.table';
 
 /** Keys held by the join, over every partition whose state is in this process. */
+function tableKeys(svc: KisService): number {
+  return svc.state.partitions('JoinPays').reduce((a, p) => a + svc.state.store('JoinPays', tableStore, p).size, 0);
+}
+
 function heldKeys(svc: KisService): number {
   return svc.state.partitions('JoinPays').reduce((a, p) => a + svc.state.store('JoinPays', heldStore, p).size, 0);
 }
@@ -418,10 +424,14 @@ test('inner join, 10,000 orders x 10,000 payments arriving in random order: exac
     // Held rows went through the held store's changelog (some payments came first) and every one was deleted again.
     const held = await changelogState(changelogTopic(n.app, 'JoinPays', heldStore));
     assert.equal(liveKeys(held), 0, 'the held changelog ends with every key deleted');
-    const table = await changelogState(changelogTopic(n.app, 'JoinPays', tableStore));
-    assert.equal(liveKeys(table), N, 'the table changelog holds every saved order');
-    for (const [p, m] of table.live) for (const k of m.keys()) assert.equal(partitionForKey(k, PARTITIONS), p, `order ${k} is in the table of its own partition`);
-    t.diagnostic(`held changelog: ${held.records} records (${held.tombstones} tombstones); table changelog: ${table.records} records`);
+    // The table holds every saved order in the store of its own partition, and writes no changelog: the
+    // connector's topic is its changelog (it restores from it, test 3).
+    for (const p of svc.svc.state.partitions('JoinPays')) {
+      for (const [k] of svc.svc.state.store('JoinPays', tableStore, p).entries()) assert.equal(partitionForKey(k, PARTITIONS), p, `order ${k} is in the table of its own partition`);
+    }
+    assert.equal(tableKeys(svc.svc), N, 'the table stores hold every saved order');
+    assert.equal(await recordCount(adm, changelogTopic(n.app, 'JoinPays', tableStore)).catch(() => 0), 0, 'no table changelog was written');
+    t.diagnostic(`held changelog: ${held.records} records (${held.tombstones} tombstones)`);
     assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
   } finally {
     await svc.stop();
@@ -467,6 +477,50 @@ test('left join with join_window_ms: payments whose order never comes are emitte
   }
 });
 
+test('commit_interval_ms: state changes between two commits are flushed once, before the commit; payments held and released within one interval write nothing to the held changelog', async (t: TestContext) => {
+  // One interval longer than the test: the only commit of the pays group is the one of the graceful stop.
+  const s = await setUp({ joinParams: 'join: inner', paysCommitIntervalMs: 600_000 });
+  const { n } = s;
+  const N = 2_000;
+  const svc = await startInProcess(s.dir);
+  try {
+    await waitFor('readiness', () => (svc.svc.readiness().ready ? true : undefined), 60_000);
+    // Every payment first (all held), then their orders (all released): within the one interval.
+    await kcatProduce(cluster.bootstrap, n.pays, range(0, N).map(payLine), MURMUR2);
+    await waitFor(`${N} payments held`, () => {
+      try {
+        return heldKeys(svc.svc) === N ? true : undefined;
+      } catch {
+        return undefined; // a partition still restoring
+      }
+    }, 60_000);
+    assert.equal(await committedSum(`${n.app}.pays`, n.pays), 0, 'nothing of pays is committed within the interval');
+    await kcatProduce(cluster.bootstrap, n.orders, range(0, N).map(orderLine), MURMUR2);
+    await waitFor(`${N} joined rows`, async () => ((await recordCount(adm, n.out)) >= N ? true : undefined), 60_000, 250);
+    await svc.stop();
+    // The graceful stop flushed the state and then committed both topics of the group to their ends.
+    assert.ok(await committedToEnd(adm, `${n.app}.pays`, n.pays), 'pays committed to its end at the stop');
+    assert.ok(await committedToEnd(adm, `${n.app}.pays`, n.saved), 'the saved topic committed to its end at the stop');
+    const report = compareJoined(await readTopic(cluster.bootstrap, n.out), new Map(range(0, N).map((i) => [`o${i}`, joinedRow(i)])));
+    assert.deepEqual(report.missing, []);
+    assert.equal(report.duplicates, 0);
+    // Every payment was held and released between two flushes (the service's tick changed nothing, so it did not flush).
+    const held = await changelogState(changelogTopic(n.app, 'JoinPays', heldStore));
+    t.diagnostic(`held changelog: ${held.records} records (${held.tombstones} tombstones) for ${N} payments held and released`);
+    assert.equal(held.records, 0, 'the held changelog got nothing');
+    assert.equal(await recordCount(adm, changelogTopic(n.app, 'JoinPays', tableStore)).catch(() => 0), 0, 'no table changelog');
+  } finally {
+    await svc.stop().catch(() => undefined);
+    await s.cleanup();
+  }
+});
+
+/** Offsets a group committed on a topic, summed (partitions without a commit count 0). */
+async function committedSum(groupId: string, topic: string): Promise<number> {
+  const [c] = await adm.fetchOffsets({ groupId, topics: [topic] });
+  return (c?.partitions ?? []).reduce((a, p) => a + Math.max(0, Number(p.offset)), 0);
+}
+
 // ---- 2. crash and restart ---------------------------------------------------------------------------
 
 /** The last value per key of a topic written by the counter ({ key, n }), by offset within its partition. */
@@ -496,11 +550,12 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     const first = ServiceProcess.start('first', s.dir, cluster.bootstrap);
     services.push(first);
     const countLog = changelogTopic(n.app, 'CountEvents', 'Count');
-    const tableLog = changelogTopic(n.app, 'JoinPays', tableStore);
-    // Well into the stream: both the join's table and the counter have state in their changelogs.
-    await waitFor('1,000 joined rows, and state in the changelogs', async () => {
+    // Well into the stream: the join's table has orders (committed in the pays group) and the counter state in its changelog.
+    await waitFor('1,000 joined rows, saved orders committed by the join, and state in the changelog', async () => {
       assert.ok(first.alive, first.tail());
-      return (await recordCount(adm, n.out)) >= 1000 && (await recordCount(adm, countLog).catch(() => 0)) > 0 && (await recordCount(adm, tableLog).catch(() => 0)) > 0 ? true : undefined;
+      if ((await recordCount(adm, n.out)) < 1000 || (await recordCount(adm, countLog).catch(() => 0)) === 0) return undefined;
+      const [saved] = await adm.fetchOffsets({ groupId: `${n.app}.pays`, topics: [n.saved] });
+      return saved?.partitions.some((p) => Number(p.offset) > 0) ? true : undefined;
     }, 90_000, 25);
     first.signal('SIGKILL');
     assert.equal((await first.exited).signal, 'SIGKILL');
@@ -569,6 +624,10 @@ test('kill -9 mid-stream and restart: every orderid joined, duplicates bounded b
     const joinRestored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays' }).map((v) => `${v.labels['store']}=${v.value}`);
     const tableRestored = scrape(text, 'kisflow_state_restored_records_total', { flow_id: 'JoinPays', store: tableStore }).reduce((a, v) => a + v.value, 0);
     assert.ok(tableRestored > 0, `the join's table was restored too: ${joinRestored.join(' ')}`);
+    // From the connector's topic, up to what the pays group had committed of it (the group hands on the rest again).
+    const tableLines = second.lines.filter((l) => l.msg === 'state restored' && l['store'] === tableStore);
+    assert.ok(tableLines.length > 0 && tableLines.every((l) => l['topic'] === n.saved), `the table restored from ${n.saved}: ${second.tail()}`);
+    assert.equal(await recordCount(adm, changelogTopic(n.app, 'JoinPays', tableStore)).catch(() => 0), 0, 'no table changelog was written');
     assert.deepEqual(await readTopic(cluster.bootstrap, n.dlqJoin), [], 'no dead letters');
     t.diagnostic(`seed ${seed}; killed with ${outAtKill} joined rows and ${countsAtKill} counter rows out; ` +
       `joined duplicates ${report.duplicates} (bound ${joinBound}): ${dupKeys.filter((c) => c.before > 0).length} orderids out before the kill and again after, ` +
@@ -612,10 +671,11 @@ test('a second replica joins: partitions split, the state of the moved partition
     await waitFor('A to be assigned the pays group', () => (a.assignments('pays', n.pays).length > 0 ? true : undefined), 60_000);
     await kcatProduce(cluster.bootstrap, n.orders, range(0, N1).map(orderLine), MURMUR2);
     await kcatProduce(cluster.bootstrap, n.pays, range(N1, N1 + H).map(payLine), MURMUR2);
-    const tableLog = changelogTopic(n.app, 'JoinPays', tableStore);
     const heldLog = changelogTopic(n.app, 'JoinPays', heldStore);
-    await waitFor(`A's table stores to hold the ${N1} orders`, async () => ((await recordCount(adm, tableLog).catch(() => 0)) >= N1 ? true : undefined), 60_000);
-    // A committed both topics of the group: B can only know these orders and payments through the changelogs.
+    const tableKeysOf = async (metrics: string): Promise<number> => scrape(await fetchMetrics(metrics), 'kisflow_state_keys', { flow_id: 'JoinPays', store: tableStore }).reduce((x, v) => x + v.value, 0);
+    await waitFor(`A's table stores to hold the ${N1} orders`, async () => ((await tableKeysOf(metricsA)) >= N1 ? true : undefined), 60_000);
+    // A committed both topics of the group: B can only know these orders through the saved topic (the table's
+    // changelog) and these payments through the held changelog.
     await waitCommitted(`${n.app}.pays`, [n.saved, n.pays]);
     const heldOnA = await changelogState(heldLog);
     assert.equal(liveKeys(heldOnA), H, `A holds the ${H} payments whose orders have not come`);
@@ -674,7 +734,7 @@ test('a second replica joins: partitions split, the state of the moved partition
     assert.deepEqual(report.wrong.slice(0, 5), [], 'payments of orders saved on A joined with those orders');
     assert.equal(liveKeys(await changelogState(heldLog)), 0, 'every held payment was released');
 
-    // B restored the table stores of its partitions from the changelog A wrote: at least the orders of phase 1 there.
+    // B restored the table stores of its partitions from the saved topic, up to what A committed: at least the orders of phase 1 there.
     const onB = (i: number): boolean => split.b.includes(partitionForKey(`o${i}`, PARTITIONS));
     const phase1OnB = range(0, N1).filter(onB).length;
     const textB = await fetchMetrics(metricsB);
@@ -740,10 +800,17 @@ test('max_keys bounds a store: a flood of 20,000 distinct keys keeps 1,000 per p
       assert.equal(await metricSum(svc.registry, 'kisflow_state_keys', { flow_id: 'CountEvents', store: 'Count', partition: String(p) }), Math.min(c, MAX), `kisflow_state_keys of partition ${p}`);
       assert.equal(svc.svc.state.store('CountEvents', 'Count', p).size, Math.min(c, MAX), `the store of partition ${p} holds at most max_keys`);
     }
-    // The changelog agrees: replayed, it leaves max_keys live keys per partition (evictions wrote tombstones).
+    // The changelog agrees: replayed, it leaves exactly the keys the store kept per partition (evictions of keys
+    // it held wrote tombstones; a key put and evicted between two flushes wrote nothing at all).
     const log = await changelogState(changelogTopic(n.app, 'CountEvents', 'Count'));
-    for (const [p, c] of perPartition) assert.equal(log.live.get(p)?.size ?? 0, Math.min(c, MAX), `changelog partition ${p}`);
-    assert.equal(log.tombstones, expectedEvictions, 'one tombstone per evicted key');
+    for (const [p, c] of perPartition) {
+      assert.equal(log.live.get(p)?.size ?? 0, Math.min(c, MAX), `changelog partition ${p}`);
+      const kept = [...svc.svc.state.store('CountEvents', 'Count', p).entries()].map(([k]) => k).sort();
+      assert.deepEqual([...(log.live.get(p)?.keys() ?? [])].sort(), kept, `changelog partition ${p} replays to the store's keys`);
+    }
+    t.diagnostic(`changelog: ${log.records} records, ${log.tombstones} tombstones`);
+    assert.ok(log.tombstones <= expectedEvictions, 'at most one tombstone per evicted key');
+    assert.ok(log.records - log.tombstones <= N, 'at most one record per key written');
   } finally {
     await svc.stop();
     await s.cleanup();

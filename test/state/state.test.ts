@@ -105,7 +105,37 @@ test('max_keys bounds a store: the least recently written keys are evicted and c
   const keys = (await registry.getSingleMetric('kisflow_state_keys')!.get()).values;
   assert.equal(keys.find((v) => v.labels['partition'] === '0')?.value, 1000);
   const restoredRecords = (await registry.getSingleMetric('kisflow_state_restored_records_total')!.get()).values;
-  assert.equal(restoredRecords[0]?.value, 50_000, 'the evicting writer wrote tombstones; restore read every record');
+  assert.equal(restoredRecords[0]?.value, 1000, 'keys written and evicted between two flushes write nothing: the changelog holds the 1,000 live keys');
+});
+
+test('changes between two flushes: the last value per key is written, a key put and deleted writes nothing, a key flushed before and deleted writes one tombstone', async () => {
+  const log = new EmbeddedLog();
+  const backend = new EmbeddedChangelog(log, () => 1);
+  const spec = { flow: 'F', store: 'S', maxKeys: 3, ttlMs: undefined };
+  const mgr = new StateManager({ appId: 'app', specs: [spec], backend, logger: silentLogger() });
+  await mgr.ready('F', 0);
+  const st = mgr.store('F', 'S', 0);
+  st.set('kept', 1);
+  st.set('kept', 2);
+  st.set('gone', 1);
+  st.set('gone', 2);
+  st.delete('gone');
+  await mgr.flush('F', 0);
+  const records = async (): Promise<Array<[string, unknown]>> => {
+    const out: Array<[string, unknown]> = [];
+    await backend.read(mgr.topicOf(spec), 0, (r) => out.push([r.key, r.value === null ? null : r.value.v]));
+    return out;
+  };
+  assert.deepEqual(await records(), [['kept', 2]]);
+  st.delete('kept');
+  st.set('kept', 3);
+  st.delete('kept'); // was in the changelog: one tombstone
+  st.set('a', 1); st.set('b', 1); st.set('c', 1); st.set('d', 1); // 'a' evicted before any flush: nothing for it
+  await mgr.flush('F', 0);
+  assert.deepEqual(await records(), [['kept', 2], ['kept', null], ['b', 1], ['c', 1], ['d', 1]]);
+  const again = new StateManager({ appId: 'app', specs: [spec], backend, logger: silentLogger() });
+  await again.ready('F', 0);
+  assert.deepEqual([...again.store('F', 'S', 0).entries()], [['b', 1], ['c', 1], ['d', 1]]);
 });
 
 test('a partition store drops a deleted key and re-orders a rewritten one', () => {
@@ -115,6 +145,7 @@ test('a partition store drops a deleted key and re-orders a rewritten one', () =
   s.set('b', 2, { ttlMs: 5 });
   s.set('a', 3);
   assert.deepEqual([...s.entries()], [['b', 2], ['a', 3]]);
+  assert.deepEqual(s.takeDirty(), [{ key: 'b', value: { v: 2, exp: 1005 } }, { key: 'a', value: { v: 3 } }]);
   now += 5;
   assert.equal(s.get('b'), undefined);
   assert.equal(s.delete('a'), true);
@@ -129,15 +160,61 @@ test('sweep: with one TTL it stops at the first live entry; an entry with its ow
   s.set('a', 1);
   now = 500;
   s.set('b', 2);
+  s.takeDirty(); // a and b are in the changelog: their removals write tombstones
   now = 1200;
   assert.equal(s.sweep(), 1);
   assert.deepEqual([...s.entries()].map(([k]) => k), ['b']);
   s.set('forever', 0, { ttlMs: null });
   s.set('short', 3, { ttlMs: 10 }); // written last, expires first
+  assert.deepEqual(s.takeDirty().map((r) => [r.key, r.value === null]), [['a', true], ['forever', false], ['short', false]]);
   now = 1300;
   assert.equal(s.sweep(), 1, 'the short-lived entry behind a live one is found');
   now = 10_000_000;
   assert.equal(s.sweep(), 1, 'b expires; forever stays');
   assert.deepEqual([...s.entries()], [['forever', 0]]);
-  assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['a', 'b', 'short']);
+  assert.deepEqual(s.takeDirty().filter((r) => r.value === null).map((r) => r.key).sort(), ['b', 'short']);
+});
+
+test('a store restored from its input topic: entries as the topic holds them, up to what the feeding group committed; it writes no changelog, the other stores do', async () => {
+  const written: Array<{ topic: string; records: number }> = [];
+  const asked: Array<{ topic: string; group: string | undefined }> = [];
+  // The input topic's partition 0 as a Kafka reader would hand it on, and a committed offset of 3 for group g.
+  const input: Array<[string | null, string | null]> = [['o1', '{"orderid":"o1","amount":1}'], [null, '{"orderid":"o2","amount":2}'], ['o3', 'not json'], ['o1', '{"orderid":"o1","amount":9}'], ['o4', '{"orderid":"o4"}']];
+  const backend = {
+    async write(topic: string, _p: number, records: readonly unknown[]): Promise<void> { written.push({ topic, records: records.length }); },
+    async read(): Promise<number> { return 0; },
+    async readTopic(topic: string, _p: number, apply: (k: string | null, v: string | null) => void, group?: string): Promise<number> {
+      asked.push({ topic, group });
+      const upTo = group === 'g' ? 4 : input.length;
+      for (const [k, v] of input.slice(0, upTo)) apply(k, v);
+      return upTo;
+    },
+  };
+  const table = { flow: 'F', store: 'T', maxKeys: 10, ttlMs: undefined };
+  const held = { flow: 'F', store: 'H', maxKeys: 10, ttlMs: undefined };
+  const mgr = new StateManager({
+    appId: 'app', specs: [table, held], backend, logger: silentLogger(),
+    topicTables: [{
+      flow: 'F', store: 'T', topic: 'orders', group: () => 'g',
+      entry: (k, v) => {
+        try {
+          const row = JSON.parse(v ?? '') as { orderid: string };
+          return { key: k ?? row.orderid, value: row };
+        } catch {
+          return undefined;
+        }
+      },
+    }],
+  });
+  assert.equal(mgr.topicTableOf(table)?.topic, 'orders');
+  assert.equal(mgr.topicTableOf(held), undefined);
+  await mgr.ready('F', 0);
+  assert.deepEqual(asked, [{ topic: 'orders', group: 'g' }]);
+  const t = mgr.store('F', 'T', 0);
+  assert.deepEqual([...t.entries()], [['o2', { orderid: 'o2', amount: 2 }], ['o1', { orderid: 'o1', amount: 9 }]], 'the last record per key, up to the committed offset; no entry for what is not JSON');
+  t.set('o5', { orderid: 'o5' });
+  t.delete('o1');
+  mgr.store('F', 'H', 0).set('p1', [1]);
+  await mgr.flush('F', 0);
+  assert.deepEqual(written, [{ topic: changelogTopic('app', 'F', 'H'), records: 1 }], 'only the held store wrote its changelog');
 });

@@ -1,7 +1,8 @@
 // Changelogs on Kafka. Writes are keyed records to an explicit partition (the input partition the state
 // belongs to), acknowledged by all replicas. A restore reads one or more partitions from their start to
 // the end they had when it began, through a one-member group whose assigner hands it exactly those
-// partitions (kafkajs has no manual assign); restores asked for together share one such reader.
+// partitions (kafkajs has no manual assign); restores asked for together share one such reader. The same
+// reader restores a store from its input topic (raw records), up to the feeding group's committed offset.
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { BatchProducer } from '../../kafka/batch-producer.js';
@@ -11,8 +12,13 @@ import { fixedAssigner } from '../../kafka/assigners.js';
 import type { ChangelogRecord } from '../../state/partition-store.js';
 import type { ChangelogBackend } from '../../state/state-manager.js';
 
+/** A record as read: its key and value as UTF-8 text (null when absent). */
+type RawApply = (key: string | null, value: string | null) => void;
+
 interface Pending {
-  readonly apply: (rec: ChangelogRecord) => void;
+  readonly apply: RawApply;
+  /** Read no further than this group's committed offset of the partition. */
+  readonly group?: string | undefined;
   readonly resolve: (n: number) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -35,11 +41,19 @@ export class KafkaChangelog implements ChangelogBackend {
   }
 
   read(topic: string, partition: number, apply: (rec: ChangelogRecord) => void): Promise<number> {
+    return this.ask(topic, partition, (key, value) => apply({ key: key ?? '', value: value === null ? null : JSON.parse(value) as ChangelogRecord['value'] }), undefined);
+  }
+
+  readTopic(topic: string, partition: number, apply: RawApply, group?: string): Promise<number> {
+    return this.ask(topic, partition, apply, group);
+  }
+
+  private ask(topic: string, partition: number, apply: RawApply, group: string | undefined): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       let m = this.pending.get(topic);
       if (!m) this.pending.set(topic, (m = new Map()));
       // Two asks for one partition in the same window (dropped and assigned again) both get the records.
-      m.set(partition, [...(m.get(partition) ?? []), { apply, resolve, reject }]);
+      m.set(partition, [...(m.get(partition) ?? []), { apply, group, resolve, reject }]);
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         const batches = [...this.pending];
@@ -53,7 +67,8 @@ export class KafkaChangelog implements ChangelogBackend {
     const parts = new Map<number, Pending>();
     for (const [partition, list] of asks) {
       parts.set(partition, {
-        apply: (rec) => { for (const p of list) p.apply(rec); },
+        apply: (k, v) => { for (const p of list) p.apply(k, v); },
+        group: list.find((p) => p.group !== undefined)?.group,
         resolve: (n) => { for (const p of list) p.resolve(n); },
         reject: (err) => { for (const p of list) p.reject(err); },
       });
@@ -65,6 +80,17 @@ export class KafkaChangelog implements ChangelogBackend {
       for (const p of parts.values()) p.reject(err);
       return;
     }
+    // A store fed by a consumer group stops at the group's committed offset: the group hands on the rest again.
+    const committed = new Map<number, bigint>();
+    for (const group of new Set([...parts.values()].map((p) => p.group).filter((g): g is string => g !== undefined))) {
+      try {
+        const [t] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+        for (const o of t?.partitions ?? []) if (parts.get(o.partition)?.group === group) committed.set(o.partition, BigInt(o.offset));
+      } catch (err) {
+        for (const p of parts.values()) p.reject(err);
+        return;
+      }
+    }
     const ends = new Map<number, bigint>();
     const counts = new Map<number, number>();
     for (const [partition, p] of parts) {
@@ -72,11 +98,16 @@ export class KafkaChangelog implements ChangelogBackend {
       if (!o) {
         p.reject(new KisError('KIS_ERR_STATE', `changelog ${topic} has no partition ${partition} (it has ${offsets.length}); its partition count must equal the input's`));
         parts.delete(partition);
-      } else if (o.high === o.low) {
+        continue;
+      }
+      // -1: the group committed nothing, and hands on the whole partition
+      const c = committed.get(partition);
+      const end = c !== undefined && c < BigInt(o.high) ? (c < 0n ? 0n : c) : BigInt(o.high);
+      if (end <= BigInt(o.low)) {
         p.resolve(0);
         parts.delete(partition);
       } else {
-        ends.set(partition, BigInt(o.high));
+        ends.set(partition, end);
         counts.set(partition, 0);
       }
     }
@@ -103,7 +134,7 @@ export class KafkaChangelog implements ChangelogBackend {
           let n = counts.get(batch.partition)!;
           for (const m of batch.messages) {
             if (BigInt(m.offset) >= end) break;
-            p.apply({ key: m.key?.toString('utf8') ?? '', value: m.value === null ? null : JSON.parse(m.value.toString('utf8')) as ChangelogRecord['value'] });
+            p.apply(m.key?.toString('utf8') ?? null, m.value === null ? null : m.value.toString('utf8'));
             n++;
           }
           counts.set(batch.partition, n);

@@ -85,7 +85,10 @@ export class KafkaTransport implements Transport {
     return this.changelogBackend;
   }
 
-  drivenSource(flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics: readonly string[] = []): Source {
+  drivenSource(
+    flow: FlowConfig, conn: ConnConfig, onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void, joinTopics: readonly string[] = [],
+    beforeCommit?: (partition: number) => Promise<boolean>,
+  ): Source {
     const { topic } = connectorTopic(conn);
     return new KafkaSource({
       id: `conn:${conn.cid}`,
@@ -95,6 +98,7 @@ export class KafkaTransport implements Transport {
       logger: this.logger,
       ...(this.observer ? { observer: this.observer } : {}),
       ...(onAssigned ? { onAssigned } : {}),
+      ...(beforeCommit ? { beforeCommit } : {}),
     });
   }
 

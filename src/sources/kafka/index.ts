@@ -30,6 +30,7 @@ export const kafkaSourceType: SourceTypeSpec<KafkaSourceParamsT> = {
       logger: env.logger,
       ...(env.observer ? { observer: env.observer } : {}),
       onAssigned: env.onAssigned,
+      ...(env.beforeCommit ? { beforeCommit: env.beforeCommit } : {}),
     });
   },
 };

@@ -24,6 +24,11 @@ export interface KafkaSourceOptions {
   readonly observer?: SourceObserver;
   /** Called with this member's partitions (by topic) after each rebalance, before any batch of the new generation. */
   readonly onAssigned?: (assignment: Readonly<Record<string, readonly number[]>>) => void;
+  /**
+   * With commit_interval_ms, called before offsets of a partition are committed (every commit path); false: they
+   * are not committed (the partition's state is no longer here, its records are handed on again by its next owner).
+   */
+  readonly beforeCommit?: (partition: number) => Promise<boolean>;
   /** kafkajs partition assigners (default: co-partitioning, so joined topics meet in one member). */
   readonly partitionAssigners?: ConsumerConfig['partitionAssigners'];
 }
@@ -109,6 +114,8 @@ export class KafkaSource implements Source {
       const assignment = (e.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
       const list = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions }));
       this.assigned = true;
+      // Offsets the interval held back for partitions this member lost are never committed (their next owner hands them on again).
+      for (const [k, p] of this.pending) if (!assignment[p.topic]?.includes(p.partition)) this.pending.delete(k);
       logger.info({ source: this.id, group: groupId, assignment: list }, 'partitions assigned');
       this.observer.rebalanced(this.id);
       this.opts.onAssigned?.(assignment);
@@ -139,6 +146,18 @@ export class KafkaSource implements Source {
       await consumer.stop().catch(() => undefined);
       await consumer.disconnect().catch(() => undefined);
     }
+  }
+
+  get groupId(): string {
+    return this.opts.groupId;
+  }
+
+  /**
+   * Only with commit_interval_ms: committing every chunk, a flush after each chunk is as cheap, and a flush at
+   * the commit (queued behind the next chunk's work) would let state run further ahead of the offsets.
+   */
+  get callsBeforeCommit(): boolean {
+    return this.opts.beforeCommit !== undefined && (this.opts.params.commit_interval_ms ?? 0) > 0;
   }
 
   waiting(): string[] {
@@ -198,10 +217,19 @@ export class KafkaSource implements Source {
   /** Commits the offsets the interval held back (a timer while running, and before a graceful stop). */
   private async commitPending(consumer: Consumer): Promise<void> {
     if (this.pending.size === 0) return;
-    const list = [...this.pending.values()];
+    const held = [...this.pending.values()];
     this.pending.clear();
     const now = Date.now();
-    for (const p of list) this.lastCommit.set(`${p.topic}\u0000${p.partition}`, now);
+    for (const p of held) this.lastCommit.set(`${p.topic}\u0000${p.partition}`, now);
+    let list: typeof held;
+    try {
+      list = await this.committable(held);
+    } catch (err) {
+      // The hook failed the service already (what the offsets cover is not durable): nothing is committed.
+      this.opts.logger.warn({ source: this.id, err: errorMessage(err) }, 'offsets not committed: flushing before the commit failed');
+      return;
+    }
+    if (list.length === 0) return;
     try {
       const t0 = performance.now();
       await consumer.commitOffsets(list);
@@ -209,6 +237,14 @@ export class KafkaSource implements Source {
     } catch (err) {
       this.refusedCommit(list[0]!.topic, list[0]!.partition, list[0]!.offset, err);
     }
+  }
+
+  /** The offsets whose partition's beforeCommit allows the commit (its work flushed first); a failure there throws. */
+  private async committable<T extends { partition: number }>(list: readonly T[]): Promise<T[]> {
+    const hook = this.callsBeforeCommit ? this.opts.beforeCommit : undefined;
+    if (!hook) return [...list];
+    const ok = await Promise.all(list.map((p) => hook(p.partition)));
+    return list.filter((_, i) => ok[i]);
   }
 
   private refusedSince = 0;
@@ -219,6 +255,7 @@ export class KafkaSource implements Source {
    * begun, which would leave the batches a graceful stop lets finish uncommitted (processed again later).
    */
   private async commit(commitOffsets: EachBatchPayload['commitOffsetsIfNecessary'], topic: string, partition: number, offset: string): Promise<void> {
+    if ((await this.committable([{ topic, partition, offset }])).length === 0) return;
     try {
       const t0 = performance.now();
       await commitOffsets({ topics: [{ topic, partitions: [{ partition, offset }] }] });
