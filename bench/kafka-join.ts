@@ -82,7 +82,7 @@ kistype: conn
 cid: orders
 type: kafka
 key: orderid
-params: { topic: ${t.orders}, partitions: ${PARTITIONS} }
+params: { topic: ${t.orders}, partitions: ${PARTITIONS}, table_restore: topic }
 load: [L]
 ---
 kistype: func

@@ -43,7 +43,7 @@ export interface JoinPlanDeps {
 /**
  * The table stores of co-partitioned joins that are restored from the connector's topic instead of a changelog:
  * the store holds the topic's records as they are (the row, under its record key, in the record's partition),
- * so the topic is already its changelog. Not when the table has a TTL (join_window_ms or option.state.ttl_ms):
+ * so the topic is already its changelog, when its connector says so (params.table_restore: topic). Not when the table has a TTL (join_window_ms or option.state.ttl_ms):
  * its entries then expire by when they arrived here, which the topic does not record; those keep a changelog.
  * `groupOf` names the consumer group that feeds the flow, once the sources exist (the restore stops at its
  * committed offset, as the group hands on the rest again).
@@ -55,7 +55,8 @@ export function topicTables(flows: ReadonlyMap<string, Flow>, stores: readonly S
     for (const step of f.steps) {
       const c = step.connector;
       const spec = stores.find((s) => s.flow === f.id && s.store === step.tableStore);
-      if (step.tableStore === undefined || !c?.feed || !spec || spec.ttlMs !== undefined) continue;
+      // Opt-in: a restore finds only what the topic still holds, so the topic must keep every key (compacted or kept forever).
+      if (step.tableStore === undefined || !c?.feed || !spec || spec.ttlMs !== undefined || c.config.params['table_restore'] !== 'topic') continue;
       out.push({
         flow: f.id,
         store: step.tableStore,

@@ -154,3 +154,11 @@ test('every error is reported at once', () => {
   assert.deepEqual(r.errors.map((e) => e.code).sort(), ['KIS_ERR_CONFIG_KISTYPE', 'KIS_ERR_CONFIG_REFERENCE', 'KIS_ERR_CONFIG_SCHEMA']);
   assert.equal(r.config, undefined);
 });
+
+test('a kafka connector\'s table_restore is changelog or topic', () => {
+  const conn = (v: string): string => `kistype: conn\ncid: o\ntype: kafka\nkey: orderid\nparams: { topic: orders, table_restore: ${v} }\n`;
+  assert.deepEqual(loadYaml({ 'c.yml': conn('topic') }).errors, []);
+  assert.equal(loadYaml({ 'c.yml': conn('topic') }).config?.conns.get('o')?.params['table_restore'], 'topic');
+  assert.match(errorWith(loadYaml({ 'c.yml': conn('changelogs') }).errors, 'KIS_ERR_CONFIG_SCHEMA').message,
+    /^c\.yml doc 1 \(params of type kafka\) at params\.table_restore \(line 5, col \d+\): expected one of changelog, topic, found "changelogs"/);
+});

@@ -42,6 +42,7 @@ export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   compression: t.keyof({ none: null, gzip: null }),
   table_max_keys: PositiveInt,
   lineage: t.boolean,
+  table_restore: t.keyof({ changelog: null, topic: null }),
 }, 'params of a connector with type kafka.', {
   topic: 'The topic Save writes to and Load reads from (default: the cid, when it is a valid topic name).',
   partitions: 'Partition count of the topic (default 4). Created with it where the cluster allows; an existing topic with another count stops start-up.',
@@ -49,6 +50,7 @@ export const KafkaConnParamsCodec = closed('KisKafkaConnParams', {}, {
   acks: 'Acknowledgements a Save waits for: all (-1, default), 1 (the leader) or 0 (none).',
   compression: 'none (default) or gzip.',
   lineage: 'Give every saved record the kis-lineage header (where its source row was, which flow and function saved it; default true). false saves a little CPU per record; dead letters keep their full position either way.',
+  table_restore: 'How the table of a co-partitioned join on this topic is rebuilt after a restart or a rebalance. changelog (default): the table keeps a compacted changelog topic of its own (every saved row is written twice). topic: it is read again from this topic up to the committed offset and writes no changelog (Kafka Streams\' source-topic changelog) - only when this topic keeps every key\'s latest record as long as joins need it (compacted, or retained forever); a table with join_window_ms or a ttl keeps its changelog either way.',
   table_max_keys: 'Keys the join table of the whole topic keeps per replica (joins that are not co-partitioned; default 1000000); past it the least recently saved are evicted and counted in kisflow_state_evictions_total{flow_id="conn:<cid>",store="table"}.',
 });
 
