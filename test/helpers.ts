@@ -1,4 +1,4 @@
-// Shared test helpers: load YAML given inline, find an error by code.
+// Shared test helpers: load YAML given inline, find an error by code, wait for a state.
 import { loadConfigFiles, type LoadResult } from '../src/config/load.js';
 import type { KisError, KisErrorCode } from '../src/kernel/errors.js';
 
@@ -55,3 +55,14 @@ fid: 测试PrintInput
 fname: kis.print
 fmode: Calculate
 `;
+
+/** Polls `fn` every `everyMs` until it returns something other than undefined; throws naming `what` after `timeoutMs`. */
+export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

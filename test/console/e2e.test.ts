@@ -22,6 +22,7 @@ import { auditTopic, configEditsTopic, statusTopic } from '../../src/kernel/name
 import { replayedTopic } from '../../src/repair/names.js';
 import { kcatConsume, kcatProduce, randomName, type KcatMessage, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
 import { launchChromium, type ConsoleBrowser } from './browser.js';
+import { waitUntil } from '../helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -29,15 +30,7 @@ const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const COST = { n: 1024, r: 8, p: 1 };
 const USERS = { ada: 'ada-pw', otto: 'otto-pw', vera: 'vera-pw' } as const;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 45_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 45_000): Promise<T> => waitUntil(what, fn, timeoutMs, 200);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -19,18 +19,11 @@ import { traceCommand } from '../../src/repair/trace.js';
 import { replayedTopic } from '../../src/repair/names.js';
 import { readTopics } from '../../src/repair/read.js';
 import { randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
+import { waitUntil } from '../helpers.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> => waitUntil(what, fn, timeoutMs, 200);
 
 const FUNCTIONS = `export default (pool) => {
   pool.faas('Risky', async (flow, rows) => {

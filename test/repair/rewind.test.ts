@@ -16,18 +16,11 @@ import { prepareApp } from '../../src/runtime/app.js';
 import { readTopics } from '../../src/repair/read.js';
 import { flowChangelogs, rewindFlow, rewindPlan, RewindAgent, type FlowControl } from '../../src/repair/rewind.js';
 import { randomName, startMockCluster, type MockCluster } from '../infra/kafka-mock/index.js';
+import { waitUntil } from '../helpers.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> => waitUntil(what, fn, timeoutMs, 200);
 
 /** A replica's flow: a consumer in the flow's group, stopped and started by the rewind. */
 class Replica implements FlowControl {

@@ -17,18 +17,11 @@ import { FileCheckpointStore, type Checkpoint } from '../../src/sources/binlog/c
 import type { ChangeRow } from '../../src/sources/binlog/rows.js';
 import type { Batch, SourceObserver } from '../../src/core/source.js';
 import { startMariaDb, type MariaDb } from '../infra/mariadb/index.js';
+import { waitUntil } from '../helpers.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
 
-async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> => waitUntil(what, fn, timeoutMs, 50);
 
 class Observed implements SourceObserver {
   lags: number[] = [];

@@ -14,6 +14,7 @@ import type { ConnConfig } from '../../../src/config/model.js';
 import type { StorageEnv } from '../../../src/core/storage.js';
 import type { Position } from '../../../src/kernel/types.js';
 import { silentLogger } from '../../../src/observability/logger.js';
+import { waitUntil } from '../../helpers.js';
 
 export const REDIS = { host: '127.0.0.1', port: 6379 };
 export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
@@ -121,14 +122,8 @@ export async function freshPgDb(): Promise<PgDb> {
   };
 }
 
-export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+  return waitUntil(what, f, ms, 20);
 }
 
 function portFree(port: number): Promise<boolean> {
