@@ -3,6 +3,8 @@
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaClusterConfig } from '../config/model.js';
+// Imported for its effect: KisFlow's record encoder in place of kafkajs's, before any producer sends.
+import './codec/index.js';
 
 /** A repeated kafkajs message is logged again only after this quiet period. */
 const REPEAT_QUIET_MS = 30_000;
