@@ -10,7 +10,9 @@
 //
 // Env: BENCH_JOIN_ROWS (orders, and as many payments; default 100000), BENCH_RESTORE_KEYS (1000000; 0 skips),
 // BENCH_CPU_PROF (a directory: each side writes a CPU profile there), BENCH_JOIN_COMMIT_INTERVAL_MS (the
-// service source's commit_interval_ms; default 1000, as bench/kafka-config: the loop commits after every batch),
+// service source's commit_interval_ms; default 0, the product's default: commit after every chunk, as the loop
+// does; 1000 flushes state once a second), BENCH_JOIN_TABLE_RESTORE (the orders connector's table_restore:
+// changelog, the product's default, which writes the orders table's changelog, or topic, which does not),
 // BENCH_SIDES (the rounds, in order; default baseline,service,service,baseline), BENCH_BEFORE_DIR (another
 // checkout of this repository: the side `before` runs the service from there, to compare two versions in one run).
 import { fork } from 'node:child_process';
@@ -30,13 +32,16 @@ import { StateManager } from '../src/state/state-manager.js';
 import { changelogTopic } from '../src/kernel/names.js';
 import { kcatProduce, randomName, startMockCluster } from '../test/infra/kafka-mock/index.js';
 import { envInt } from './common.js';
+import { useKafkaCodec } from '../src/kafka/codec/index.js';
 
 const HERE = fileURLToPath(import.meta.url);
 const PARTITIONS = 8;
 const ROWS = Math.max(1, envInt('BENCH_JOIN_ROWS', 100_000));
 const RESTORE_KEYS = envInt('BENCH_RESTORE_KEYS', 1_000_000);
 const MURMUR2 = { 'topic.partitioner': 'murmur2_random', 'linger.ms': '5', 'queue.buffering.max.messages': '2000000' };
-const COMMIT_INTERVAL_MS = envInt('BENCH_JOIN_COMMIT_INTERVAL_MS', 1000);
+const COMMIT_INTERVAL_MS = envInt('BENCH_JOIN_COMMIT_INTERVAL_MS', 0);
+const TABLE_RESTORE = process.env['BENCH_JOIN_TABLE_RESTORE'] || 'changelog';
+if (TABLE_RESTORE !== 'topic' && TABLE_RESTORE !== 'changelog') throw new Error(`BENCH_JOIN_TABLE_RESTORE is topic or changelog, found ${JSON.stringify(TABLE_RESTORE)}`);
 const SIDES = (process.env['BENCH_SIDES'] ?? 'baseline,service,service,baseline').split(',').map((s) => s.trim()).filter(Boolean);
 const BEFORE_DIR = process.env['BENCH_BEFORE_DIR'];
 
@@ -82,7 +87,7 @@ kistype: conn
 cid: orders
 type: kafka
 key: orderid
-params: { topic: ${t.orders}, partitions: ${PARTITIONS}, table_restore: topic }
+params: { topic: ${t.orders}, partitions: ${PARTITIONS}, table_restore: ${TABLE_RESTORE} }
 load: [L]
 ---
 kistype: func
@@ -173,6 +178,8 @@ async function runBaseline(bootstrap: string, t: Topics): Promise<Timed> {
 if (process.argv[2] === '--side') {
   const [, , , side, bootstrap, json] = process.argv;
   const t = JSON.parse(json!) as Topics;
+  // The hand loop runs on kafkajs's own code; the service on KisFlow's codec (src/kafka/codec/).
+  useKafkaCodec(side === 'service' ? 'kisflow' : 'kafkajs');
   const { ms, cpuUs } = side === 'service' ? await runService(bootstrap!, t) : await runBaseline(bootstrap!, t);
   process.send!({ side: side!, ms, cpuUs, rows: ROWS, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) } satisfies SideResult);
   process.exit(0);

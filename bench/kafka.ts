@@ -12,8 +12,9 @@
 // BENCH_LATENCY_SECONDS (15; 0 skips) for the latency phase, BENCH_ROUNDS (2, throughput rounds,
 // alternating which side goes first), BENCH_WARMUP (20000 rows before each timed run), BENCH_LAG_CAP
 // (100000), BENCH_SIDES (service,baseline), BENCH_TICK_MS (20), BENCH_LINGER_MS (2), BENCH_MAX_WAIT_MS
-// (100, the source's max_wait_ms, both sides), BENCH_LINEAGE (false; true: the service writes its kis-lineage
-// header), BENCH_SERVICE_ENCODING (kisflow; kafkajs: the service on kafkajs's record encoder, as the loop).
+// (100, the source's max_wait_ms, both sides), BENCH_LINEAGE (true, the default; false: the service writes no kis-lineage
+// header), BENCH_COMMIT_INTERVAL_MS (0, the default: commit per chunk, as the loop), BENCH_SERVICE_ENCODING
+// (kisflow; kafkajs: the service on kafkajs's own Kafka codec, as the loop).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
