@@ -3,7 +3,7 @@
 // Load-driven flows consume the connector's topic through their own consumer group; joins read the
 // connector's topic into a table. Topics are created or checked before any source starts.
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaConnParamsT } from '../../config/codecs.js';
 import type { ConnConfig, FlowConfig, KisConfig } from '../../config/model.js';
@@ -17,6 +17,7 @@ import { KafkaSource } from '../../sources/kafka/kafka-source.js';
 import type { Source, SourceObserver } from '../../core/source.js';
 import { connectorTopic, drivenFlowGroup, tableGroup } from '../../kernel/names.js';
 import { BatchProducer } from '../../kafka/batch-producer.js';
+import { kisPartitioner } from '../../kafka/partitioner.js';
 import { KafkaConnector } from './connector.js';
 import { KafkaDeadLetters } from './dead-letters.js';
 import { ensureTopics, partitionCount, type TopicSpec } from '../../kafka/topics.js';
@@ -49,7 +50,7 @@ export class KafkaTransport implements Transport {
     private readonly onTableEvicted: (cid: string, n: number) => void = () => {},
   ) {
     this.client = createKafka(config.global.kafka!, logger);
-    this.producer = this.client.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
+    this.producer = this.client.producer({ createPartitioner: kisPartitioner, allowAutoTopicCreation: true, idempotent: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000 } });
     this.admin = this.client.admin();
     this.batches = new BatchProducer(this.producer);
     this.deadLetters = new KafkaDeadLetters(this.batches, logger, onDeadLetters, config.global.limits?.maxBytes);
