@@ -228,6 +228,20 @@ export function undecodableError(source: string, kind: string, at: string): KisE
 
 const NO_POSITION = { file: '', pos: 0, gtid: '' };
 
+/** Event names by event class: zongji's getEventName() lower-cases its class name anew on every call, for every event. */
+const eventNames = new Map<unknown, string>();
+
+export function eventNameOf(e: AnyBinlogEvent): string {
+  const cls = e.constructor;
+  let name = eventNames.get(cls);
+  if (name === undefined) {
+    name = e.getEventName();
+    // Only zongji's classes: a plain object (a test's event) names itself.
+    if (cls !== Object) eventNames.set(cls, name);
+  }
+  return name;
+}
+
 /**
  * Gathers the row events of one transaction until its commit (xid, or COMMIT for non-transactional
  * tables; a DDL statement is a group of its own), then hands the transaction on whole. MariaDB opens a
@@ -255,8 +269,8 @@ export class TransactionAssembler {
     this.open = false;
   }
 
-  /** `name` is e.getEventName(), when the caller has it already (zongji builds it anew on every call). */
-  push(e: AnyBinlogEvent, name: string = e.getEventName()): void {
+  /** `name` is the event's name, when the caller has it already (eventNameOf). */
+  push(e: AnyBinlogEvent, name: string = eventNameOf(e)): void {
     switch (name) {
       case 'tablemap':
         this.tableMap(e as BinlogEventByName<'tablemap'>);
@@ -272,7 +286,8 @@ export class TransactionAssembler {
       case 'mariadbgtid':
       case 'gtid':
         this.gtids.begin(e as BinlogEventByName<'mariadbgtid' | 'gtid'>);
-        this.rows = [];
+        // Rows of a transaction cut short by a lost connection are dropped (a commit leaves an empty array).
+        if (this.rows.length > 0) this.rows = [];
         this.open = true;
         return;
       case 'rotate': {
