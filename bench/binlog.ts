@@ -14,12 +14,18 @@
 // Each phase runs BENCH_ROUNDS rounds over the same stretch, alternating which side goes first; the
 // headline is the best round of each side (the machine is shared), the median is shown too.
 //
+// Each side runs in a child process of its own (this file with BENCH_CHILD set), so that its CPU figure is
+// its own: the meter here polls the topic's watermarks every 20 ms, which costs this process about a tenth
+// of a core, and counted in the side's process it charged each side for the meter for as long as the side
+// took to start (the service's election waits for its consumer group; the baseline only connects).
+//
 // Snapshot: the service with snapshot: initial reads the whole table (every row of the phases above) into a
 // fresh topic, against a hand-written loop of primary-key chunks (SELECT ... LIMIT 1000, the same map,
 // kafkajs acks all, the last key fsynced after each send); rows/s from the first output record to the last.
 //
 // Env: BENCH_ROWS (200000), BENCH_TXN_ROWS (100), BENCH_RATE (5000), BENCH_LATENCY_SECONDS (15; 0 skips),
 // BENCH_ROUNDS (3), BENCH_SNAPSHOT_ROUNDS (3; 0 skips), BENCH_SIDES (service,baseline).
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +39,7 @@ import type { Row } from '../src/kernel/types.js';
 import { createLogger, silentLogger } from '../src/observability/logger.js';
 import { prepareApp } from '../src/runtime/app.js';
 import { KisService } from '../src/runtime/service.js';
-import { connectionOptions } from '../src/sources/binlog/sql.js';
+import { connectionOptions, mysql } from '../src/sources/binlog/sql.js';
 import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
 import { startMariaDb, type MariaDb } from '../test/infra/mariadb/index.js';
 import { envInt, nowMs } from './common.js';
@@ -51,9 +57,16 @@ const SNAPSHOT_ROUNDS = envInt('BENCH_SNAPSHOT_ROUNDS', 3);
 const SIDES = (process.env['BENCH_SIDES'] || 'service,baseline').split(',').map((s) => s.trim()) as Side[];
 type Side = 'service' | 'baseline';
 
+// BENCH_MARKS=1 prints the monotonic clock (µs, the clock of --cpu-prof's samples) at each side's start, first and last record.
+const mark = (what: string): void => {
+  if (process.env['BENCH_MARKS']) console.log(`mark ${what} ${process.hrtime.bigint() / 1000n}`);
+};
+
 const mb = (n: number): string => `${Math.round(n / 1024 / 1024)} MB`;
 
 let peakRss = process.memoryUsage.rss();
+/** Per side, the peak RSS its processes reported (throughput phases). */
+const sidePeakRss: Record<Side, number> = { service: 0, baseline: 0 };
 setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 100).unref();
 
 // ---- the two steps, shared by the service's functions and the baseline ------------------------------
@@ -90,8 +103,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/** What a side needs of the database: its address, and a root connection (the snapshot baseline). */
+type Db = Pick<MariaDb, 'host' | 'port' | 'connect'>;
+
 interface Target {
-  readonly db: MariaDb;
+  readonly db: Db;
   readonly bootstrap: string;
   readonly start: { file: string; pos: number };
   readonly out: string;
@@ -223,6 +239,86 @@ async function startSnapshotBaseline(t: Target): Promise<Running> {
 const starters: Record<Side, (t: Target) => Promise<Running>> = { service: startService, baseline: startBaseline };
 const snapshotStarters: Record<Side, (t: Target) => Promise<Running>> = { service: startService, baseline: startSnapshotBaseline };
 
+// ---- one side in a child process -------------------------------------------------------------------
+
+/** What the parent sends a child to start: the side, and the target without its database handle. */
+interface ChildOrder {
+  readonly side: Side;
+  readonly target: Omit<Target, 'db'> & { readonly db: { readonly host: string; readonly port: number } };
+}
+
+type ChildReport = { type: 'started' } | { type: 'cpu'; cpu: NodeJS.CpuUsage; peakRss: number } | { type: 'stopped' };
+
+interface Launched {
+  /** The child's CPU since its side's starter returned, and its peak RSS. */
+  cpu(): Promise<{ cpu: NodeJS.CpuUsage; peakRss: number }>;
+  stop(): Promise<void>;
+  /** Why the child exited before it was stopped (undefined while it runs). */
+  died(): string | undefined;
+}
+
+/** Starts `side` in a child process (this file, with the same loader and flags, --cpu-prof included). */
+async function launch(side: Side, t: Target): Promise<Launched> {
+  const order: ChildOrder = { side, target: { ...t, db: { host: t.db.host, port: t.db.port } } };
+  const proc: ChildProcess = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, BENCH_CHILD: JSON.stringify(order) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let died: string | undefined;
+  let stopping = false;
+  const waiting = new Map<ChildReport['type'], (r: ChildReport | undefined) => void>();
+  const next = (type: ChildReport['type']): Promise<ChildReport | undefined> => new Promise((resolve) => {
+    if (died) resolve(undefined);
+    else waiting.set(type, resolve);
+  });
+  const exited = new Promise<void>((resolve) => proc.once('exit', (code, signal) => {
+    if (!stopping) died = `${side}: its process exited (code ${code}, signal ${signal})`;
+    for (const w of waiting.values()) w(undefined);
+    waiting.clear();
+    resolve();
+  }));
+  proc.on('message', (m: ChildReport) => {
+    const w = waiting.get(m.type);
+    waiting.delete(m.type);
+    w?.(m);
+  });
+  if ((await next('started')) === undefined) throw new Error(died ?? `${side}: did not start`);
+  return {
+    async cpu() {
+      const r = next('cpu');
+      proc.send('cpu');
+      const m = await r;
+      if (m?.type !== 'cpu') throw new Error(died ?? `${side}: no CPU figure`);
+      return { cpu: m.cpu, peakRss: m.peakRss };
+    },
+    async stop() {
+      stopping = true;
+      if (!died) proc.send('stop');
+      await exited;
+    },
+    died: () => died,
+  };
+}
+
+/** The child's part of launch(): starts the side, reports its CPU when asked, stops when told. */
+async function child(order: ChildOrder): Promise<void> {
+  const { host, port } = order.target.db;
+  const t: Target = { ...order.target, db: { host, port, connect: () => mysql.createConnection({ host, port, user: 'root', password: '', supportBigNumbers: true }) } };
+  const run = await (t.snapshot ? snapshotStarters : starters)[order.side](t);
+  // Counted from here, as before the sides had processes of their own: what the side does after its starter returned.
+  const cpu0 = process.cpuUsage();
+  mark(`${order.side} counted`);
+  const send = (r: ChildReport): void => void process.send!(r);
+  process.on('message', (m: string) => {
+    if (m === 'cpu') send({ type: 'cpu', cpu: process.cpuUsage(cpu0), peakRss: Math.max(peakRss, process.memoryUsage.rss()) });
+    else if (m === 'stop') {
+      run.stop().then(() => process.exit(0), (err: unknown) => {
+        console.error(`${order.side} failed to stop:`, err);
+        process.exit(1);
+      });
+    }
+  });
+  process.on('disconnect', () => process.exit(1));
+  send({ type: 'started' });
+}
+
 // ---- measuring -----------------------------------------------------------------------------------
 
 async function topicCount(a: Admin, topic: string): Promise<number> {
@@ -231,14 +327,16 @@ async function topicCount(a: Admin, topic: string): Promise<number> {
 }
 
 /** Runs one side over the loaded stretch of binlog; rows/s from its first output record to its last. */
-async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, cluster: MockCluster, a: Admin, expected: number, dir: string): Promise<{ rowsPerSec: number; seconds: number; cpuUsPerRow: number }> {
+async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, cluster: MockCluster, a: Admin, expected: number, dir: string): Promise<{ rowsPerSec: number; seconds: number; cpuUsPerRow: number; startCpuUsPerRow: number }> {
   const out = randomName(`bench-binlog-${side}`);
   await cluster.createTopic(out, PARTITIONS);
   const t: Target = { ...base, out, checkpoint: path.join(dir, `${out}.json`) };
-  const run = await (base.snapshot ? snapshotStarters : starters)[side](t);
-  // CPU of this process from the side's start to its last row (the load generator is idle by then; the meter only polls watermarks).
-  const cpu0 = process.cpuUsage();
+  mark(`${side} start`);
+  const run = await launch(side, t);
+  // CPU of the side's process from its start to its last row (the meter's polls are this process's, not counted).
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
+  // Its CPU when its first record is seen: what it spent starting (and on the rows of its first batches).
+  let atFirst: Promise<{ cpu: NodeJS.CpuUsage }> | undefined;
   let first: number | undefined;
   let last = 0;
   let seen = 0;
@@ -247,20 +345,33 @@ async function throughput(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, 
     while (seen < expected) {
       const n = await topicCount(a, out);
       const now = nowMs();
-      if (n > 0 && first === undefined) first = now;
+      if (n > 0 && first === undefined) {
+        first = now;
+        atFirst = run.cpu();
+        mark(`${side} first`);
+      }
       if (n !== seen) lastChange = Date.now();
       seen = n;
       last = now;
       if (Date.now() - lastChange > 60_000) throw new Error(`${side}: stalled at ${seen} of ${expected} rows`);
+      const died = run.died();
+      if (died) throw new Error(died);
       if (seen < expected) await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
-    cpu = process.cpuUsage(cpu0);
+    mark(`${side} last`);
+    await atFirst?.catch(() => undefined);
+    if (!run.died()) {
+      const r = await run.cpu();
+      cpu = r.cpu;
+      sidePeakRss[side] = Math.max(sidePeakRss[side], r.peakRss);
+    }
     await run.stop();
   }
   if (seen !== expected) throw new Error(`${side}: ${seen} rows out, expected ${expected}`);
   const seconds = (last - (first ?? last)) / 1000;
-  return { rowsPerSec: expected / Math.max(seconds, 0.001), seconds, cpuUsPerRow: (cpu.user + cpu.system) / expected };
+  const start = atFirst ? (await atFirst).cpu : cpu;
+  return { rowsPerSec: expected / Math.max(seconds, 0.001), seconds, cpuUsPerRow: (cpu.user + cpu.system) / expected, startCpuUsPerRow: (start.user + start.system) / expected };
 }
 
 async function insertSingleRows(db: MariaDb, from: number, count: number): Promise<void> {
@@ -304,7 +415,7 @@ async function insertBatched(db: MariaDb, from: number, count: number): Promise<
 }
 
 /** Rows inserted at RATE rows/s while `side` runs; latency = arrival at a consumer here - insert stamp. */
-async function latency(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, cluster: MockCluster, idFrom: number, dir: string): Promise<{ p50: number; p99: number; max: number; rows: number }> {
+async function latency(side: Side, base: Omit<Target, 'out' | 'checkpoint' | 'db'> & { readonly db: MariaDb }, cluster: MockCluster, idFrom: number, dir: string): Promise<{ p50: number; p99: number; max: number; rows: number }> {
   const out = randomName(`bench-binlog-lat-${side}`);
   await cluster.createTopic(out, PARTITIONS);
   const start = await base.db.binlogPosition();
@@ -315,7 +426,7 @@ async function latency(side: Side, base: Omit<Target, 'out' | 'checkpoint'>, clu
   await meter.subscribe({ topics: [out], fromBeginning: true });
   const lat: number[] = [];
   await meter.run({ eachMessage: async ({ message }) => { lat.push(nowMs() - Number((JSON.parse(message.value!.toString()) as { stamp: number }).stamp)); } });
-  const run = await starters[side](t);
+  const run = await launch(side, t);
   // Let the side connect (and the service win its election) before the timed inserts.
   await new Promise((r) => setTimeout(r, 6_000));
   const perTick = Math.max(1, Math.round(RATE / 100));
@@ -377,7 +488,7 @@ async function main(): Promise<void> {
         for (const side of order) {
           const r = await throughput(side, base, cluster, a, ROWS, dir);
           got[side].push(r.rowsPerSec);
-          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included)`);
+          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included: ${r.startCpuUsPerRow.toFixed(1)} up to the first record)`);
         }
       }
       const best = (xs: number[]): number => Math.max(...xs);
@@ -403,7 +514,7 @@ async function main(): Promise<void> {
           const r = await throughput(side, base, cluster, a, tableRows, dir);
           got[side].push(r.rowsPerSec);
           cpu[side].push(r.cpuUsPerRow);
-          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included)`);
+          console.log(`  round ${round + 1} ${side.padEnd(8)} ${Math.round(r.rowsPerSec).toLocaleString('en-US').padStart(9)} rows/s  (${r.seconds.toFixed(2)} s first to last record; CPU ${r.cpuUsPerRow.toFixed(1)} µs/row, start-up included: ${r.startCpuUsPerRow.toFixed(1)} up to the first record)`);
         }
       }
       const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -423,7 +534,7 @@ async function main(): Promise<void> {
         results.push(line);
       }
     }
-    console.log(`\npeak RSS ${mb(peakRss)} (this process: the side under test, the meter and the load generator)`);
+    console.log(`\npeak RSS: ${SIDES.map((s) => `${s} ${mb(sidePeakRss[s])}`).join(', ')} (each side's own process); ${mb(peakRss)} in the meter and load generator's process`);
     console.log(`\nsummary:\n  ${results.join('\n  ')}`);
   } finally {
     await a.disconnect().catch(() => undefined);
@@ -434,4 +545,6 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-await main();
+const childOrder = process.env['BENCH_CHILD'];
+if (childOrder) await child(JSON.parse(childOrder) as ChildOrder);
+else await main();

@@ -13,7 +13,9 @@
 //    in force makes the term valid until s + leaseMs - leaseMs/10 (`Term.holds`). A claimer starts reading only
 //    at (the time it read the last renewal of the previous epoch, which is after s) + leaseMs, however it
 //    got its claim accepted (even with a tail that lagged behind the log). So the old holder's validity ends
-//    leaseMs/10 before the new term may begin (room for clock rates 10 % apart). The source hands a batch
+//    leaseMs/10 before the new term may begin (room for clock rates 10 % apart). A claim of a released lease
+//    starts at once: the holder writes its release only after its reader stopped and its last checkpoint
+//    was written (a restarted replica does not wait a lease for itself). The source hands a batch
 //    on and writes a checkpoint only while `holds()` is true; when it is not (renewals slow or failing: a
 //    stalled process, a loaded broker, a partition) it waits (`Term.valid`) until a renewal is confirmed,
 //    or stops when the log shows a newer epoch. Waiting rather than stopping keeps a slow replica from
@@ -248,6 +250,7 @@ export class LeaderElection {
   private applyRecord(r: LeaseRecord, now: number): void {
     const claim = this.claim;
     const prevSeenAt = this.log.seenAt;
+    const released = this.log.holder === undefined;
     const what = this.log.apply(r, now);
     if (what === 'renewed' && r.holder === this.me && this.term && r.epoch === this.term.epoch && typeof r.sent === 'number') {
       // Our own renewal read back with our epoch still in force: the term is valid a lease after it was sent, less the guard.
@@ -255,8 +258,9 @@ export class LeaderElection {
     }
     if (what === 'claimed' && claim && r.holder === this.me && r.epoch === claim.epoch) {
       this.claim = undefined;
-      // The previous holder may still think it holds the lease until a lease after its last renewal we read.
-      this.accepted = { epoch: r.epoch, startAt: Math.max(now, prevSeenAt + this.opts.leaseMs), validFrom: claim.sentAt };
+      // The previous holder may still think it holds the lease until a lease after its last renewal we read,
+      // unless it released it (after its reader had stopped).
+      this.accepted = { epoch: r.epoch, startAt: released ? now : Math.max(now, prevSeenAt + this.opts.leaseMs), validFrom: claim.sentAt };
     }
   }
 

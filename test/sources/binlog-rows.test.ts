@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { AnyBinlogEvent } from '@vlasky/zongji';
+import { MariadbGtidPosition, type AnyBinlogEvent } from '@vlasky/zongji';
 import { hasCode } from '../../src/kernel/errors.js';
 import { parseStart, serverIdOf } from '../../src/sources/binlog/binlog-source.js';
 import { FileCheckpointStore } from '../../src/sources/binlog/checkpoint.js';
@@ -97,6 +97,22 @@ test('GTID tracking: a MariaDB position advances per domain from its seed; a MyS
   const unseeded = new GtidTracker('');
   unseeded.begin({ getEventName: () => 'gtid', gtid: `${uuid}:6` } as never);
   assert.equal(unseeded.commit(), '', 'a set with gaps would be wrong: unknown instead');
+});
+
+test('GTID tracking: a MariaDB position reads as zongji writes it, over several domains in any order', () => {
+  const seeds = ['', '0-1-10', '3-1-7,1-2-5'];
+  for (const seed of seeds) {
+    const ours = new GtidTracker(seed);
+    const theirs = MariadbGtidPosition.parse(seed);
+    // Domains arriving out of order, a server change within a domain, a sequence number past 2^53.
+    const commits: Array<[number, number, number | string]> = [[1, 2, 6], [0, 1, 11], [2, 9, 1], [1, 4, 3], [0, 1, '18446744073709551615'], [3, 1, 8]];
+    for (const [domainId, serverId, seqNo] of commits) {
+      ours.begin({ getEventName: () => 'mariadbgtid', domainId, serverId, seqNo } as never);
+      theirs.add({ domainId, serverId, seqNo });
+      assert.equal(ours.commit(), theirs.toString(), `seed '${seed}', after ${domainId}-${serverId}-${seqNo}`);
+      assert.equal(ours.current(), theirs.toString());
+    }
+  }
 });
 
 test('a file checkpoint is replaced whole, and its directory is made again when removed while running', async () => {

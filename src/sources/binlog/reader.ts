@@ -8,7 +8,7 @@ import type { ConnectionOptions } from 'mysql2';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { errorMessage, hasCode, isKisError, KisError } from '../../kernel/errors.js';
-import { BINLOG_EVENTS, GtidTracker, TransactionAssembler, UNDECODABLE, type BinlogPoint, type TableFilter, type Transaction } from './rows.js';
+import { BINLOG_EVENTS, eventNameOf, GtidTracker, TransactionAssembler, UNDECODABLE, type BinlogPoint, type TableFilter, type Transaction } from './rows.js';
 
 export type StartPoint =
   | { readonly kind: 'end' }
@@ -246,7 +246,7 @@ export class BinlogReader {
       };
       zj.on('binlog', (e: AnyBinlogEvent) => {
         try {
-          const name = e.getEventName();
+          const name = eventNameOf(e);
           if (firstRotate && name === 'rotate') {
             firstRotate = false;
             if (from.kind === 'gtid') {

@@ -123,19 +123,49 @@ export function partitionOf(row: Pick<ChangeRow, 'schema' | 'table' | 'pk' | 'af
 // ---- GTIDs -------------------------------------------------------------------------------------
 
 /**
+ * A MariaDB GTID position as text, kept per domain: a commit builds its domain's 'd-s-n' and, with one domain
+ * (the usual server), that is the whole position. zongji's MariadbGtidPosition.toString() sorted, mapped and
+ * joined every domain anew, for every transaction. The text is the same as zongji's (domains in order).
+ */
+class MariadbPositionText {
+  private readonly byDomain = new Map<number, string>();
+  private text: string;
+
+  constructor(seed: string) {
+    // Parsed and checked by zongji's own class; its text is one 'd-s-n' per domain, in domain order.
+    this.text = MariadbGtidPosition.parse(seed).toString();
+    if (this.text !== '') for (const entry of this.text.split(',')) this.byDomain.set(Number(entry.slice(0, entry.indexOf('-'))), entry);
+  }
+
+  add(domainId: number, serverId: number, seqNo: number | string): string {
+    // A sequence number past 2^53 arrives as an exact string; BigInt writes it as zongji's class did.
+    const seq = typeof seqNo === 'number' && Number.isSafeInteger(seqNo) ? seqNo : BigInt(seqNo).toString();
+    const entry = `${domainId}-${serverId}-${seq}`;
+    const alone = this.byDomain.size === 0 || (this.byDomain.size === 1 && this.byDomain.has(domainId));
+    this.byDomain.set(domainId, entry);
+    this.text = alone ? entry : [...this.byDomain].sort((a, b) => a[0] - b[0]).map(([, e]) => e).join(',');
+    return this.text;
+  }
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+/**
  * The GTID position (MariaDB: last transaction per domain) or set (MySQL: every executed transaction)
  * after each commit, seeded from the checkpoint, so that it survives a resume by file:pos (zongji only
  * knows it after a start at the end or by GTID). A MySQL set without a seed would have gaps: it stays ''.
  */
 export class GtidTracker {
-  private maria: MariadbGtidPosition | undefined;
+  private maria: MariadbPositionText | undefined;
   private mysql: GtidSet | undefined;
   private pending: { domainId: number; serverId: number; seqNo: number | string } | string | undefined;
   private seeded: boolean;
 
   constructor(seed: string) {
     this.seeded = seed !== '';
-    if (/^\d+-\d+-\d+/.test(seed)) this.maria = MariadbGtidPosition.parse(seed);
+    if (/^\d+-\d+-\d+/.test(seed)) this.maria = new MariadbPositionText(seed);
     else if (seed !== '') this.mysql = GtidSet.parse(seed);
   }
 
@@ -143,7 +173,7 @@ export class GtidTracker {
   seedIfUnknown(seed: string): void {
     if (this.seeded || seed === '') return;
     this.seeded = true;
-    if (/^\d+-\d+-\d+/.test(seed)) this.maria = MariadbGtidPosition.parse(seed);
+    if (/^\d+-\d+-\d+/.test(seed)) this.maria = new MariadbPositionText(seed);
     else this.mysql = GtidSet.parse(seed);
   }
 
@@ -165,9 +195,8 @@ export class GtidTracker {
     const p = this.pending;
     this.pending = undefined;
     if (typeof p === 'object') {
-      this.maria ??= MariadbGtidPosition.parse('');
-      this.maria.add(p);
-      return this.maria.toString();
+      this.maria ??= new MariadbPositionText('');
+      return this.maria.add(p.domainId, p.serverId, p.seqNo);
     }
     if (typeof p === 'string' && this.seeded) {
       this.mysql ??= GtidSet.parse('');
@@ -199,6 +228,20 @@ export function undecodableError(source: string, kind: string, at: string): KisE
 
 const NO_POSITION = { file: '', pos: 0, gtid: '' };
 
+/** Event names by event class: zongji's getEventName() lower-cases its class name anew on every call, for every event. */
+const eventNames = new Map<unknown, string>();
+
+export function eventNameOf(e: AnyBinlogEvent): string {
+  const cls = e.constructor;
+  let name = eventNames.get(cls);
+  if (name === undefined) {
+    name = e.getEventName();
+    // Only zongji's classes: a plain object (a test's event) names itself.
+    if (cls !== Object) eventNames.set(cls, name);
+  }
+  return name;
+}
+
 /**
  * Gathers the row events of one transaction until its commit (xid, or COMMIT for non-transactional
  * tables; a DDL statement is a group of its own), then hands the transaction on whole. MariaDB opens a
@@ -226,8 +269,8 @@ export class TransactionAssembler {
     this.open = false;
   }
 
-  /** `name` is e.getEventName(), when the caller has it already (zongji builds it anew on every call). */
-  push(e: AnyBinlogEvent, name: string = e.getEventName()): void {
+  /** `name` is the event's name, when the caller has it already (eventNameOf). */
+  push(e: AnyBinlogEvent, name: string = eventNameOf(e)): void {
     switch (name) {
       case 'tablemap':
         this.tableMap(e as BinlogEventByName<'tablemap'>);
@@ -243,7 +286,8 @@ export class TransactionAssembler {
       case 'mariadbgtid':
       case 'gtid':
         this.gtids.begin(e as BinlogEventByName<'mariadbgtid' | 'gtid'>);
-        this.rows = [];
+        // Rows of a transaction cut short by a lost connection are dropped (a commit leaves an empty array).
+        if (this.rows.length > 0) this.rows = [];
         this.open = true;
         return;
       case 'rotate': {
