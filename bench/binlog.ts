@@ -42,6 +42,7 @@ import { KisService } from '../src/runtime/service.js';
 import { connectionOptions, mysql } from '../src/sources/binlog/sql.js';
 import { randomName, startMockCluster, type MockCluster } from '../test/infra/kafka-mock/index.js';
 import { startMariaDb, type MariaDb } from '../test/infra/mariadb/index.js';
+import { useKafkaCodec } from '../src/kafka/codec/index.js';
 import { envInt, nowMs } from './common.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -301,6 +302,8 @@ async function launch(side: Side, t: Target): Promise<Launched> {
 async function child(order: ChildOrder): Promise<void> {
   const { host, port } = order.target.db;
   const t: Target = { ...order.target, db: { host, port, connect: () => mysql.createConnection({ host, port, user: 'root', password: '', supportBigNumbers: true }) } };
+  // The hand loops run on kafkajs's own code; the service on KisFlow's codec (src/kafka/codec/).
+  useKafkaCodec(order.side === 'service' ? 'kisflow' : 'kafkajs');
   const run = await (t.snapshot ? snapshotStarters : starters)[order.side](t);
   // Counted from here, as before the sides had processes of their own: what the side does after its starter returned.
   const cpu0 = process.cpuUsage();

@@ -70,7 +70,8 @@ async function main(): Promise<void> {
     const batches = batchesOf((await produceRequest(args).encode()).buffer);
     const figures: Record<string, { produce: number[]; fetch: number[] }> = { kafkajs: { produce: [], fetch: [] }, kisflow: { produce: [], fetch: [] } };
     for (let r = 0; r < ROUNDS; r++) {
-      for (const side of (r % 2 === 0 ? ['kafkajs', 'kisflow'] : ['kisflow', 'kafkajs']) as const) {
+      const order: Array<'kafkajs' | 'kisflow'> = r % 2 === 0 ? ['kafkajs', 'kisflow'] : ['kisflow', 'kafkajs'];
+      for (const side of order) {
         useKafkaCodec(side);
         await produce(args); // warm
         figures[side]!.produce.push(await produce(args));
