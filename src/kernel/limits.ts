@@ -72,28 +72,58 @@ function measure(value: unknown, limits: RowLimits): Measure {
 /** What measureFlat found: the last flat row's figures (module scope, so the walk of every row allocates nothing). */
 const flat = { keys: 0, low: 0, high: 0 };
 
+/** Counts of the walk in progress (module scope: measureFlat runs for every row and allocates nothing). */
+let chars = 0;
+let strings = 0;
+let numbers = 0;
+let others = 0;
+
+/** Counts one scalar; false for anything else. */
+function scalar(v: unknown): boolean {
+  if (typeof v === 'string') { chars += v.length; strings++; }
+  else if (typeof v === 'number') numbers++;
+  else if (v === null || typeof v === 'boolean' || v === undefined) others++;
+  else return false;
+  return true;
+}
+
+const plainObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof Date);
+
 /**
- * The common row, a flat mapping of scalars, in one loop that allocates nothing (it runs for every row): false
- * for anything else. The figures go to `flat`. for-in: rows are plain objects, whose enumerable keys are their own.
+ * The common rows in one loop that allocates nothing (it runs for every row): a mapping of scalars, or (when
+ * max_depth allows two levels) one whose values are scalars or mappings of scalars, as a change row of the
+ * binlog is (before, after, position). False for anything else. The figures go to `flat`. for-in: rows are
+ * plain objects, whose enumerable keys are their own.
  */
-function measureFlat(row: object): boolean {
-  if (Array.isArray(row) || ArrayBuffer.isView(row) || row instanceof Date) return false;
+function measureFlat(row: object, limits: RowLimits): boolean {
+  if (!plainObject(row)) return false;
+  chars = 0;
+  strings = 0;
+  numbers = 0;
+  others = 0;
+  let top = 0;
   let keys = 0;
-  let chars = 0;
-  let strings = 0;
-  let numbers = 0;
-  let others = 0;
+  // "key": and a comma per key, and the braces, per mapping.
+  let fixed = 0;
+  let inner = 0;
   for (const k in row) {
     const v = (row as Record<string, unknown>)[k];
+    top++;
     keys++;
     chars += k.length;
-    if (typeof v === 'string') { chars += v.length; strings++; }
-    else if (typeof v === 'number') numbers++;
-    else if (v === null || typeof v === 'boolean' || v === undefined) others++;
-    else return false;
+    if (scalar(v)) continue;
+    if (limits.maxDepth < 2 || !plainObject(v)) return false;
+    for (const k2 in v) {
+      inner++;
+      chars += k2.length;
+      if (!scalar((v as Record<string, unknown>)[k2])) return false;
+    }
+    fixed += Math.max(2, 1 + inner * 4);
+    keys += inner;
+    inner = 0;
   }
-  // "key": and a comma per key, quotes per string; a UTF-16 unit is 1 to 6 bytes of JSON, a number 1 to 24.
-  const fixed = Math.max(2, 1 + keys * 4) + strings * 2;
+  // Quotes per string; a UTF-16 unit is 1 to 6 bytes of JSON, a number 1 to 24.
+  fixed += Math.max(2, 1 + top * 4) + strings * 2;
   flat.keys = keys;
   flat.low = fixed + chars + numbers + others * 4;
   flat.high = fixed + chars * 6 + numbers * 24 + others * 5;
@@ -103,7 +133,7 @@ function measureFlat(row: object): boolean {
 /** Which bound (if any) the row is past. Costs one walk of the row; rows near max_bytes are serialised once. */
 export function checkRowLimits(row: unknown, limits: RowLimits): LimitBreach | undefined {
   let m: Measure;
-  if (typeof row === 'object' && row !== null && measureFlat(row)) {
+  if (typeof row === 'object' && row !== null && measureFlat(row, limits)) {
     // The usual answer, with nothing allocated: a flat row well within every bound.
     if (flat.keys <= limits.maxKeys && flat.high <= limits.maxBytes) return undefined;
     m = { depthOk: true, keys: flat.keys, low: flat.low, high: flat.high, exotic: false };

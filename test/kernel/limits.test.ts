@@ -133,3 +133,24 @@ test("the issue's poison pill: the demo with a row nested 100,000 levels deep in
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('rows of scalars and mappings of scalars (a change row) are measured as the general walk measures them', () => {
+  const change = (after: Row | null, s = 'x'): Row => ({ op: 'c', schema: 'shop', table: 'orders', pk: { id: 7 }, before: null, after, position: { file: 'binlog.000001', pos: 4, gtid: '0-1-9' }, ts_ms: 1, s });
+  const after = { id: 7, userid: 'u1', amount: '12.50', status: 'paid', note: null, flag: true };
+  const size = (r: Row): number => Buffer.byteLength(JSON.stringify(r));
+  // Exact at the edge of max_bytes, as a flat row is.
+  const base = change(after, '');
+  const room = 300 - size(base);
+  assert.equal(checkRowLimits(change(after, 'y'.repeat(room)), { ...DEFAULT_ROW_LIMITS, maxBytes: 300 }), undefined);
+  assert.equal(checkRowLimits(change(after, 'y'.repeat(room + 1)), { ...DEFAULT_ROW_LIMITS, maxBytes: 300 })?.limit, 'max_bytes');
+  assert.equal(checkRowLimits(change({ ...after, note: '€'.repeat(room) }), { ...DEFAULT_ROW_LIMITS, maxBytes: 300 })?.limit, 'max_bytes');
+  // Keys of the inner mappings count: 9 at the top, 1 in pk, 6 in after, 3 in position.
+  assert.equal(checkRowLimits(change(after), { ...DEFAULT_ROW_LIMITS, maxKeys: 19 }), undefined);
+  assert.equal(checkRowLimits(change(after), { ...DEFAULT_ROW_LIMITS, maxKeys: 18 })?.limit, 'max_keys');
+  // Two levels need max_depth 2; a third level, a list or a date inside goes to the general walk and is measured there.
+  assert.equal(checkRowLimits(change(after), { ...DEFAULT_ROW_LIMITS, maxDepth: 2 }), undefined);
+  assert.equal(checkRowLimits(change(after), { ...DEFAULT_ROW_LIMITS, maxDepth: 1 })?.limit, 'max_depth');
+  assert.equal(checkRowLimits(change({ ...after, deeper: { a: 1 } }), { ...DEFAULT_ROW_LIMITS, maxDepth: 2 })?.limit, 'max_depth');
+  assert.equal(checkRowLimits(change({ ...after, at: new Date(0) }), { ...DEFAULT_ROW_LIMITS, maxBytes: size(change({ ...after, at: new Date(0) })) }), undefined);
+  assert.equal(checkRowLimits(change({ ...after, at: new Date(0) }), { ...DEFAULT_ROW_LIMITS, maxBytes: size(change({ ...after, at: new Date(0) })) - 1 })?.limit, 'max_bytes');
+});
