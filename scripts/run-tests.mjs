@@ -57,10 +57,5 @@ if (unit) {
   files = files.filter((f) => !left.some(([g]) => g === f));
   console.error(`unit tier: ${files.length} test files; left out (they run in npm test):\n${left.map(([f, why]) => `  ${f}: ${why}`).join('\n')}`);
 }
-// Two files run at a time, in this order. The two browser files each start Chromium (and one a service and the
-// mock cluster): side by side they took half as long again as apart, so the stub-API one goes first, beside
-// the light API tests, and the end-to-end one keeps its place.
-const FIRST = ['test/console/ui.test.ts'];
-files = [...FIRST.filter((f) => files.includes(f)), ...files.filter((f) => !FIRST.includes(f))];
 const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
