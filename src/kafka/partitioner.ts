@@ -5,7 +5,7 @@
 // the partition list for every message: a keyed record costs a tenth of what it did.
 import { randomInt } from 'node:crypto';
 import type { ICustomPartitioner } from 'kafkajs';
-import { murmur2 } from '../kernel/partitioner.js';
+import { partitionForKey } from '../kernel/partitioner.js';
 
 export const kisPartitioner: ICustomPartitioner = () => {
   const counters = new Map<string, number>();
@@ -13,10 +13,7 @@ export const kisPartitioner: ICustomPartitioner = () => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
     const count = partitionMetadata.length;
     const key = message.key;
-    if (key !== null && key !== undefined) {
-      const bytes = Buffer.isBuffer(key) ? key : Buffer.from(String(key), 'utf8');
-      return (murmur2(bytes) & 0x7fffffff) % count;
-    }
+    if (key !== null && key !== undefined) return partitionForKey(Buffer.isBuffer(key) ? key : String(key), count);
     const next = ((counters.get(topic) ?? randomInt(2 ** 31)) + 1) | 0;
     counters.set(topic, next);
     const available = partitionMetadata.filter((p) => p.leader >= 0);

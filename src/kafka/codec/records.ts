@@ -92,43 +92,39 @@ function writeField(buf: Buffer, at: number, v: Bytes, n: number): number {
   return at + n;
 }
 
-/** How many headers a record carries (a list value is one header per element), or -1 if one is not plain. */
-function headerCount(headers: Headers | undefined): number {
-  if (headers === undefined) return 0;
-  if (headers === null || typeof headers !== 'object') return -1;
-  let count = 0;
-  for (const k in headers) {
-    if (!Object.prototype.hasOwnProperty.call(headers, k)) continue;
-    const v = headers[k];
-    if (Array.isArray(v)) {
-      for (const one of v) if (one == null || !plainBytes(one)) return -1;
-      count += v.length;
-    } else {
-      // kafkajs measures a header value with Buffer.byteLength, which throws for null: left to it.
-      if (v == null || !plainBytes(v)) return -1;
-      count++;
-    }
-  }
-  return count;
-}
-
 /**
- * The size of a record's body (what follows its length varint), its field lengths pushed to `lengths`; -1
- * for a record outside the plain cases (nothing pushed that matters: the caller starts over or gives up).
+ * The size of a record's body (what follows its length varint), its field lengths pushed to `lengths` (key,
+ * value, the header count, then the name and value of each header); -1 for a record outside the plain
+ * cases (what was pushed then does not matter: the caller starts over or gives up).
  */
 export function measureRecord(key: Bytes, value: Bytes, headers: Headers | undefined, offsetDelta: number, timestampDelta: number, lengths: FieldLengths): number {
   if (!plainBytes(key) || !plainBytes(value)) return -1;
-  const count = headerCount(headers);
-  if (count < 0) return -1;
-  let body = 1 + varintSize(timestampDelta) + varintSize(offsetDelta) + fieldSize(key, lengths) + fieldSize(value, lengths) + varintSize(count);
-  if (count > 0) {
+  let body = 1 + varintSize(timestampDelta) + varintSize(offsetDelta) + fieldSize(key, lengths) + fieldSize(value, lengths);
+  // The header count goes before the headers, so its slot is kept and filled after them.
+  const countAt = lengths.used;
+  lengths.push(0);
+  let count = 0;
+  if (headers !== undefined) {
+    if (headers === null || typeof headers !== 'object') return -1;
     for (const k in headers) {
       if (!Object.prototype.hasOwnProperty.call(headers, k)) continue;
       const v = headers[k];
-      if (Array.isArray(v)) for (const one of v) body += fieldSize(k, lengths) + fieldSize(one, lengths);
-      else body += fieldSize(k, lengths) + fieldSize(v, lengths);
+      if (Array.isArray(v)) {
+        for (const one of v) {
+          if (one == null || !plainBytes(one)) return -1;
+          body += fieldSize(k, lengths) + fieldSize(one, lengths);
+          count++;
+        }
+      } else {
+        // kafkajs measures a header value with Buffer.byteLength, which throws for null: left to it.
+        if (v == null || !plainBytes(v)) return -1;
+        body += fieldSize(k, lengths) + fieldSize(v, lengths);
+        count++;
+      }
     }
   }
+  lengths.values[countAt] = count;
+  body += varintSize(count);
   return body > SMALL ? -1 : body;
 }
 
@@ -145,7 +141,7 @@ export function writeRecord(buf: Buffer, at: number, body: number, key: Bytes, v
   at = writeVarint(buf, at, offsetDelta);
   at = writeField(buf, at, key, lengths.next());
   at = writeField(buf, at, value, lengths.next());
-  const count = headerCount(headers);
+  const count = lengths.next();
   at = writeVarint(buf, at, count);
   if (count === 0) return at;
   for (const k in headers) {
